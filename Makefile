@@ -1,0 +1,30 @@
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export OMP_NUM_THREADS := 1
+export MKL_NUM_THREADS := 1
+export OPENBLAS_NUM_THREADS := 1
+export PYTHONHASHSEED := 0
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,plot,wlan]'
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/nnshare demo
+
+test: $(BIN)/.installed
+	$(BIN)/ruff check nnshare tests bench
+	$(BIN)/pytest -p no:cacheprovider
+
+bench: $(BIN)/.installed
+	$(BIN)/pip install -q -c constraints.txt -e '.[bench]'
+	$(BIN)/python bench/throughput.py
+
+clean:
+	rm -rf $(VENV)

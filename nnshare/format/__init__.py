@@ -1,0 +1,1 @@
+"""The bitstream: numpy only, never torch (this is the receiver)."""

@@ -1,0 +1,251 @@
+"""QuantSpec and QuantizedTensor: what a tensor's quantization is and what a receiver rebuilds.
+
+These types are numpy-only: the receiver (``nnshare.format``) needs them without torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import SpecError
+
+SCHEMES = ("affine",)
+GRANULARITIES = ("tensor", "channel", "group")
+RANGE_METHODS = ("minmax", "mse", "percentile")
+ROUNDINGS = ("nearest", "stochastic")
+FLOAT_DTYPES = ("fp32", "fp16", "bf16")
+
+
+@dataclass(frozen=True)
+class QuantSpec:
+    """How one tensor is quantized.
+
+    Uniform affine: ``x_int = clamp(round(x / s) + z)``, ``x_hat = s * (x_int - z)``.
+
+    - ``bits``: code width in bits, 1..16.
+    - ``symmetric``: signed codes and z = 0 (no zero point sent); otherwise unsigned codes in
+      ``[0, 2**bits - 1]`` with a b-bit zero point per scale.
+    - ``restricted``: symmetric codes in ``[-(2**(b-1) - 1), 2**(b-1) - 1]`` (needs bits >= 2).
+    - ``granularity``: one scale per ``"tensor"``, per ``"channel"`` (slices along ``axis``) or per
+      ``"group"`` of ``group_size`` consecutive elements along ``axis`` (the last group of a row
+      may be shorter).
+    - ``range_method``: ``"minmax"``, ``"mse"`` (grid search of the clipping range minimising the
+      squared error) or ``"percentile"`` (clip at ``percentile`` % of |x| or of each tail).
+    - ``rounding``: ``"nearest"`` (half to even) or ``"stochastic"`` (unbiased, seeded by ``seed``).
+    - ``scale_dtype``: precision the scales are sent in; quantization uses the scale already
+      rounded to it, so sender and receiver agree bit-exactly.
+    """
+
+    scheme: str = "affine"
+    bits: int = 8
+    symmetric: bool = True
+    restricted: bool = False
+    granularity: str = "tensor"
+    axis: int = 0
+    group_size: int = 0
+    range_method: str = "minmax"
+    percentile: float = 99.99
+    rounding: str = "nearest"
+    seed: int = 0
+    scale_dtype: str = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.scheme not in SCHEMES:
+            raise SpecError(f"unknown scheme {self.scheme!r}; known: {', '.join(SCHEMES)}")
+        if isinstance(self.bits, bool) or not isinstance(self.bits, int | np.integer):
+            raise SpecError(f"bits must be an integer, got {self.bits!r}")
+        if not 1 <= int(self.bits) <= 16:
+            raise SpecError(f"bits must be in 1..16, got {self.bits}")
+        if self.restricted and not self.symmetric:
+            raise SpecError("restricted range applies to symmetric quantization only")
+        if self.restricted and self.bits < 2:
+            raise SpecError("restricted symmetric range needs bits >= 2")
+        if self.granularity not in GRANULARITIES:
+            raise SpecError(
+                f"granularity must be one of {', '.join(GRANULARITIES)}, got {self.granularity!r}"
+            )
+        if self.granularity == "group" and self.group_size < 1:
+            raise SpecError("granularity 'group' needs group_size >= 1")
+        if self.range_method not in RANGE_METHODS:
+            raise SpecError(
+                f"range_method must be one of {', '.join(RANGE_METHODS)}, got {self.range_method!r}"
+            )
+        if not 0.0 < self.percentile <= 100.0:
+            raise SpecError(f"percentile must be in (0, 100], got {self.percentile}")
+        if self.rounding not in ROUNDINGS:
+            raise SpecError(f"rounding must be one of {', '.join(ROUNDINGS)}, got {self.rounding!r}")
+        if self.scale_dtype not in FLOAT_DTYPES:
+            raise SpecError(
+                f"scale_dtype must be one of {', '.join(FLOAT_DTYPES)}, got {self.scale_dtype!r}"
+            )
+
+    @property
+    def qmin(self) -> int:
+        """Smallest code."""
+        if not self.symmetric:
+            return 0
+        return -(2 ** (self.bits - 1)) + (1 if self.restricted else 0)
+
+    @property
+    def qmax(self) -> int:
+        """Largest code."""
+        if not self.symmetric:
+            return 2**self.bits - 1
+        return 2 ** (self.bits - 1) - 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (every field)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> QuantSpec:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        bad = set(d) - names
+        if bad:
+            raise SpecError(f"unknown QuantSpec field(s): {', '.join(sorted(bad))}")
+        return cls(**d)
+
+
+def n_scales(shape: tuple[int, ...], spec: QuantSpec) -> int:
+    """Number of (scale, zero point) pairs the spec needs for a tensor of ``shape``."""
+    return int(np.prod(scale_shape(shape, spec), dtype=np.int64))
+
+
+def _axis(shape: tuple[int, ...], axis: int) -> int:
+    nd = len(shape)
+    if nd == 0:
+        raise SpecError("per-channel or per-group quantization needs a tensor with >= 1 dimension")
+    if not -nd <= axis < nd:
+        raise SpecError(f"axis {axis} out of range for a tensor of shape {tuple(shape)}")
+    return axis % nd
+
+
+def scale_shape(shape: tuple[int, ...], spec: QuantSpec) -> tuple[int, ...]:
+    """Shape of the scale array: () per tensor, (C,) per channel, (rows, n_groups) per group."""
+    if spec.granularity == "tensor":
+        return ()
+    ax = _axis(shape, spec.axis)
+    if spec.granularity == "channel":
+        return (int(shape[ax]),)
+    length = int(shape[ax])
+    rows = int(np.prod(shape, dtype=np.int64)) // length if length else 0
+    return (rows, math.ceil(length / spec.group_size))
+
+
+def to_blocks(x: np.ndarray, spec: QuantSpec) -> np.ndarray:
+    """View ``x`` as rows that share one scale each.
+
+    Returns a 2-D array: per tensor (1, N); per channel (C, N/C) with the channel axis first;
+    per group (rows * n_groups, group_size) with the ragged last group padded by edge values
+    (padding is dropped again by :func:`from_blocks`).
+    """
+    if spec.granularity == "tensor":
+        return x.reshape(1, -1)
+    ax = _axis(x.shape, spec.axis)
+    if spec.granularity == "channel":
+        return np.moveaxis(x, ax, 0).reshape(x.shape[ax], -1)
+    moved = np.moveaxis(x, ax, -1)
+    length = moved.shape[-1]
+    rows = moved.reshape(-1, length)
+    g = spec.group_size
+    ng = math.ceil(length / g) if length else 0
+    pad = ng * g - length
+    if pad:
+        rows = np.pad(rows, ((0, 0), (0, pad)), mode="edge")
+    return rows.reshape(rows.shape[0] * ng, g)
+
+
+def from_blocks(blocks: np.ndarray, shape: tuple[int, ...], spec: QuantSpec) -> np.ndarray:
+    """Inverse of :func:`to_blocks` (drops group padding)."""
+    shape = tuple(int(s) for s in shape)
+    if spec.granularity == "tensor":
+        return blocks.reshape(shape)
+    ax = _axis(shape, spec.axis)
+    moved_shape = (shape[ax],) + shape[:ax] + shape[ax + 1 :]
+    if spec.granularity == "channel":
+        return np.moveaxis(blocks.reshape(moved_shape), 0, ax)
+    length = shape[ax]
+    moved_shape = shape[:ax] + shape[ax + 1 :] + (length,)
+    rows = int(np.prod(moved_shape[:-1], dtype=np.int64))
+    ng = math.ceil(length / spec.group_size) if length else 0
+    flat = blocks.reshape(rows, ng * spec.group_size)[:, :length]
+    return np.moveaxis(flat.reshape(moved_shape), -1, ax)
+
+
+def round_scale(scale: np.ndarray, dtype: str) -> np.ndarray:
+    """Round positive float scales to the precision they are sent in; result is float32 > 0."""
+    s = np.asarray(scale, dtype=np.float32)
+    if dtype == "fp16":
+        s = np.clip(s, np.float32(6.103515625e-05), np.float32(65504.0))
+        return s.astype(np.float16).astype(np.float32)
+    if dtype == "bf16":
+        s = np.clip(s, np.float32(1.1754944e-38), None)
+        bits = s.view(np.uint32).astype(np.uint64)
+        rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16 << 16
+        return rounded.astype(np.uint32).view(np.float32)
+    return np.clip(s, np.float32(1.1754944e-38), None)
+
+
+@dataclass(frozen=True, eq=False)
+class QuantizedTensor:
+    """Integer codes plus the parameters a receiver needs to rebuild a tensor.
+
+    ``codes``: int32 array of ``shape`` (values in ``[spec.qmin, spec.qmax]``).
+    ``params``: ``{"scale": float32 array of scale_shape}`` plus ``"zero_point"`` (int32, same
+    shape) when asymmetric.
+    """
+
+    codes: np.ndarray
+    params: dict[str, np.ndarray]
+    spec: QuantSpec
+    shape: tuple[int, ...] = field(default=())
+
+    def dequantize(self) -> np.ndarray:
+        """The one definition of what a receiver reconstructs: float32 ``s * (x_int - z)``."""
+        from .schemes import get_scheme
+
+        return get_scheme(self.spec.scheme).dequantize(self)
+
+    @property
+    def numel(self) -> int:
+        """Number of elements."""
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+@dataclass(frozen=True, eq=False)
+class FloatTensor:
+    """A tensor kept in float and sent as ``dtype`` (fp32, fp16 or bf16)."""
+
+    values: np.ndarray
+    dtype: str = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.dtype not in FLOAT_DTYPES:
+            raise SpecError(f"float dtype must be one of {', '.join(FLOAT_DTYPES)}, got {self.dtype!r}")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.values.shape)
+
+    def dequantize(self) -> np.ndarray:
+        """The float32 values the receiver gets (after rounding to ``dtype``)."""
+        return round_float(self.values, self.dtype)
+
+
+def round_float(x: np.ndarray, dtype: str) -> np.ndarray:
+    """Round float values to fp32/fp16/bf16 precision (round to nearest even); returns float32."""
+    x = np.asarray(x, dtype=np.float32)
+    if dtype == "fp16":
+        return x.astype(np.float16).astype(np.float32)
+    if dtype == "bf16":
+        bits = x.view(np.uint32).astype(np.uint64)
+        nan = np.isnan(x)
+        r = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16 << 16).astype(np.uint32).view(np.float32)
+        return np.where(nan, x, r)
+    return x.copy()

@@ -1,0 +1,106 @@
+"""Uniform affine quantization: x_int = clamp(round(x / s) + z, qmin, qmax), x_hat = s (x_int - z)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..format.errors import SpecError
+from ..format.spec import QuantizedTensor, QuantSpec, round_scale, scale_shape, to_blocks, from_blocks
+from . import ranges
+
+
+def params_from_range(
+    lo: np.ndarray, hi: np.ndarray, spec: QuantSpec
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scale (float32, rounded to ``spec.scale_dtype``) and zero point (int32) per row.
+
+    Symmetric: s = max(|lo|, |hi|) / qmax (qmax = 1 for 1-bit), z = 0.
+    Asymmetric: the range is widened to include 0 so zero is exact; s = (hi - lo) / (2^b - 1),
+    z = round(-lo / s).
+    """
+    lo = np.minimum(np.asarray(lo, np.float32), 0)
+    hi = np.maximum(np.asarray(hi, np.float32), 0)
+    if spec.symmetric:
+        denom = np.float32(max(spec.qmax, 1))
+        absmax = np.maximum(-lo, hi)
+        raw = absmax / denom
+    else:
+        raw = (hi - lo) / np.float32(spec.qmax)
+    raw = np.where(raw > 0, raw, np.float32(1.0))
+    scale = round_scale(raw, spec.scale_dtype)
+    if spec.symmetric:
+        zp = np.zeros(scale.shape, np.int32)
+    else:
+        zp = np.clip(np.rint(-lo / scale), 0, spec.qmax).astype(np.int32)
+    return scale, zp
+
+
+def quantize_blocks(
+    blocks: np.ndarray,
+    scale: np.ndarray,
+    zp: np.ndarray,
+    spec: QuantSpec,
+    rng: np.random.Generator | None,
+) -> np.ndarray:
+    """Codes (int32) for each row of ``blocks`` given its scale and zero point."""
+    y = blocks / scale[:, None]
+    if spec.rounding == "stochastic" and rng is not None:
+        y = np.floor(y + rng.random(y.shape, dtype=np.float32))
+    else:
+        y = np.rint(y)
+    if not spec.symmetric:
+        y += zp[:, None].astype(np.float32)
+    np.clip(y, spec.qmin, spec.qmax, out=y)
+    return y.astype(np.int32)
+
+
+def as_float_array(x) -> np.ndarray:
+    """A float32 numpy array from a numpy array, torch tensor or nested sequence."""
+    if hasattr(x, "detach") and hasattr(x, "cpu"):
+        x = x.detach().cpu()
+        if str(x.dtype) == "torch.bfloat16":
+            x = x.float()
+        x = x.numpy()
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fiub":
+        raise SpecError(f"cannot quantize dtype {arr.dtype}; expected a real numeric tensor")
+    return np.asarray(arr, dtype=np.float32)
+
+
+def quantize(x, spec: QuantSpec, *, scale=None, zero_point=None) -> QuantizedTensor:
+    """Quantize ``x`` (numpy array or torch tensor) with ``spec``.
+
+    ``scale`` / ``zero_point`` (arrays of ``scale_shape``) override the range estimate, e.g. with
+    ranges learned by QAT; they are still rounded to ``spec.scale_dtype``.
+    """
+    arr = as_float_array(x)
+    if not np.all(np.isfinite(arr)):
+        raise SpecError("tensor contains NaN or Inf; it cannot be quantized")
+    shape = tuple(int(s) for s in arr.shape)
+    blocks = to_blocks(arr, spec)
+    sshape = scale_shape(shape, spec)
+    if scale is None:
+        lo, hi = ranges.estimate(blocks, spec)
+        s, z = params_from_range(lo, hi, spec)
+    else:
+        s = round_scale(np.asarray(scale, np.float32).reshape(-1), spec.scale_dtype)
+        if s.size != blocks.shape[0]:
+            raise SpecError(f"scale has {s.size} entries, the spec needs {blocks.shape[0]}")
+        if spec.symmetric:
+            z = np.zeros(s.shape, np.int32)
+        else:
+            if zero_point is None:
+                raise SpecError("asymmetric quantization with a given scale needs a zero_point")
+            z = np.clip(np.asarray(zero_point).reshape(-1), 0, spec.qmax).astype(np.int32)
+    rng = np.random.default_rng(spec.seed) if spec.rounding == "stochastic" else None
+    codes = quantize_blocks(blocks, s, z, spec, rng)
+    codes = np.ascontiguousarray(from_blocks(codes, shape, spec))
+    params = {"scale": s.reshape(sshape)}
+    if not spec.symmetric:
+        params["zero_point"] = z.reshape(sshape)
+    return QuantizedTensor(codes=codes, params=params, spec=spec, shape=shape)
+
+
+def fake_quantize(x, spec: QuantSpec) -> np.ndarray:
+    """Quantize then dequantize (float32 numpy array)."""
+    return quantize(x, spec).dequantize()
