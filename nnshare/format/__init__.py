@@ -1,1 +1,34 @@
-"""The bitstream: numpy only, never torch (this is the receiver)."""
+"""The bitstream: numpy only, never torch (this is the receiver).
+
+``read_stream(data, layout=None)`` parses and verifies a stream; ``decode_arrays`` returns the
+reconstructed float32 arrays. Everything here raises :class:`FormatError` on a bad stream.
+"""
+
+from . import schemes as _schemes  # noqa: F401  (registers the built-in schemes)
+from .container import Stream, fingerprint, read_stream, write_stream
+from .errors import FormatError, NNShareError, SpecError
+from .records import Section
+from .spec import FloatTensor, QuantizedTensor, QuantSpec, RawTensor
+
+
+def decode_arrays(data, layout=None) -> dict:
+    """Stream bytes -> {name: numpy array} (float32 for quantized and float tensors)."""
+    stream = read_stream(data, layout)
+    return {name: t.dequantize() for name, t in stream.tensors.items()}
+
+
+__all__ = [
+    "FloatTensor",
+    "FormatError",
+    "NNShareError",
+    "QuantSpec",
+    "QuantizedTensor",
+    "RawTensor",
+    "Section",
+    "SpecError",
+    "Stream",
+    "decode_arrays",
+    "fingerprint",
+    "read_stream",
+    "write_stream",
+]

@@ -53,6 +53,7 @@ class QuantSpec:
     rounding: str = "nearest"
     seed: int = 0
     scale_dtype: str = "fp32"
+    channel_bits: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.scheme not in SCHEMES:
@@ -79,6 +80,16 @@ class QuantSpec:
             raise SpecError(f"percentile must be in (0, 100], got {self.percentile}")
         if self.rounding not in ROUNDINGS:
             raise SpecError(f"rounding must be one of {', '.join(ROUNDINGS)}, got {self.rounding!r}")
+        if self.channel_bits:
+            object.__setattr__(self, "channel_bits", tuple(int(b) for b in self.channel_bits))
+            if self.granularity != "channel":
+                raise SpecError("channel_bits (a bit width per channel) needs granularity 'channel'")
+            if not all(1 <= b <= 16 for b in self.channel_bits):
+                raise SpecError("every entry of channel_bits must be in 1..16")
+            if self.bits != max(self.channel_bits):
+                raise SpecError("bits must equal max(channel_bits) when channel_bits is given")
+            if self.restricted and min(self.channel_bits) < 2:
+                raise SpecError("restricted symmetric range needs bits >= 2 in every channel")
         if self.scale_dtype not in FLOAT_DTYPES:
             raise SpecError(
                 f"scale_dtype must be one of {', '.join(FLOAT_DTYPES)}, got {self.scale_dtype!r}"
@@ -98,9 +109,29 @@ class QuantSpec:
             return 2**self.bits - 1
         return 2 ** (self.bits - 1) - 1
 
+    def row_bits(self, rows: int) -> np.ndarray:
+        """Bit width of each of ``rows`` scale rows (int64 array)."""
+        if self.channel_bits:
+            if len(self.channel_bits) != rows:
+                raise SpecError(
+                    f"channel_bits has {len(self.channel_bits)} entries, the tensor has {rows} channels"
+                )
+            return np.asarray(self.channel_bits, np.int64)
+        return np.full(rows, self.bits, np.int64)
+
+    def row_qrange(self, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """Smallest and largest code of each scale row (int64 arrays)."""
+        b = self.row_bits(rows)
+        if not self.symmetric:
+            return np.zeros(rows, np.int64), (1 << b) - 1
+        qmin = -(1 << (b - 1)) + (1 if self.restricted else 0)
+        return qmin, (1 << (b - 1)) - 1
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (every field)."""
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d["channel_bits"] = list(self.channel_bits)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> QuantSpec:
@@ -109,6 +140,9 @@ class QuantSpec:
         bad = set(d) - names
         if bad:
             raise SpecError(f"unknown QuantSpec field(s): {', '.join(sorted(bad))}")
+        d = dict(d)
+        if "channel_bits" in d:
+            d["channel_bits"] = tuple(d["channel_bits"])
         return cls(**d)
 
 
@@ -236,6 +270,27 @@ class FloatTensor:
     def dequantize(self) -> np.ndarray:
         """The float32 values the receiver gets (after rounding to ``dtype``)."""
         return round_float(self.values, self.dtype)
+
+
+RAW_DTYPES = ("int64", "int32", "int16", "int8", "uint8", "bool")
+
+
+@dataclass(frozen=True, eq=False)
+class RawTensor:
+    """A non-float tensor (e.g. a BatchNorm counter) passed through exactly."""
+
+    values: np.ndarray
+
+    def __post_init__(self) -> None:
+        if str(self.values.dtype) not in RAW_DTYPES:
+            raise SpecError(f"unsupported dtype {self.values.dtype} (raw tensors: {RAW_DTYPES})")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.values.shape)
+
+    def dequantize(self) -> np.ndarray:
+        return self.values.copy()
 
 
 def round_float(x: np.ndarray, dtype: str) -> np.ndarray:

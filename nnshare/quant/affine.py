@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..format.errors import SpecError
-from ..format.spec import QuantizedTensor, QuantSpec, round_scale, scale_shape, to_blocks, from_blocks
+from ..format.spec import (
+    QuantizedTensor,
+    QuantSpec,
+    from_blocks,
+    round_scale,
+    scale_shape,
+    to_blocks,
+)
 from . import ranges
 
 
@@ -18,20 +25,20 @@ def params_from_range(
     Asymmetric: the range is widened to include 0 so zero is exact; s = (hi - lo) / (2^b - 1),
     z = round(-lo / s).
     """
-    lo = np.minimum(np.asarray(lo, np.float32), 0)
-    hi = np.maximum(np.asarray(hi, np.float32), 0)
+    lo = np.minimum(np.asarray(lo, np.float32).reshape(-1), 0)
+    hi = np.maximum(np.asarray(hi, np.float32).reshape(-1), 0)
+    _, qmax = spec.row_qrange(lo.size)
+    qmax = qmax.astype(np.float32)
     if spec.symmetric:
-        denom = np.float32(max(spec.qmax, 1))
-        absmax = np.maximum(-lo, hi)
-        raw = absmax / denom
+        raw = np.maximum(-lo, hi) / np.maximum(qmax, np.float32(1))
     else:
-        raw = (hi - lo) / np.float32(spec.qmax)
+        raw = (hi - lo) / qmax
     raw = np.where(raw > 0, raw, np.float32(1.0))
     scale = round_scale(raw, spec.scale_dtype)
     if spec.symmetric:
         zp = np.zeros(scale.shape, np.int32)
     else:
-        zp = np.clip(np.rint(-lo / scale), 0, spec.qmax).astype(np.int32)
+        zp = np.clip(np.rint(-lo / scale), 0, qmax).astype(np.int32)
     return scale, zp
 
 
@@ -50,7 +57,11 @@ def quantize_blocks(
         y = np.rint(y)
     if not spec.symmetric:
         y += zp[:, None].astype(np.float32)
-    np.clip(y, spec.qmin, spec.qmax, out=y)
+    if spec.channel_bits:
+        qmin, qmax = spec.row_qrange(blocks.shape[0])
+        np.clip(y, qmin[:, None].astype(np.float32), qmax[:, None].astype(np.float32), out=y)
+    else:
+        np.clip(y, spec.qmin, spec.qmax, out=y)
     return y.astype(np.int32)
 
 
@@ -91,7 +102,8 @@ def quantize(x, spec: QuantSpec, *, scale=None, zero_point=None) -> QuantizedTen
         else:
             if zero_point is None:
                 raise SpecError("asymmetric quantization with a given scale needs a zero_point")
-            z = np.clip(np.asarray(zero_point).reshape(-1), 0, spec.qmax).astype(np.int32)
+            zq = spec.row_qrange(s.size)[1]
+            z = np.clip(np.asarray(zero_point).reshape(-1), 0, zq).astype(np.int32)
     rng = np.random.default_rng(spec.seed) if spec.rounding == "stochastic" else None
     codes = quantize_blocks(blocks, s, z, spec, rng)
     codes = np.ascontiguousarray(from_blocks(codes, shape, spec))

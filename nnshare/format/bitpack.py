@@ -1,0 +1,103 @@
+"""Fixed-width bit packing: unsigned b-bit values (1 <= b <= 16), MSB first, no slot waste.
+
+Value i occupies stream bits [b*i, b*i + b) counted from the most significant bit of byte 0; the
+last byte is zero-padded. A tensor of n values at b bits takes exactly ceil(n*b / 8) bytes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import FormatError
+
+
+def packed_nbytes(n: int, bits: int) -> int:
+    """Bytes that n values of ``bits`` bits occupy: ceil(n * bits / 8)."""
+    return (int(n) * int(bits) + 7) // 8
+
+
+def pack(values: np.ndarray, bits: int) -> bytes:
+    """Pack non-negative integers < 2**bits into ceil(n*bits/8) bytes, MSB first."""
+    v = np.ascontiguousarray(values).reshape(-1)
+    n = v.size
+    if bits == 8:
+        return v.astype(np.uint8).tobytes()
+    if bits == 16:
+        return v.astype(">u2").tobytes()
+    g = -(-n // 8)
+    vv = np.zeros(g * 8, np.uint32)
+    vv[:n] = v
+    vv = vv.reshape(g, 8)
+    out = np.zeros((g, bits), np.uint32)
+    for k in range(bits):  # output byte k of each group of 8 values (= bits bytes)
+        lo_bit, hi_bit = 8 * k, 8 * k + 8
+        i0, i1 = lo_bit // bits, (hi_bit - 1) // bits
+        acc = out[:, k]
+        for i in range(i0, min(i1, 7) + 1):
+            shift = (bits * i + bits) - hi_bit  # where value i's LSB sits relative to byte's LSB
+            col = vv[:, i]
+            acc |= (col >> shift) if shift >= 0 else (col << -shift)
+        out[:, k] = acc & 0xFF
+    return out.astype(np.uint8).tobytes()[: packed_nbytes(n, bits)]
+
+
+def unpack(buf: bytes | memoryview, n: int, bits: int) -> np.ndarray:
+    """Inverse of :func:`pack`: n unsigned values (uint32). ``buf`` must hold packed_nbytes bytes."""
+    need = packed_nbytes(n, bits)
+    if len(buf) < need:
+        raise FormatError(f"packed codes need {need} bytes, only {len(buf)} left")
+    raw = np.frombuffer(buf, dtype=np.uint8, count=need)
+    if bits == 8:
+        return raw.astype(np.uint32)
+    if bits == 16:
+        return np.frombuffer(buf, dtype=">u2", count=n).astype(np.uint32)
+    g = -(-n // 8)
+    by = np.zeros(g * bits, np.uint32)
+    by[:need] = raw
+    by = by.reshape(g, bits)
+    out = np.empty((g, 8), np.uint32)
+    mask = np.uint32((1 << bits) - 1)
+    for i in range(8):
+        first, last = (bits * i) // 8, (bits * i + bits - 1) // 8
+        acc = np.zeros(g, np.uint32)
+        for k in range(first, last + 1):
+            acc = (acc << np.uint32(8)) | by[:, k]
+        tail = 8 * (last + 1) - (bits * i + bits)  # bits after value i inside the last byte
+        out[:, i] = (acc >> np.uint32(tail)) & mask
+    return out.reshape(-1)[:n]
+
+
+def pack_varwidth(values: np.ndarray, widths: np.ndarray) -> bytes:
+    """Pack consecutive runs: ``values[j]`` takes ``widths[j]`` bits (1..16); MSB first, padded."""
+    v = np.asarray(values, np.uint32).reshape(-1)
+    w = np.asarray(widths, np.int64).reshape(-1)
+    if v.size == 0:
+        return b""
+    total = int(w.sum())
+    bitpos = np.concatenate(([0], np.cumsum(w)[:-1]))
+    bits = np.zeros(total, np.uint8)
+    for b in np.unique(w):
+        sel = np.nonzero(w == b)[0]
+        shifts = np.arange(b - 1, -1, -1, dtype=np.uint32)
+        ones = ((v[sel, None] >> shifts) & 1).astype(np.uint8)
+        idx = bitpos[sel, None] + np.arange(b)
+        bits[idx] = ones
+    return np.packbits(bits).tobytes()
+
+
+def unpack_varwidth(buf: bytes | memoryview, widths: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`pack_varwidth`."""
+    w = np.asarray(widths, np.int64).reshape(-1)
+    total = int(w.sum())
+    need = (total + 7) // 8
+    if len(buf) < need:
+        raise FormatError(f"packed codes need {need} bytes, only {len(buf)} left")
+    bits = np.unpackbits(np.frombuffer(buf, np.uint8, count=need))[:total]
+    out = np.zeros(w.size, np.uint32)
+    bitpos = np.concatenate(([0], np.cumsum(w)[:-1])) if w.size else np.zeros(0, np.int64)
+    for b in np.unique(w):
+        sel = np.nonzero(w == b)[0]
+        idx = bitpos[sel, None] + np.arange(b)
+        weights = (1 << np.arange(b - 1, -1, -1)).astype(np.uint32)
+        out[sel] = (bits[idx].astype(np.uint32) * weights).sum(axis=1)
+    return out

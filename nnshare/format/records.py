@@ -1,0 +1,332 @@
+"""Tensor records: how one tensor is laid out in the stream, and the exact bit accounting.
+
+See docs/format.md for the byte-level layout. Every record ends with a CRC-32 of its bytes.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import bitpack
+from .errors import FormatError
+from .reader import Reader, varint
+from .schemes import get_scheme, scheme_by_id
+from .spec import (
+    GRANULARITIES,
+    RAW_DTYPES,
+    FloatTensor,
+    QuantizedTensor,
+    QuantSpec,
+    RawTensor,
+    scale_shape,
+)
+
+KIND_FLOAT = 0
+KIND_RAW = 200
+FLOAT_CODES = {"fp32": 0, "fp16": 1, "bf16": 2}
+FLOAT_NAMES = {v: k for k, v in FLOAT_CODES.items()}
+FLOAT_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
+RAW_CODES = {name: i for i, name in enumerate(RAW_DTYPES)}
+CODING_RAW, CODING_ENTROPY = 0, 1
+
+Tensor = QuantizedTensor | FloatTensor | RawTensor
+
+
+@dataclass(frozen=True)
+class Section:
+    """``bits`` of the stream spent on ``kind`` for tensor ``name`` ("" for the stream header).
+
+    kind: "header" (stream header and its CRC), "record" (a record's framing: kind, spec bytes,
+    CRC), "side" (scales, zero points, per-channel widths, entropy model), "payload" (codes or
+    float values), "pad" (zero bits up to a byte boundary).
+    """
+
+    name: str
+    kind: str
+    bits: int
+
+
+# ----------------------------------------------------------------------------- float values
+
+
+def float_bytes(values: np.ndarray, dtype: str) -> bytes:
+    """Little-endian bytes of float values in fp32 / fp16 / bf16 (bf16 = top half of fp32, RNE)."""
+    x = np.asarray(values, np.float32).reshape(-1)
+    if dtype == "fp32":
+        return x.astype("<f4").tobytes()
+    if dtype == "fp16":
+        return x.astype("<f2").tobytes()
+    from .spec import round_float
+
+    return (round_float(x, "bf16").view(np.uint32) >> 16).astype("<u2").tobytes()
+
+
+def float_values(buf: memoryview, n: int, dtype: str) -> np.ndarray:
+    """Inverse of :func:`float_bytes`: float32 array of n values."""
+    if dtype == "fp32":
+        return np.frombuffer(buf, "<f4", count=n).astype(np.float32)
+    if dtype == "fp16":
+        return np.frombuffer(buf, "<f2", count=n).astype(np.float32)
+    hi = np.frombuffer(buf, "<u2", count=n).astype(np.uint32) << 16
+    return hi.view(np.float32)
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def _spec_bytes(q: QuantizedTensor, ndim: int) -> bytes:
+    s = q.spec
+    g = GRANULARITIES.index(s.granularity)
+    b1 = ((s.bits - 1) << 4) | (int(s.symmetric) << 3) | (int(s.restricted) << 2) | g
+    out = bytearray([b1])
+    out.append(FLOAT_CODES[s.scale_dtype] << 6 | (1 << 3 if s.channel_bits else 0))
+    if s.granularity != "tensor":
+        out.append(s.axis % ndim)
+    if s.granularity == "group":
+        out += varint(s.group_size)
+    return bytes(out)
+
+
+def encode_record(name: str, t: Tensor, entropy: str = "none") -> tuple[bytes, list[Section]]:
+    """Bytes of one record (ending in its CRC-32) and its bit accounting.
+
+    ``entropy``: "none" packs codes at their exact width; "auto" also tries the entropy coder and
+    keeps whichever is smaller.
+    """
+    secs: list[Section] = []
+    out = bytearray()
+
+    def add(kind: str, data: bytes, pad_bits: int = 0) -> None:
+        out.extend(data)
+        secs.append(Section(name, kind, 8 * len(data) - pad_bits))
+        if pad_bits:
+            secs.append(Section(name, "pad", pad_bits))
+
+    if isinstance(t, FloatTensor):
+        add("record", bytes([KIND_FLOAT, FLOAT_CODES[t.dtype]]))
+        add("payload", float_bytes(t.values, t.dtype))
+    elif isinstance(t, RawTensor):
+        add("record", bytes([KIND_RAW, RAW_CODES[str(t.values.dtype)]]))
+        add("payload", np.ascontiguousarray(t.values).astype(t.values.dtype.newbyteorder("<")).tobytes())
+    else:
+        spec = t.spec
+        scheme = get_scheme(spec.scheme)
+        spec_b = _spec_bytes(t, len(t.shape))
+        head = bytes([scheme.scheme_id]) + spec_b
+        sshape = scale_shape(t.shape, spec)
+        rows = int(np.prod(sshape, dtype=np.int64))
+        widths = spec.row_bits(rows)
+        side = bytearray()
+        side_pad = 0
+        if spec.channel_bits:
+            cb = bitpack.pack(widths - 1, 4)
+            side += cb
+            side_pad += 8 * len(cb) - 4 * rows
+        scales = float_bytes(t.params["scale"], spec.scale_dtype)
+        side += scales
+        if not spec.symmetric:
+            zp = np.asarray(t.params["zero_point"]).reshape(-1)
+            zb = _pack_rows(zp, widths, 1)
+            side += zb
+            side_pad += 8 * len(zb) - int(widths.sum())
+        qmin, _ = spec.row_qrange(rows)
+        per_row = t.numel // rows if rows else 0
+        offsets = _row_offsets(t, qmin)
+        packed = _pack_rows(offsets, widths, per_row)
+        code_bits = int(widths.sum()) * per_row
+        coding, payload, payload_pad = CODING_RAW, packed, 8 * len(packed) - code_bits
+        if entropy == "auto" and not spec.channel_bits and t.numel > 0:
+            from . import entropy as ent
+
+            coded = ent.encode_codes(offsets, 0, int(2**spec.bits - 1))
+            coded = varint(len(coded)) + coded
+            if len(coded) < len(packed):
+                coding, payload, payload_pad = CODING_ENTROPY, coded, 0
+        head = head[:2] + bytes([head[2] | coding << 4]) + head[3:]
+        add("record", head)
+        add("side", bytes(side), side_pad)
+        add("payload", payload, payload_pad)
+    crc = zlib.crc32(out)
+    out += struct.pack(">I", crc)
+    secs.append(Section(name, "record", 32))
+    return bytes(out), secs
+
+
+def _row_offsets(t: QuantizedTensor, qmin: np.ndarray) -> np.ndarray:
+    """Codes as unsigned offsets (code - qmin of its row), in row (block) order."""
+    from .spec import to_blocks
+
+    blocks = to_blocks(np.asarray(t.codes, np.int64).reshape(t.shape), t.spec)
+    if t.spec.granularity == "group":
+        blocks = _drop_group_pad(blocks, t.shape, t.spec)
+        return (blocks - qmin[0]).reshape(-1)
+    return (blocks - qmin[:, None]).reshape(-1)
+
+
+def _drop_group_pad(blocks: np.ndarray, shape, spec: QuantSpec) -> np.ndarray:
+    """Group codes in stream order: row-major over (rows, axis length) without padding."""
+    from .spec import from_blocks
+
+    full = from_blocks(blocks, shape, spec)
+    return np.moveaxis(full, spec.axis % len(shape), -1).reshape(-1)
+
+
+def _pack_rows(values: np.ndarray, widths: np.ndarray, per_row: int) -> bytes:
+    if widths.size and np.all(widths == widths[0]):
+        return bitpack.pack(values, int(widths[0]))
+    return bitpack.pack_varwidth(values, np.repeat(widths, per_row))
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def decode_record(r: Reader, name: str, shape: tuple[int, ...]) -> tuple[Tensor, list[Section]]:
+    """Read one record at the reader's position; verify its CRC; return the tensor and accounting."""
+    start = r.pos
+    secs: list[Section] = []
+    n = int(np.prod(shape, dtype=np.int64))
+    mark = r.pos
+
+    def close(kind: str, pad_bits: int = 0) -> None:
+        nonlocal mark
+        secs.append(Section(name, kind, 8 * (r.pos - mark) - pad_bits))
+        if pad_bits:
+            secs.append(Section(name, "pad", pad_bits))
+        mark = r.pos
+
+    kind = r.u8(f"record kind of {name!r}")
+    t: Tensor
+    if kind == KIND_FLOAT:
+        code = r.u8(f"float dtype of {name!r}")
+        if code not in FLOAT_NAMES:
+            raise FormatError(f"record {name!r}: unknown float dtype code {code}")
+        dtype = FLOAT_NAMES[code]
+        close("record")
+        buf = r.take(n * FLOAT_BYTES[dtype], f"float values of {name!r}")
+        t = FloatTensor(float_values(buf, n, dtype).reshape(shape), dtype)
+        close("payload")
+    elif kind == KIND_RAW:
+        code = r.u8(f"raw dtype of {name!r}")
+        if code >= len(RAW_DTYPES):
+            raise FormatError(f"record {name!r}: unknown raw dtype code {code}")
+        dt = np.dtype(RAW_DTYPES[code]).newbyteorder("<")
+        close("record")
+        buf = r.take(n * dt.itemsize, f"values of {name!r}")
+        vals = np.frombuffer(buf, dt, count=n).astype(RAW_DTYPES[code]).reshape(shape)
+        t = RawTensor(vals)
+        close("payload")
+    else:
+        scheme = scheme_by_id(kind)
+        t = _decode_quantized(r, name, shape, n, scheme.name, close)
+    body_end = r.pos
+    crc = r.u32(f"CRC of record {name!r}")
+    if zlib.crc32(r.buf[start:body_end]) != crc:
+        raise FormatError(f"CRC mismatch in record {name!r}")
+    secs.append(Section(name, "record", 32))
+    return t, secs
+
+
+def _decode_quantized(r: Reader, name, shape, n, scheme_name, close) -> QuantizedTensor:
+    b1 = r.u8(f"spec of {name!r}")
+    b2 = r.u8(f"spec of {name!r}")
+    bits = (b1 >> 4) + 1
+    sym, restricted, g = bool(b1 >> 3 & 1), bool(b1 >> 2 & 1), b1 & 3
+    sdt, coding, has_cb = b2 >> 6, b2 >> 4 & 3, bool(b2 >> 3 & 1)
+    if g >= len(GRANULARITIES) or sdt not in FLOAT_NAMES or coding > 1 or b2 & 0x07:
+        raise FormatError(f"record {name!r}: invalid spec byte(s) {b1:#04x} {b2:#04x}")
+    gran = GRANULARITIES[g]
+    axis, group = 0, 0
+    if gran != "tensor":
+        axis = r.u8(f"axis of {name!r}")
+        if axis >= len(shape):
+            raise FormatError(f"record {name!r}: axis {axis} out of range for shape {shape}")
+    if gran == "group":
+        group = r.varint(f"group size of {name!r}", limit=max(n, 1))
+        if group < 1:
+            raise FormatError(f"record {name!r}: group size 0")
+    if has_cb and gran != "channel":
+        raise FormatError(f"record {name!r}: per-channel widths on a non-channel record")
+    proto = QuantSpec(
+        bits=bits,
+        symmetric=sym,
+        restricted=restricted and sym and bits >= 2,
+        granularity=gran,
+        axis=axis,
+        group_size=group,
+        scale_dtype=FLOAT_NAMES[sdt],
+    )
+    if restricted and not proto.restricted:
+        raise FormatError(f"record {name!r}: restricted range flag on an invalid spec")
+    sshape = scale_shape(shape, proto)
+    rows = int(np.prod(sshape, dtype=np.int64))
+    close("record")
+    channel_bits: tuple[int, ...] = ()
+    pad = 0
+    if has_cb:
+        cb = bitpack.unpack(r.take(bitpack.packed_nbytes(rows, 4), f"widths of {name!r}"), rows, 4)
+        channel_bits = tuple(int(x) + 1 for x in cb)
+        if max(channel_bits, default=0) != bits:
+            raise FormatError(f"record {name!r}: widths disagree with the bit width {bits}")
+        pad += 8 * bitpack.packed_nbytes(rows, 4) - 4 * rows
+    try:
+        spec = QuantSpec(**{**proto.to_dict(), "channel_bits": channel_bits})
+    except ValueError as e:
+        raise FormatError(f"record {name!r}: {e}") from None
+    widths = spec.row_bits(rows)
+    sb = FLOAT_BYTES[spec.scale_dtype]
+    scale = float_values(r.take(rows * sb, f"scales of {name!r}"), rows, spec.scale_dtype)
+    if not np.all(np.isfinite(scale)):
+        raise FormatError(f"record {name!r}: a scale is not finite")
+    params = {"scale": scale.reshape(sshape)}
+    if not sym:
+        zbits = int(widths.sum())
+        zb = r.take((zbits + 7) // 8, f"zero points of {name!r}")
+        zp = _unpack_rows(zb, widths, 1, rows)
+        params["zero_point"] = zp.astype(np.int32).reshape(sshape)
+        pad += 8 * ((zbits + 7) // 8) - zbits
+    close("side", pad)
+    per_row = n // rows if rows else 0
+    qmin, _ = spec.row_qrange(rows)
+    if coding == CODING_ENTROPY:
+        if has_cb:
+            raise FormatError(f"record {name!r}: entropy coding with per-channel widths")
+        length = r.varint(f"entropy payload length of {name!r}", limit=r.remaining)
+        from . import entropy as ent
+
+        offsets = ent.decode_codes(r.take(length, f"entropy payload of {name!r}"), n, 0, 2**bits - 1)
+        pad = 0
+    else:
+        code_bits = int(widths.sum()) * per_row if gran != "group" else n * bits
+        nbytes = (code_bits + 7) // 8
+        buf = r.take(nbytes, f"codes of {name!r}")
+        if gran == "group":
+            offsets = bitpack.unpack(buf, n, bits)
+        else:
+            offsets = _unpack_rows(buf, widths, per_row, rows)
+        pad = 8 * nbytes - code_bits
+    close("payload", pad)
+    codes = _codes_from_offsets(np.asarray(offsets, np.int64), qmin, shape, spec, rows, per_row)
+    return QuantizedTensor(codes=codes, params=params, spec=spec, shape=tuple(shape))
+
+
+def _unpack_rows(buf, widths: np.ndarray, per_row: int, rows: int) -> np.ndarray:
+    if rows == 0:
+        return np.zeros(0, np.uint32)
+    if np.all(widths == widths[0]):
+        return bitpack.unpack(buf, rows * per_row, int(widths[0]))
+    return bitpack.unpack_varwidth(buf, np.repeat(widths, per_row))
+
+
+def _codes_from_offsets(offsets, qmin, shape, spec: QuantSpec, rows: int, per_row: int):
+    from .spec import from_blocks
+
+    if spec.granularity == "group":
+        moved = tuple(s for i, s in enumerate(shape) if i != spec.axis) + (shape[spec.axis],)
+        codes = (offsets + qmin[0]).reshape(moved) if offsets.size else offsets.reshape(moved)
+        return np.ascontiguousarray(np.moveaxis(codes, -1, spec.axis), dtype=np.int32)
+    blocks = offsets.reshape(rows, per_row) + qmin[:, None] if rows else offsets.reshape(0, 0)
+    return np.ascontiguousarray(from_blocks(blocks, shape, spec), dtype=np.int32)

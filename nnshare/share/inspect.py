@@ -1,0 +1,141 @@
+"""Exact accounting of a stream: bits per tensor and per kind, adding up to 8 x its length."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..format import container
+from ..format.spec import FloatTensor, QuantizedTensor, RawTensor
+
+
+@dataclass(frozen=True)
+class TensorRow:
+    """One tensor's share of a stream (all sizes in bits)."""
+
+    name: str
+    shape: tuple[int, ...]
+    elements: int
+    scheme: str
+    bits_per_element: float
+    payload_bits: int
+    side_bits: int
+    record_bits: int
+    pad_bits: int
+
+    @property
+    def total_bits(self) -> int:
+        return self.payload_bits + self.side_bits + self.record_bits + self.pad_bits
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """The stream's accounting. ``total_bits == 8 * stream length`` always."""
+
+    mode: str
+    version: int
+    rows: tuple[TensorRow, ...]
+    header_bits: int
+    total_bits: int
+
+    @property
+    def payload_bits(self) -> int:
+        """Codes and float values (the seed's "payload" adds side info: see ``shared_bits``)."""
+        return sum(r.payload_bits for r in self.rows)
+
+    @property
+    def side_bits(self) -> int:
+        return sum(r.side_bits for r in self.rows)
+
+    @property
+    def shared_bits(self) -> int:
+        """Coefficients plus quantization parameters: what the seed counts (27,456 for ptq-t8)."""
+        return self.payload_bits + self.side_bits
+
+    @property
+    def overhead_bits(self) -> int:
+        """Stream header, record framing, CRCs and padding."""
+        return self.total_bits - self.shared_bits
+
+    @property
+    def float32_bits(self) -> int:
+        return 32 * sum(r.elements for r in self.rows)
+
+    @property
+    def reduction_percent(self) -> float:
+        """Saving of the whole stream against float32 coefficients, in percent."""
+        return 100.0 * (1 - self.total_bits / self.float32_bits) if self.float32_bits else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "version": self.version,
+            "tensors": [
+                {**r.__dict__, "shape": list(r.shape), "total_bits": r.total_bits} for r in self.rows
+            ],
+            "header_bits": self.header_bits,
+            "payload_bits": self.payload_bits,
+            "side_bits": self.side_bits,
+            "shared_bits": self.shared_bits,
+            "overhead_bits": self.overhead_bits,
+            "total_bits": self.total_bits,
+            "float32_bits": self.float32_bits,
+            "reduction_percent": self.reduction_percent,
+        }
+
+
+def describe(t) -> str:
+    """Short text of how a tensor is sent, e.g. ``affine s8 channel`` or ``fp32``."""
+    if isinstance(t, FloatTensor):
+        return t.dtype
+    if isinstance(t, RawTensor):
+        return str(t.values.dtype)
+    assert isinstance(t, QuantizedTensor)
+    s = t.spec
+    kind = f"{s.scheme} {'s' if s.symmetric else 'u'}{s.bits}"
+    if s.granularity == "channel":
+        kind += f" ch{s.axis}"
+    elif s.granularity == "group":
+        kind += f" g{s.group_size}@{s.axis}"
+    if s.channel_bits:
+        kind += " mixed"
+    return kind
+
+
+def inspect(data: bytes, into: Any = None, *, layout=None) -> Inspection:
+    """Parse a stream and account for every bit. Agreed-mode streams need ``into`` or ``layout``."""
+    if layout is None and into is not None:
+        from .model import layout_of
+
+        layout = layout_of(into)
+    st = container.read_stream(data, layout)
+    per: dict[str, dict[str, int]] = {n: {} for n, _ in st.layout}
+    header = 0
+    for sec in st.sections:
+        if sec.kind == "header":
+            header += sec.bits
+        else:
+            d = per[sec.name]
+            d[sec.kind] = d.get(sec.kind, 0) + sec.bits
+    rows = []
+    for name, shape in st.layout:
+        t = st.tensors[name]
+        d = per[name]
+        n = int(np.prod(shape, dtype=np.int64))
+        payload = d.get("payload", 0)
+        rows.append(
+            TensorRow(
+                name=name,
+                shape=shape,
+                elements=n,
+                scheme=describe(t),
+                bits_per_element=payload / n if n else 0.0,
+                payload_bits=payload,
+                side_bits=d.get("side", 0),
+                record_bits=d.get("record", 0),
+                pad_bits=d.get("pad", 0),
+            )
+        )
+    return Inspection(st.mode, st.version, tuple(rows), header, st.total_bits)
