@@ -1,7 +1,7 @@
 """nnshare: quantize a PyTorch model, encode it into a compact bit-exact stream, rebuild it anywhere.
 
-    >>> data = nnshare.encode(model, "ptq-t8", mode="agreed")
-    >>> nnshare.decode(data, into=fresh_model)
+>>> data = nnshare.encode(model, "ptq-t8", mode="agreed")
+>>> nnshare.decode(data, into=fresh_model)
 """
 
 from .format.errors import FormatError, NNShareError, SpecError

@@ -95,7 +95,7 @@ class Plan:
                     choice = rule.spec if rule.spec is not None else rule.float_dtype
                     break
             out[tname] = choice
-        for rule, u in zip(self.rules, used):
+        for rule, u in zip(self.rules, used, strict=True):
             if rule.name is not None and not u:
                 raise SpecError(f"plan rule for name {rule.name!r} matches no tensor of the model")
         if self.rules and any(r.spec is not None for r in self.rules):

@@ -61,7 +61,9 @@ def write_stream(
     if mode not in ("self", "agreed"):
         raise FormatError(f"mode must be 'self' or 'agreed', got {mode!r}")
     layout = [(name, tuple(int(d) for d in t.shape)) for name, t in tensors.items()]
-    flags = (FLAG_AGREED if mode == "agreed" else 0) | (FLAG_BASE if base_fingerprint is not None else 0)
+    flags = (FLAG_AGREED if mode == "agreed" else 0) | (
+        FLAG_BASE if base_fingerprint is not None else 0
+    )
     head = bytearray(MAGIC + bytes([VERSION, flags]) + varint(len(layout)))
     if mode == "agreed":
         head += struct.pack(">I", fingerprint(layout))
@@ -116,7 +118,10 @@ def read_stream(data: bytes | bytearray | memoryview, layout: Layout | None = No
             nd = r.u8(f"rank of {name!r}")
             if nd > MAX_NDIM:
                 raise FormatError(f"tensor {name!r} claims {nd} dimensions (max {MAX_NDIM})")
-            shape = tuple(r.varint(f"dimension of {name!r}", limit=8 * total * MAX_ELEMENTS_PER_BYTE) for _ in range(nd))
+            shape = tuple(
+                r.varint(f"dimension of {name!r}", limit=8 * total * MAX_ELEMENTS_PER_BYTE)
+                for _ in range(nd)
+            )
             names_shapes.append((name, shape))
     base = r.u32("base fingerprint") if flags & FLAG_BASE else None
     head_end = r.pos
@@ -145,7 +150,12 @@ def read_stream(data: bytes | bytearray | memoryview, layout: Layout | None = No
     sections = [Section("", "header", 8 * r.pos)]
     tensors: dict[str, Tensor] = {}
     for name, shape in names_shapes:
-        t, secs = decode_record(r, name, shape)
+        try:
+            t, secs = decode_record(r, name, shape)
+        except FormatError:
+            raise
+        except (ValueError, IndexError, OverflowError, TypeError) as e:  # safety net
+            raise FormatError(f"malformed record {name!r}: {e}") from None
         tensors[name] = t
         sections.extend(secs)
     if r.remaining:

@@ -111,7 +111,10 @@ def encode_record(name: str, t: Tensor, entropy: str = "none") -> tuple[bytes, l
         add("payload", float_bytes(t.values, t.dtype))
     elif isinstance(t, RawTensor):
         add("record", bytes([KIND_RAW, RAW_CODES[str(t.values.dtype)]]))
-        add("payload", np.ascontiguousarray(t.values).astype(t.values.dtype.newbyteorder("<")).tobytes())
+        add(
+            "payload",
+            np.ascontiguousarray(t.values).astype(t.values.dtype.newbyteorder("<")).tobytes(),
+        )
     else:
         spec = t.spec
         scheme = get_scheme(spec.scheme)
@@ -221,16 +224,19 @@ def decode_record(r: Reader, name: str, shape: tuple[int, ...]) -> tuple[Tensor,
         close("payload")
     else:
         scheme = scheme_by_id(kind)
-        t = _decode_quantized(r, name, shape, n, scheme.name, close)
+        finish = _decode_quantized(r, name, shape, n, scheme.name, close)
     body_end = r.pos
     crc = r.u32(f"CRC of record {name!r}")
     if zlib.crc32(r.buf[start:body_end]) != crc:
         raise FormatError(f"CRC mismatch in record {name!r}")
+    if kind not in (KIND_FLOAT, KIND_RAW):
+        t = finish()  # codes are unpacked / entropy-decoded only after the CRC passed
     secs.append(Section(name, "record", 32))
     return t, secs
 
 
-def _decode_quantized(r: Reader, name, shape, n, scheme_name, close) -> QuantizedTensor:
+def _decode_quantized(r: Reader, name, shape, n, scheme_name, close):
+    """Parse a quantized record's fields; returns a function that builds the tensor."""
     b1 = r.u8(f"spec of {name!r}")
     b2 = r.u8(f"spec of {name!r}")
     bits = (b1 >> 4) + 1
@@ -245,7 +251,7 @@ def _decode_quantized(r: Reader, name, shape, n, scheme_name, close) -> Quantize
         if axis >= len(shape):
             raise FormatError(f"record {name!r}: axis {axis} out of range for shape {shape}")
     if gran == "group":
-        group = r.varint(f"group size of {name!r}", limit=max(n, 1))
+        group = r.varint(f"group size of {name!r}", limit=2**31)
         if group < 1:
             raise FormatError(f"record {name!r}: group size 0")
     if has_cb and gran != "channel":
@@ -295,22 +301,33 @@ def _decode_quantized(r: Reader, name, shape, n, scheme_name, close) -> Quantize
         if has_cb:
             raise FormatError(f"record {name!r}: entropy coding with per-channel widths")
         length = r.varint(f"entropy payload length of {name!r}", limit=r.remaining)
-        from . import entropy as ent
-
-        offsets = ent.decode_codes(r.take(length, f"entropy payload of {name!r}"), n, 0, 2**bits - 1)
-        pad = 0
+        buf = r.take(length, f"entropy payload of {name!r}")
+        close("payload")
     else:
         code_bits = int(widths.sum()) * per_row if gran != "group" else n * bits
         nbytes = (code_bits + 7) // 8
         buf = r.take(nbytes, f"codes of {name!r}")
-        if gran == "group":
+        close("payload", 8 * nbytes - code_bits)
+
+    def finish() -> QuantizedTensor:
+        if coding == CODING_ENTROPY:
+            try:
+                from . import entropy as ent
+
+                decode_codes = ent.decode_codes
+            except (ImportError, AttributeError):
+                raise FormatError(
+                    f"record {name!r} is entropy-coded; this reader has no entropy coder"
+                ) from None
+            offsets = decode_codes(buf, n, 0, 2**bits - 1)
+        elif gran == "group":
             offsets = bitpack.unpack(buf, n, bits)
         else:
             offsets = _unpack_rows(buf, widths, per_row, rows)
-        pad = 8 * nbytes - code_bits
-    close("payload", pad)
-    codes = _codes_from_offsets(np.asarray(offsets, np.int64), qmin, shape, spec, rows, per_row)
-    return QuantizedTensor(codes=codes, params=params, spec=spec, shape=tuple(shape))
+        codes = _codes_from_offsets(np.asarray(offsets, np.int64), qmin, shape, spec, rows, per_row)
+        return QuantizedTensor(codes=codes, params=params, spec=spec, shape=tuple(shape))
+
+    return finish
 
 
 def _unpack_rows(buf, widths: np.ndarray, per_row: int, rows: int) -> np.ndarray:
@@ -327,6 +344,6 @@ def _codes_from_offsets(offsets, qmin, shape, spec: QuantSpec, rows: int, per_ro
     if spec.granularity == "group":
         moved = tuple(s for i, s in enumerate(shape) if i != spec.axis) + (shape[spec.axis],)
         codes = (offsets + qmin[0]).reshape(moved) if offsets.size else offsets.reshape(moved)
-        return np.ascontiguousarray(np.moveaxis(codes, -1, spec.axis), dtype=np.int32)
+        return np.asarray(np.moveaxis(codes, -1, spec.axis), dtype=np.int32, order="C")
     blocks = offsets.reshape(rows, per_row) + qmin[:, None] if rows else offsets.reshape(0, 0)
-    return np.ascontiguousarray(from_blocks(blocks, shape, spec), dtype=np.int32)
+    return np.asarray(from_blocks(blocks, shape, spec), dtype=np.int32, order="C")

@@ -6,8 +6,8 @@ laid out in a record. Quantizers (``nnshare.quant``) register the sender side se
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -65,7 +65,7 @@ def dequantize_affine(q: QuantizedTensor) -> np.ndarray:
         z = np.asarray(q.params["zero_point"], dtype=np.int32).reshape(-1, 1)
         blocks = blocks - z
     out = blocks.astype(np.float32) * scale
-    return np.ascontiguousarray(from_blocks(out, q.shape, spec), dtype=np.float32)
+    return np.asarray(from_blocks(out, q.shape, spec), dtype=np.float32, order="C")
 
 
 register_scheme(Scheme("affine", 1, dequantize_affine))

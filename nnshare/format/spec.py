@@ -79,11 +79,15 @@ class QuantSpec:
         if not 0.0 < self.percentile <= 100.0:
             raise SpecError(f"percentile must be in (0, 100], got {self.percentile}")
         if self.rounding not in ROUNDINGS:
-            raise SpecError(f"rounding must be one of {', '.join(ROUNDINGS)}, got {self.rounding!r}")
+            raise SpecError(
+                f"rounding must be one of {', '.join(ROUNDINGS)}, got {self.rounding!r}"
+            )
         if self.channel_bits:
             object.__setattr__(self, "channel_bits", tuple(int(b) for b in self.channel_bits))
             if self.granularity != "channel":
-                raise SpecError("channel_bits (a bit width per channel) needs granularity 'channel'")
+                raise SpecError(
+                    "channel_bits (a bit width per channel) needs granularity 'channel'"
+                )
             if not all(1 <= b <= 16 for b in self.channel_bits):
                 raise SpecError("every entry of channel_bits must be in 1..16")
             if self.bits != max(self.channel_bits):
@@ -261,7 +265,9 @@ class FloatTensor:
 
     def __post_init__(self) -> None:
         if self.dtype not in FLOAT_DTYPES:
-            raise SpecError(f"float dtype must be one of {', '.join(FLOAT_DTYPES)}, got {self.dtype!r}")
+            raise SpecError(
+                f"float dtype must be one of {', '.join(FLOAT_DTYPES)}, got {self.dtype!r}"
+            )
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -106,7 +106,7 @@ def quantize(x, spec: QuantSpec, *, scale=None, zero_point=None) -> QuantizedTen
             z = np.clip(np.asarray(zero_point).reshape(-1), 0, zq).astype(np.int32)
     rng = np.random.default_rng(spec.seed) if spec.rounding == "stochastic" else None
     codes = quantize_blocks(blocks, s, z, spec, rng)
-    codes = np.ascontiguousarray(from_blocks(codes, shape, spec))
+    codes = np.asarray(from_blocks(codes, shape, spec), order="C")
     params = {"scale": s.reshape(sshape)}
     if not spec.symmetric:
         params["zero_point"] = z.reshape(sshape)

@@ -31,14 +31,14 @@ def percentile(blocks: np.ndarray, p: float, symmetric: bool) -> tuple[np.ndarra
     return lo, hi
 
 
-def mse(blocks: np.ndarray, spec: QuantSpec, n_grid: int = 48) -> tuple[np.ndarray, np.ndarray]:
-    """Shrink the min-max range by the factor in [0.2, 1] that minimises each row's squared error."""
+def mse(blocks: np.ndarray, spec: QuantSpec, n_grid: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """Shrink the min-max range by the factor in [0.02, 1] (log grid) minimising each row's squared error."""
     from .affine import params_from_range, quantize_blocks
 
     lo0, hi0 = minmax(blocks)
     best_err = np.full(blocks.shape[0], np.inf)
     best_lo, best_hi = lo0.copy(), hi0.copy()
-    for alpha in np.linspace(1.0, 0.2, n_grid, dtype=np.float32):
+    for alpha in np.geomspace(1.0, 0.02, n_grid).astype(np.float32):
         lo, hi = lo0 * alpha, hi0 * alpha
         scale, zp = params_from_range(lo, hi, spec)
         codes = quantize_blocks(blocks, scale, zp, spec, rng=None)

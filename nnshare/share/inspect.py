@@ -73,7 +73,8 @@ class Inspection:
             "mode": self.mode,
             "version": self.version,
             "tensors": [
-                {**r.__dict__, "shape": list(r.shape), "total_bits": r.total_bits} for r in self.rows
+                {**r.__dict__, "shape": list(r.shape), "total_bits": r.total_bits}
+                for r in self.rows
             ],
             "header_bits": self.header_bits,
             "payload_bits": self.payload_bits,

@@ -77,7 +77,7 @@ def quantize_model(model_or_state: Any, plan: PlanLike = "ptq-t8") -> dict[str, 
         if arr.dtype.kind != "f":
             if isinstance(choice, QuantSpec) and arr.dtype.kind in "iu":
                 raise SpecError(f"tensor {name!r} is integer ({arr.dtype}); it cannot be quantized")
-            out[name] = RawTensor(np.ascontiguousarray(arr))
+            out[name] = RawTensor(np.asarray(arr, order="C"))
         elif isinstance(choice, QuantSpec):
             try:
                 out[name] = quantize(arr, choice)
@@ -150,8 +150,10 @@ def decode(data: bytes, into: Any = None, *, layout=None):
     for name, ref in current.items():
         arr = arrays[name]
         if tuple(arr.shape) != tuple(ref.shape):
-            raise FormatError(f"tensor {name!r}: stream shape {arr.shape}, model {tuple(ref.shape)}")
-        new_state[name] = torch.from_numpy(np.ascontiguousarray(arr)).to(ref.dtype)
+            raise FormatError(
+                f"tensor {name!r}: stream shape {arr.shape}, model {tuple(ref.shape)}"
+            )
+        new_state[name] = torch.from_numpy(np.asarray(arr, order="C").copy()).to(ref.dtype)
     into.load_state_dict(new_state, strict=True)
     return into
 

@@ -1,0 +1,192 @@
+"""The command line: ``nnshare encode | decode | inspect | demo``.
+
+Every expected failure prints one line ``error: ...`` and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from .format.errors import NNShareError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+def _pin_threads() -> None:
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def fail(msg: str) -> None:
+    """Print one error line and exit 2."""
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(2)
+
+
+def _layout(like: Path | None):
+    if like is None:
+        return None
+    from .io import load_state
+
+    return [(n, tuple(a.shape)) for n, a in load_state(like).items()]
+
+
+@app.command()
+def encode(
+    model: Path = typer.Argument(..., help="Model file: .safetensors or a torch state dict (.pt)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output stream file."),
+    preset: str | None = typer.Option(None, help="ptq-t8 | w8-channel | w4-channel | w4-g32"),
+    plan: Path | None = typer.Option(None, help="A plan JSON file (see Plan.to_json)."),
+    bits: int | None = typer.Option(None, help="Bit width 1-16 for every weight (rank >= 2)."),
+    granularity: str = typer.Option("tensor", help="tensor | channel | group"),
+    group_size: int = typer.Option(32, help="Group size for --granularity group."),
+    axis: int = typer.Option(0, help="Channel / group axis."),
+    symmetric: bool = typer.Option(True, "--symmetric/--asymmetric"),
+    range_method: str = typer.Option("minmax", "--range", help="minmax | mse | percentile"),
+    scale_dtype: str = typer.Option("fp32", help="Precision of scales: fp32 | fp16 | bf16."),
+    float_dtype: str = typer.Option("fp32", help="Precision of unquantized tensors."),
+    mode: str = typer.Option("self", help="self (names and shapes) | agreed (fingerprint only)."),
+    entropy: str = typer.Option("none", help="none | auto (entropy-code codes when smaller)."),
+) -> None:
+    """Quantize a model file and write its stream."""
+    from .format.spec import QuantSpec
+    from .io import load_state
+    from .plan import Plan, Rule
+    from .plan import preset as get_preset
+    from .share import encode as enc
+    from .share import inspect as insp
+    from .share.model import atomic_write
+
+    chosen = [x is not None for x in (preset, plan, bits)]
+    if sum(chosen) > 1:
+        fail("give only one of --preset, --plan and --bits")
+    if plan is not None:
+        try:
+            p = Plan.from_json(plan.read_text())
+        except OSError as e:
+            fail(f"cannot read plan {plan}: {e.strerror}")
+    elif bits is not None:
+        spec = QuantSpec(
+            bits=bits,
+            granularity=granularity,
+            group_size=group_size if granularity == "group" else 0,
+            axis=axis,
+            symmetric=symmetric,
+            range_method=range_method,
+            scale_dtype=scale_dtype,
+        )
+        p = Plan(rules=(Rule(spec=spec, min_ndim=2),), default_float=float_dtype)
+    else:
+        p = get_preset(preset or "ptq-t8")
+        if float_dtype != "fp32":
+            p = Plan(rules=p.rules, default_float=float_dtype)
+    state = load_state(model)
+    data = enc(state, p, mode=mode, entropy=entropy)
+    atomic_write(out, data)
+    rep = insp(data, layout=[(n, a.shape) for n, a in state.items()])
+    typer.echo(
+        f"wrote {out}: {len(data):,} bytes ({rep.total_bits:,} bits; float32 {rep.float32_bits:,} "
+        f"bits; {rep.reduction_percent:.1f}% smaller)"
+    )
+
+
+@app.command()
+def decode(
+    stream: Path = typer.Argument(..., help="Stream file written by `nnshare encode`."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output .safetensors file."),
+    like: Path | None = typer.Option(None, help="Model file with the architecture (agreed mode)."),
+) -> None:
+    """Decode a stream into a safetensors file of float32 tensors."""
+    from .format import decode_arrays
+    from .io import save_safetensors
+
+    data = _read(stream)
+    arrays = decode_arrays(data, _layout(like))
+    save_safetensors(arrays, out)
+    typer.echo(f"wrote {out}: {len(arrays)} tensors")
+
+
+@app.command()
+def inspect(
+    stream: Path = typer.Argument(..., help="Stream file."),
+    like: Path | None = typer.Option(None, help="Model file with the architecture (agreed mode)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Account for every bit of a stream: per tensor, header, total."""
+    from .report import inspection_table
+    from .share import inspect as insp
+
+    rep = insp(_read(stream), layout=_layout(like))
+    if as_json:
+        typer.echo(json.dumps(rep.to_dict(), indent=2))
+    else:
+        inspection_table(rep)
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("out/demo"), "-o", "--out", help="Report folder."),
+    quick: bool = typer.Option(False, help="Small, fast run (CI smoke test)."),
+    full: bool = typer.Option(False, help="More seeds, channel model B and the bit-level check."),
+    digits: bool = typer.Option(False, help="Run the digits MLP bit-width sweep instead."),
+) -> None:
+    """Run the main story on embedded defaults and write a report."""
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        from .wlan.demo import run_demo
+    except ImportError:
+        run_demo = None
+    if digits or run_demo is None:
+        from .demo_digits import run_digits_demo
+
+        run_digits_demo(out, quick=quick)
+        return
+    run_demo(out, quick=quick, full=full, progress=True)
+
+
+def _read(path: Path) -> bytes:
+    from .io import ModelFileError
+
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ModelFileError(f"file not found: {path}") from None
+    except OSError as e:
+        raise ModelFileError(f"cannot read {path}: {e.strerror}") from None
+
+
+def main() -> None:
+    """Entry point: run the app; turn nnshare's errors into one line and exit status 2."""
+    _pin_threads()
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except NNShareError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Tables for people: the accounting of a stream and bit-width sweeps."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from .share.inspect import Inspection
+
+
+def inspection_table(rep: Inspection, console: Console | None = None) -> None:
+    """Print a stream's accounting: per tensor, then header, totals and the saving vs float32."""
+    console = console or Console()
+    t = Table(title=f"nnshare stream v{rep.version}, {rep.mode} mode", show_footer=False)
+    for col in ("tensor", "shape", "elements", "scheme", "bits/el", "payload", "side", "framing"):
+        t.add_column(col, justify="left" if col in ("tensor", "scheme", "shape") else "right")
+    for r in rep.rows:
+        t.add_row(
+            r.name,
+            "x".join(map(str, r.shape)) or "scalar",
+            f"{r.elements:,}",
+            r.scheme,
+            f"{r.bits_per_element:.2f}",
+            f"{r.payload_bits:,}",
+            f"{r.side_bits:,}",
+            f"{r.record_bits + r.pad_bits:,}",
+        )
+    console.print(t)
+    console.print(
+        f"payload {rep.payload_bits:,} + side info {rep.side_bits:,} = {rep.shared_bits:,} bits; "
+        f"header {rep.header_bits:,} + framing {rep.overhead_bits - rep.header_bits:,} bits"
+    )
+    console.print(
+        f"total {rep.total_bits:,} bits ({rep.total_bits // 8:,} bytes) vs float32 "
+        f"{rep.float32_bits:,} bits: {rep.reduction_percent:.1f}% smaller"
+    )

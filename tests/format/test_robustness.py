@@ -1,0 +1,94 @@
+"""Every corruption and truncation gives FormatError: never another exception, hang or huge alloc."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from nnshare.format import FloatTensor, FormatError, QuantSpec, read_stream, write_stream
+from nnshare.quant import quantize
+
+
+def sample_streams():
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((5, 6)).astype(np.float32)
+    tensors = {
+        "a.weight": quantize(w, QuantSpec(bits=3, symmetric=False, granularity="channel")),
+        "a.bias": FloatTensor(rng.standard_normal(5).astype(np.float32), "fp16"),
+        "b.weight": quantize(w, QuantSpec(bits=5, granularity="group", group_size=4, axis=1)),
+        "c": quantize(w[:2], QuantSpec(bits=4, granularity="channel", channel_bits=(4, 2))),
+    }
+    self_data, _ = write_stream(tensors, "self")
+    agreed, _ = write_stream(tensors, "agreed")
+    layout = [(n, t.shape) for n, t in tensors.items()]
+    return self_data, agreed, layout
+
+
+SELF, AGREED, LAYOUT = sample_streams()
+
+
+@pytest.mark.parametrize("data, layout", [(SELF, None), (AGREED, LAYOUT)], ids=["self", "agreed"])
+def test_every_single_byte_change_is_detected(data, layout):
+    read_stream(data, layout)
+    for i in range(len(data)):
+        for delta in (1, 0x80, 0xFF):
+            bad = bytearray(data)
+            bad[i] = (bad[i] + delta) & 0xFF
+            with pytest.raises(FormatError):
+                read_stream(bytes(bad), layout)
+
+
+@pytest.mark.parametrize("data, layout", [(SELF, None), (AGREED, LAYOUT)], ids=["self", "agreed"])
+def test_every_truncation_is_detected(data, layout):
+    for n in range(len(data)):
+        with pytest.raises(FormatError):
+            read_stream(data[:n], layout)
+
+
+def test_random_and_mutated_inputs():
+    rng = np.random.default_rng(1)
+    for k in range(10_000):
+        if k % 3 == 0:
+            data = rng.integers(0, 256, rng.integers(0, 64)).astype(np.uint8).tobytes()
+            if k % 2:
+                data = b"NNSH\x01" + data
+        else:
+            bad = bytearray(SELF if k % 2 else AGREED)
+            for _ in range(rng.integers(1, 6)):
+                op = rng.integers(0, 3)
+                pos = int(rng.integers(0, len(bad)))
+                if op == 0:
+                    bad[pos] = int(rng.integers(0, 256))
+                elif op == 1:
+                    del bad[pos]
+                else:
+                    bad.insert(pos, int(rng.integers(0, 256)))
+            data = bytes(bad)
+        layout = LAYOUT if k % 2 == 0 else None
+        try:
+            read_stream(data, layout)
+        except FormatError:
+            pass
+
+
+def test_forged_huge_shapes_are_refused_before_allocating():
+    # self-describing header claiming a 1.25e11-element tensor in a 30-byte stream
+    from nnshare.format.reader import varint
+
+    head = b"NNSH\x01\x00" + varint(1) + varint(1) + b"x" + b"\x03" + varint(5000) * 3
+    import struct
+    import zlib
+
+    data = head + struct.pack(">I", zlib.crc32(head)) + b"\x00\x00"
+    with pytest.raises(FormatError, match="more than a"):
+        read_stream(data)
+
+
+def test_decoder_memory_is_a_small_multiple_of_input():
+    x = np.random.default_rng(2).standard_normal(400_000).astype(np.float32)
+    data, _ = write_stream({"w": quantize(x, QuantSpec(bits=2))})
+    tracemalloc.start()
+    read_stream(data).tensors["w"].dequantize()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 100 * len(data)  # 2-bit codes: 4 elements per byte, float32 output = 16x
