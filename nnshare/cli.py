@@ -170,7 +170,9 @@ def main() -> None:
     """Entry point: run the app; turn nnshare's errors into one line and exit status 2."""
     _pin_threads()
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except NNShareError as e:

@@ -1,8 +1,8 @@
 """The stream container: header (magic, version, mode, layout or fingerprint), records, CRCs.
 
 Self-describing mode sends every tensor's name and shape; agreed-architecture mode sends only a
-32-bit fingerprint of the ordered (name, shape) list, which the receiver recomputes from its own
-copy of the architecture.
+32-bit fingerprint of the (name, shape) list sorted by name, which the receiver recomputes from its
+own copy of the architecture; records then follow in sorted-name order.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ Layout = Sequence[tuple[str, tuple[int, ...]]]
 
 
 def fingerprint(layout: Layout) -> int:
-    """CRC-32 of the ordered names and shapes, as UTF-8 text ``name:d0,d1;`` per tensor."""
+    """CRC-32 of the names and shapes, as UTF-8 text ``name:d0,d1;`` per tensor, in the given
+    order (agreed mode sorts tensors by name first, so the receiver's dict order does not matter)."""
     text = "".join(f"{n}:{','.join(str(int(d)) for d in s)};" for n, s in layout)
     return zlib.crc32(text.encode("utf-8"))
 
@@ -60,6 +61,8 @@ def write_stream(
     """Serialise named tensors (in dict order). Returns the bytes and their exact accounting."""
     if mode not in ("self", "agreed"):
         raise FormatError(f"mode must be 'self' or 'agreed', got {mode!r}")
+    if mode == "agreed":  # canonical order: the receiver's dict order need not match ours
+        tensors = {k: tensors[k] for k in sorted(tensors)}
     layout = [(name, tuple(int(d) for d in t.shape)) for name, t in tensors.items()]
     flags = (FLAG_AGREED if mode == "agreed" else 0) | (
         FLAG_BASE if base_fingerprint is not None else 0
@@ -134,7 +137,7 @@ def read_stream(data: bytes | bytearray | memoryview, layout: Layout | None = No
                 "stream is in agreed-architecture mode: the receiver must supply the model "
                 "(decode(data, into=model) or layout=...)"
             )
-        names_shapes = [(str(n), tuple(int(d) for d in s)) for n, s in layout]
+        names_shapes = sorted((str(n), tuple(int(d) for d in s)) for n, s in layout)
         if len(names_shapes) != count or fingerprint(names_shapes) != fp:
             raise FormatError(
                 f"architecture fingerprint mismatch: stream {fp:#010x} for {count} tensors, "

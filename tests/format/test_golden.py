@@ -1,0 +1,44 @@
+"""Golden streams of format v1 must decode to the same values in every later version."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nnshare.format import read_stream
+
+DATA = Path(__file__).parent.parent / "data"
+CASES = [(n, m) for n in ("seed_ptq_t8", "mixed") for m in ("self", "agreed")]
+
+
+def layout(name):
+    out = []
+    for line in (DATA / f"golden_v1_{name}.layout").read_text().splitlines():
+        k, _, dims = line.partition(" ")
+        out.append((k, tuple(int(d) for d in dims.split(",") if d)))
+    return out
+
+
+@pytest.mark.parametrize("name, mode", CASES)
+def test_golden_stream_decodes_to_stored_values(name, mode):
+    data = (DATA / f"golden_v1_{name}_{mode}.nnsh").read_bytes()
+    stream = read_stream(data, layout(name) if mode == "agreed" else None)
+    expected = np.load(DATA / f"golden_v1_{name}.npz", allow_pickle=False)
+    assert list(stream.tensors) == list(expected.files)
+    for k in expected.files:
+        got = stream.tensors[k].dequantize()
+        assert got.dtype == expected[k].dtype and got.shape == expected[k].shape
+        assert np.array_equal(got, expected[k]), k
+
+
+@pytest.mark.parametrize("name, mode", CASES)
+def test_encoder_still_writes_the_golden_bytes(name, mode):
+    import sys
+
+    sys.path.insert(0, str(DATA))
+    from make_golden import golden_tensors
+
+    from nnshare.format import write_stream
+
+    data, _ = write_stream(golden_tensors()[name], mode)
+    assert data == (DATA / f"golden_v1_{name}_{mode}.nnsh").read_bytes()

@@ -1,0 +1,107 @@
+"""The command line: real files, one-line errors with exit status 2, no half-written outputs."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file, save_file
+
+CLI = [sys.executable, "-m", "nnshare.cli"]
+
+
+def run(*args, cwd=None):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("m")
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Linear(64, 40), torch.nn.ReLU(), torch.nn.Linear(40, 16))
+    sd = {k: v.detach().clone() for k, v in m.state_dict().items()}
+    torch.save(sd, d / "model.pt")
+    save_file({k: v.numpy() for k, v in sd.items()}, str(d / "model.safetensors"))
+    return d
+
+
+def test_encode_inspect_decode_agreed(model_files, tmp_path):
+    out = tmp_path / "enc.nnsh"
+    r = run("encode", model_files / "model.pt", "-o", out, "--preset", "ptq-t8", "--mode", "agreed")
+    assert r.returncode == 0, r.stderr
+    assert out.stat().st_size * 8 == 27_784
+    r = run("inspect", out, "--like", model_files / "model.safetensors", "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["shared_bits"] == 27_456 and rep["total_bits"] == 8 * out.stat().st_size
+    r = run("inspect", out, "--like", model_files / "model.pt")
+    assert "27,456" in r.stdout and "73." in r.stdout
+    dec = tmp_path / "dec.safetensors"
+    r = run("decode", out, "-o", dec, "--like", model_files / "model.pt")
+    assert r.returncode == 0, r.stderr
+    arrays = load_file(str(dec))
+    ref = load_file(str(model_files / "model.safetensors"))
+    assert set(arrays) == set(ref)
+    assert np.array_equal(arrays["0.bias"], ref["0.bias"])
+    assert np.abs(arrays["0.weight"] - ref["0.weight"]).max() <= np.abs(ref["0.weight"]).max() / 254 + 1e-7
+
+
+def test_encode_with_bits_options(model_files, tmp_path):
+    out = tmp_path / "e.nnsh"
+    r = run("encode", model_files / "model.safetensors", "-o", out, "--bits", "3",
+            "--granularity", "group", "--group-size", "7", "--axis", "1", "--asymmetric")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(run("inspect", out, "--json").stdout)
+    schemes = {t["name"]: t["scheme"] for t in rep["tensors"]}
+    assert schemes["0.weight"] == "affine u3 g7@1" and schemes["0.bias"] == "fp32"
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["encode", "missing.pt", "-o", "x.nnsh"], "model file not found"),
+    (["encode", "junk.pt", "-o", "x.nnsh"], "cannot read"),
+    (["encode", "model.pt", "-o", "x.nnsh", "--bits", "17"], "bits must be in 1..16"),
+    (["encode", "model.pt", "-o", "x.nnsh", "--preset", "nope"], "unknown preset"),
+    (["encode", "model.pt", "-o", "x.nnsh", "--bits", "4", "--preset", "ptq-t8"], "only one of"),
+    (["decode", "junk.pt", "-o", "x.safetensors"], "wrong magic"),
+    (["inspect", "missing.nnsh"], "file not found"),
+])
+def test_bad_input_is_one_line_and_exit_2(model_files, tmp_path, args, msg):
+    (tmp_path / "junk.pt").write_bytes(b"not a model at all")
+    (tmp_path / "model.pt").write_bytes((model_files / "model.pt").read_bytes())
+    r = run(*args, cwd=tmp_path)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and msg in lines[0], r.stderr
+    assert not (tmp_path / "x.nnsh").exists() and not (tmp_path / "x.safetensors").exists()
+
+
+def test_truncated_stream_leaves_no_output(model_files, tmp_path):
+    out = tmp_path / "enc.nnsh"
+    assert run("encode", model_files / "model.pt", "-o", out).returncode == 0
+    cut = tmp_path / "cut.nnsh"
+    cut.write_bytes(out.read_bytes()[:-10])
+    r = run("decode", cut, "-o", tmp_path / "d.safetensors")
+    assert r.returncode == 2 and "truncated at byte" in r.stderr
+    assert not (tmp_path / "d.safetensors").exists()
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+class Evil:
+    """Any non-tensor object: loading it would need unpickling a class."""
+
+
+def test_pickled_objects_are_refused(tmp_path):
+    torch.save({"w": Evil()}, tmp_path / "evil.pt")
+    r = run("encode", tmp_path / "evil.pt", "-o", tmp_path / "x.nnsh")
+    assert r.returncode == 2 and "cannot read" in r.stderr
+
+
+def test_digits_demo_quick(tmp_path):
+    r = run("demo", "--digits", "--quick", "-o", tmp_path)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "digits_demo.json").read_text())
+    by = {(row["bits"], row["granularity"]): row for row in res["rows"]}
+    assert by[(8, "tensor")]["accuracy"] >= res["float32_accuracy"] - 0.01
+    assert by[(2, "tensor")]["stream_bits"] < by[(8, "tensor")]["stream_bits"] / 3
