@@ -21,9 +21,21 @@ def pack(values: np.ndarray, bits: int) -> bytes:
     v = np.ascontiguousarray(values).reshape(-1)
     n = v.size
     if bits == 8:
-        return v.astype(np.uint8).tobytes()
+        return v.astype(np.uint8, copy=False).tobytes()
     if bits == 16:
         return v.astype(">u2").tobytes()
+    if bits in (1, 2, 4):
+        per = 8 // bits
+        u = v.astype(np.uint8, copy=False)
+        if n % per:
+            u = np.concatenate([u, np.zeros(per - n % per, np.uint8)])
+        if bits == 1:
+            return np.packbits(u).tobytes()
+        u = u.reshape(-1, per)
+        acc = u[:, 0] << np.uint8(8 - bits)
+        for i in range(1, per):
+            acc |= u[:, i] << np.uint8(8 - bits * (i + 1))
+        return acc.tobytes()
     g = -(-n // 8)
     vv = np.zeros(g * 8, np.uint32)
     vv[:n] = v
@@ -42,15 +54,25 @@ def pack(values: np.ndarray, bits: int) -> bytes:
 
 
 def unpack(buf: bytes | memoryview, n: int, bits: int) -> np.ndarray:
-    """Inverse of :func:`pack`: n unsigned values (uint32). ``buf`` must hold packed_nbytes bytes."""
+    """Inverse of :func:`pack`: n values in an unsigned integer dtype (uint8, uint16 or uint32).
+    ``buf`` must hold packed_nbytes(n, bits) bytes."""
     need = packed_nbytes(n, bits)
     if len(buf) < need:
         raise FormatError(f"packed codes need {need} bytes, only {len(buf)} left")
     raw = np.frombuffer(buf, dtype=np.uint8, count=need)
     if bits == 8:
-        return raw.astype(np.uint32)
+        return raw
     if bits == 16:
-        return np.frombuffer(buf, dtype=">u2", count=n).astype(np.uint32)
+        return np.frombuffer(buf, dtype=">u2", count=n).astype(np.uint16)
+    if bits == 1:
+        return np.unpackbits(raw, count=n)
+    if bits in (2, 4):
+        per = 8 // bits
+        out = np.empty((need, per), np.uint8)
+        mask = np.uint8((1 << bits) - 1)
+        for i in range(per):
+            np.bitwise_and(raw >> np.uint8(8 - bits * (i + 1)), mask, out=out[:, i])
+        return out.reshape(-1)[:n]
     g = -(-n // 8)
     by = np.zeros(g * bits, np.uint32)
     by[:need] = raw
@@ -101,3 +123,23 @@ def unpack_varwidth(buf: bytes | memoryview, widths: np.ndarray) -> np.ndarray:
         weights = (1 << np.arange(b - 1, -1, -1)).astype(np.uint32)
         out[sel] = (bits[idx].astype(np.uint32) * weights).sum(axis=1)
     return out
+
+
+def pack_codes(codes: np.ndarray, qmin: int, bits: int) -> bytes:
+    """Pack signed or unsigned codes as offsets ``code - qmin`` in [0, 2**bits).
+
+    Works in uint8 / uint16 modular arithmetic (the offset is below 2**bits, so the wrap-around
+    is exact) to keep the hot path to two passes over small integers.
+    """
+    dt = np.uint8 if bits <= 8 else np.uint16
+    u = np.asarray(codes).reshape(-1).astype(dt)
+    u -= dt(qmin % (256 if bits <= 8 else 65536))
+    return pack(u, bits)
+
+
+def unpack_codes(buf: bytes | memoryview, n: int, qmin: int, bits: int) -> np.ndarray:
+    """Inverse of :func:`pack_codes`: int32 codes."""
+    codes = unpack(buf, n, bits).astype(np.int32)
+    if qmin:
+        codes += np.int32(qmin)
+    return codes

@@ -138,13 +138,19 @@ def encode_record(name: str, t: Tensor, entropy: str = "none") -> tuple[bytes, l
             side_pad += 8 * len(zb) - int(widths.sum())
         qmin, _ = spec.row_qrange(rows)
         per_row = t.numel // rows if rows else 0
-        offsets = _row_offsets(t, qmin)
-        packed = _pack_rows(offsets, widths, per_row)
-        code_bits = int(widths.sum()) * per_row
+        flat = stream_order(np.asarray(t.codes).reshape(t.shape), spec)
+        if spec.channel_bits:
+            offsets = flat.reshape(rows, per_row).astype(np.int64) - qmin[:, None]
+            packed = _pack_rows(offsets.reshape(-1), widths, per_row)
+            code_bits = int(widths.sum()) * per_row
+        else:
+            packed = bitpack.pack_codes(flat, spec.qmin, spec.bits)
+            code_bits = t.numel * spec.bits
         coding, payload, payload_pad = CODING_RAW, packed, 8 * len(packed) - code_bits
         if entropy == "auto" and not spec.channel_bits and t.numel > 0:
             from . import entropy as ent
 
+            offsets = flat.astype(np.int64) - spec.qmin
             coded = ent.encode_codes(offsets, 0, int(2**spec.bits - 1))
             coded = varint(len(coded)) + coded
             if len(coded) < len(packed):
@@ -159,23 +165,24 @@ def encode_record(name: str, t: Tensor, entropy: str = "none") -> tuple[bytes, l
     return bytes(out), secs
 
 
-def _row_offsets(t: QuantizedTensor, qmin: np.ndarray) -> np.ndarray:
-    """Codes as unsigned offsets (code - qmin of its row), in row (block) order."""
-    from .spec import to_blocks
-
-    blocks = to_blocks(np.asarray(t.codes, np.int64).reshape(t.shape), t.spec)
-    if t.spec.granularity == "group":
-        blocks = _drop_group_pad(blocks, t.shape, t.spec)
-        return (blocks - qmin[0]).reshape(-1)
-    return (blocks - qmin[:, None]).reshape(-1)
+def stream_order(codes: np.ndarray, spec: QuantSpec) -> np.ndarray:
+    """Codes flattened in stream order: C order, with the channel axis moved first (channel) or
+    the group axis moved last (group)."""
+    if spec.granularity == "tensor":
+        return codes.reshape(-1)
+    ax = spec.axis % codes.ndim
+    return np.moveaxis(codes, ax, 0 if spec.granularity == "channel" else -1).reshape(-1)
 
 
-def _drop_group_pad(blocks: np.ndarray, shape, spec: QuantSpec) -> np.ndarray:
-    """Group codes in stream order: row-major over (rows, axis length) without padding."""
-    from .spec import from_blocks
-
-    full = from_blocks(blocks, shape, spec)
-    return np.moveaxis(full, spec.axis % len(shape), -1).reshape(-1)
+def from_stream_order(flat: np.ndarray, shape: tuple[int, ...], spec: QuantSpec) -> np.ndarray:
+    """Inverse of :func:`stream_order`."""
+    if spec.granularity == "tensor":
+        return flat.reshape(shape)
+    ax = spec.axis % len(shape)
+    rest = tuple(d for i, d in enumerate(shape) if i != ax)
+    if spec.granularity == "channel":
+        return np.ascontiguousarray(np.moveaxis(flat.reshape((shape[ax],) + rest), 0, ax))
+    return np.ascontiguousarray(np.moveaxis(flat.reshape(rest + (shape[ax],)), -1, ax))
 
 
 def _pack_rows(values: np.ndarray, widths: np.ndarray, per_row: int) -> bytes:
@@ -319,12 +326,14 @@ def _decode_quantized(r: Reader, name, shape, n, scheme_name, close):
                 raise FormatError(
                     f"record {name!r} is entropy-coded; this reader has no entropy coder"
                 ) from None
-            offsets = decode_codes(buf, n, 0, 2**bits - 1)
-        elif gran == "group":
-            offsets = bitpack.unpack(buf, n, bits)
+            flat = np.asarray(decode_codes(buf, n, 0, 2**bits - 1)).astype(np.int32)
+            flat += np.int32(spec.qmin)
+        elif has_cb:
+            offsets = _unpack_rows(buf, widths, per_row, rows).astype(np.int32)
+            flat = (offsets.reshape(rows, per_row) + qmin[:, None].astype(np.int32)).reshape(-1)
         else:
-            offsets = _unpack_rows(buf, widths, per_row, rows)
-        codes = _codes_from_offsets(np.asarray(offsets, np.int64), qmin, shape, spec, rows, per_row)
+            flat = bitpack.unpack_codes(buf, n, spec.qmin, bits)
+        codes = from_stream_order(flat, tuple(shape), spec)
         return QuantizedTensor(codes=codes, params=params, spec=spec, shape=tuple(shape))
 
     return finish
@@ -336,14 +345,3 @@ def _unpack_rows(buf, widths: np.ndarray, per_row: int, rows: int) -> np.ndarray
     if np.all(widths == widths[0]):
         return bitpack.unpack(buf, rows * per_row, int(widths[0]))
     return bitpack.unpack_varwidth(buf, np.repeat(widths, per_row))
-
-
-def _codes_from_offsets(offsets, qmin, shape, spec: QuantSpec, rows: int, per_row: int):
-    from .spec import from_blocks
-
-    if spec.granularity == "group":
-        moved = tuple(s for i, s in enumerate(shape) if i != spec.axis) + (shape[spec.axis],)
-        codes = (offsets + qmin[0]).reshape(moved) if offsets.size else offsets.reshape(moved)
-        return np.asarray(np.moveaxis(codes, -1, spec.axis), dtype=np.int32, order="C")
-    blocks = offsets.reshape(rows, per_row) + qmin[:, None] if rows else offsets.reshape(0, 0)
-    return np.asarray(from_blocks(blocks, shape, spec), dtype=np.int32, order="C")

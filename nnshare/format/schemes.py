@@ -56,15 +56,14 @@ def scheme_by_id(scheme_id: int) -> Scheme:
 
 
 def dequantize_affine(q: QuantizedTensor) -> np.ndarray:
-    """float32 ``s * (x_int - z)``, with (x_int - z) exact in float32 (|x_int - z| < 2**17)."""
+    """float32 ``s * (x_int - z)``: x_int - z is an exact integer in float32 (|x_int - z| < 2**17),
+    then one float32 multiply by its block's scale."""
     spec = q.spec
     codes = np.asarray(q.codes).reshape(q.shape)
-    blocks = to_blocks(codes, spec).astype(np.int32)
-    scale = np.asarray(q.params["scale"], dtype=np.float32).reshape(-1, 1)
+    out = to_blocks(codes, spec).astype(np.float32)
     if not spec.symmetric:
-        z = np.asarray(q.params["zero_point"], dtype=np.int32).reshape(-1, 1)
-        blocks = blocks - z
-    out = blocks.astype(np.float32) * scale
+        out -= np.asarray(q.params["zero_point"], dtype=np.float32).reshape(-1, 1)
+    out *= np.asarray(q.params["scale"], dtype=np.float32).reshape(-1, 1)
     return np.asarray(from_blocks(out, q.shape, spec), dtype=np.float32, order="C")
 
 
