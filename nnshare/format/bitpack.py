@@ -139,7 +139,4 @@ def pack_codes(codes: np.ndarray, qmin: int, bits: int) -> bytes:
 
 def unpack_codes(buf: bytes | memoryview, n: int, qmin: int, bits: int) -> np.ndarray:
     """Inverse of :func:`pack_codes`: int32 codes."""
-    codes = unpack(buf, n, bits).astype(np.int32)
-    if qmin:
-        codes += np.int32(qmin)
-    return codes
+    return np.add(unpack(buf, n, bits), np.int32(qmin), dtype=np.int32)

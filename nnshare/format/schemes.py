@@ -60,10 +60,14 @@ def dequantize_affine(q: QuantizedTensor) -> np.ndarray:
     then one float32 multiply by its block's scale."""
     spec = q.spec
     codes = np.asarray(q.codes).reshape(q.shape)
-    out = to_blocks(codes, spec).astype(np.float32)
-    if not spec.symmetric:
-        out -= np.asarray(q.params["zero_point"], dtype=np.float32).reshape(-1, 1)
-    out *= np.asarray(q.params["scale"], dtype=np.float32).reshape(-1, 1)
+    blocks = to_blocks(codes, spec)
+    scale = np.asarray(q.params["scale"], dtype=np.float32).reshape(-1, 1)
+    if spec.symmetric:  # one pass: float32(code) * scale
+        out = np.multiply(blocks, scale, dtype=np.float32, casting="unsafe")
+    else:
+        z = np.asarray(q.params["zero_point"], dtype=np.float32).reshape(-1, 1)
+        out = np.subtract(blocks, z, dtype=np.float32, casting="unsafe")
+        out *= scale
     return np.asarray(from_blocks(out, q.shape, spec), dtype=np.float32, order="C")
 
 

@@ -48,17 +48,28 @@ def quantize_blocks(
     zp: np.ndarray,
     spec: QuantSpec,
     rng: np.random.Generator | None,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Codes (int32) for each row of ``blocks`` given its scale and zero point."""
+    """Codes (int32) for each row of ``blocks`` given its scale and zero point.
+
+    ``bounds``: the rows' known (min, max); when round-to-nearest of both ends already lands in
+    the code range, the clamp pass is skipped (x / s and rint are monotonic, so it is exact).
+    """
     y = blocks / scale[:, None]
-    if spec.rounding == "stochastic" and rng is not None:
+    stochastic = spec.rounding == "stochastic" and rng is not None
+    if stochastic:
         y = np.floor(y + rng.random(y.shape, dtype=np.float32))
     else:
-        y = np.rint(y)
+        np.rint(y, out=y)
     if not spec.symmetric:
         y += zp[:, None].astype(np.float32)
+    qmin, qmax = spec.row_qrange(blocks.shape[0])
+    if bounds is not None and not stochastic:
+        lo = np.rint(bounds[0] / scale) + zp
+        hi = np.rint(bounds[1] / scale) + zp
+        if np.all(lo >= qmin) and np.all(hi <= qmax):
+            return y.astype(np.int32)
     if spec.channel_bits:
-        qmin, qmax = spec.row_qrange(blocks.shape[0])
         np.clip(y, qmin[:, None].astype(np.float32), qmax[:, None].astype(np.float32), out=y)
     else:
         np.clip(y, spec.qmin, spec.qmax, out=y)
@@ -85,15 +96,17 @@ def quantize(x, spec: QuantSpec, *, scale=None, zero_point=None) -> QuantizedTen
     ranges learned by QAT; they are still rounded to ``spec.scale_dtype``.
     """
     arr = as_float_array(x)
-    if not np.all(np.isfinite(arr)):
-        raise SpecError("tensor contains NaN or Inf; it cannot be quantized")
     shape = tuple(int(s) for s in arr.shape)
     blocks = to_blocks(arr, spec)
     sshape = scale_shape(shape, spec)
     if scale is None:
         lo, hi = ranges.estimate(blocks, spec)
+        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):  # NaN/Inf reach min/max
+            raise SpecError("tensor contains NaN or Inf; it cannot be quantized")
         s, z = params_from_range(lo, hi, spec)
     else:
+        if not np.all(np.isfinite(arr)):
+            raise SpecError("tensor contains NaN or Inf; it cannot be quantized")
         s = round_scale(np.asarray(scale, np.float32).reshape(-1), spec.scale_dtype)
         if s.size != blocks.shape[0]:
             raise SpecError(f"scale has {s.size} entries, the spec needs {blocks.shape[0]}")
@@ -105,7 +118,8 @@ def quantize(x, spec: QuantSpec, *, scale=None, zero_point=None) -> QuantizedTen
             zq = spec.row_qrange(s.size)[1]
             z = np.clip(np.asarray(zero_point).reshape(-1), 0, zq).astype(np.int32)
     rng = np.random.default_rng(spec.seed) if spec.rounding == "stochastic" else None
-    codes = quantize_blocks(blocks, s, z, spec, rng)
+    bounds = (lo, hi) if scale is None and spec.range_method == "minmax" else None
+    codes = quantize_blocks(blocks, s, z, spec, rng, bounds)
     codes = np.asarray(from_blocks(codes, shape, spec), order="C")
     params = {"scale": s.reshape(sshape)}
     if not spec.symmetric:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..format.errors import SpecError
 from ..format.spec import QuantSpec
 
 
@@ -54,7 +55,9 @@ def mse(blocks: np.ndarray, spec: QuantSpec, n_grid: int = 50) -> tuple[np.ndarr
 def estimate(blocks: np.ndarray, spec: QuantSpec) -> tuple[np.ndarray, np.ndarray]:
     """Dispatch on ``spec.range_method``."""
     if spec.range_method == "minmax":
-        return minmax(blocks)
+        return minmax(blocks)  # NaN / Inf propagate to the range; the caller checks it
+    if not np.all(np.isfinite(blocks)):
+        raise SpecError("tensor contains NaN or Inf; it cannot be quantized")
     if spec.range_method == "percentile":
         return percentile(blocks, spec.percentile, spec.symmetric)
     return mse(blocks, spec)
