@@ -1,0 +1,29 @@
+"""Assemble docs/benchmarks.md from the per-benchmark sections in docs/benchmarks/*.md.
+
+    .venv/bin/python bench/make_docs.py
+"""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ORDER = ["throughput", "vs_nncodec", "mixed_precision", "qat_parameterizations", "wlan"]
+
+
+def main() -> None:
+    parts = sorted((ROOT / "docs/benchmarks").glob("*.md"))
+    parts.sort(key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else len(ORDER), p.stem))
+    text = [
+        "# Benchmarks",
+        "",
+        "Each section is written by a script in `bench/` (numbers in `bench/results/*.json`);",
+        "rerun a script, then `python bench/make_docs.py`. One thread per process, 2-core machine.",
+        "",
+    ]
+    for p in parts:
+        text += [p.read_text().rstrip(), ""]
+    (ROOT / "docs/benchmarks.md").write_text("\n".join(text))
+    print(f"wrote docs/benchmarks.md from {len(parts)} sections")
+
+
+if __name__ == "__main__":
+    main()
