@@ -123,12 +123,13 @@ def layout_of(model_or_state: Any) -> list[tuple[str, tuple[int, ...]]]:
     return [(n, tuple(a.shape)) for n, a in arrays.items()]
 
 
-def decode(data: bytes, into: Any = None, *, layout=None):
+def decode(data: bytes, into: Any = None, *, layout=None, state_dict: bool = False):
     """Rebuild tensors from a stream.
 
-    - ``into=None``: returns ``{name: numpy array}`` (float32 for quantized and float tensors).
+    - ``into=None``: returns ``{name: numpy array}`` (float32 for quantized and float tensors),
+      or with ``state_dict=True`` a ``{name: torch.Tensor}`` state dict.
     - ``into=nn.Module``: loads the tensors into it (strict) and returns the module.
-    - ``into=dict``-like state dict: used for its layout (agreed mode); returns the numpy dict.
+    - ``into=`` a state dict: used for its layout (agreed mode); returns the arrays.
     Agreed-mode streams need ``into`` or ``layout``. Raises FormatError on a bad stream.
     """
     if layout is None and into is not None:
@@ -136,6 +137,10 @@ def decode(data: bytes, into: Any = None, *, layout=None):
     stream = container.read_stream(data, layout)
     arrays = {n: t.dequantize() for n, t in stream.tensors.items()}
     if into is None or not hasattr(into, "load_state_dict"):
+        if state_dict:
+            import torch
+
+            return {n: torch.from_numpy(a) for n, a in arrays.items()}
         return arrays
     import torch
 

@@ -93,3 +93,12 @@ def test_decoded_model_is_a_deep_copy_safe_round_trip():
     rebuilt = nnshare.decode(data, into=copy.deepcopy(model))
     x = torch.randn(2, 1, 8, 8)
     assert torch.allclose(rebuilt(x), model(x), atol=0.05)
+
+
+def test_decode_as_state_dict():
+    model = small_cnn()
+    sd = nnshare.decode(nnshare.encode(model, "ptq-t8"), state_dict=True)
+    assert isinstance(sd["0.weight"], torch.Tensor)
+    fresh = small_cnn()
+    fresh.load_state_dict(sd)
+    assert torch.equal(fresh[4].bias, model[4].bias)
