@@ -23,10 +23,10 @@ VERSION = 1
 FLAG_AGREED = 0x01
 FLAG_BASE = 0x02
 MAX_NDIM = 16
-#: A stream may describe at most this many elements per byte of its own length: bounds what a
-#: forged header can make the receiver allocate (1-bit codes need 8; entropy-coded zeros fewer
-#: than 64).
-MAX_ELEMENTS_PER_BYTE = 64
+#: A stream may describe at most this many elements per byte of its own length (0.002 bits per
+#: element): bounds what a forged header can make the receiver allocate. Packed records need
+#: at most 8 elements per byte; entropy-coded sparse updates can go far below 1 bit per element.
+MAX_ELEMENTS_PER_BYTE = 4096
 
 Layout = Sequence[tuple[str, tuple[int, ...]]]
 
