@@ -1,0 +1,10 @@
+"""The 802.11 flagship scenario: share a quantized CSI-feedback encoder, measure the PER.
+
+Modules: ``channels`` (TGn/TGax models D/B, i.i.d. fallback), ``ofdm`` (HE 20 MHz tone plan),
+``beamforming`` (sounding, SVD, Givens report, interpolation, SGCS), ``autoencoder`` (the
+64->40->16 encoder and its decoder), ``sharing`` / ``qat_encoder`` (the encoder through nnshare),
+``link`` (MMSE SINR), ``abstraction`` / ``per_tables`` (RBIR ESM over the AWGN LDPC tables),
+``ldpc_code`` / ``qam`` / ``awgn_sim`` / ``bitlevel`` (bit-level simulation), ``experiment``,
+``overhead``, ``report`` and ``demo`` (``run_demo``, behind ``nnshare demo``).
+Import the submodules directly; this package imports nothing heavy.
+"""

@@ -1,0 +1,54 @@
+"""802.11ax MCS used here (LDPC, n = 1944) and the reference packet of the PER tables."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..format.errors import SpecError
+
+PSDU_BYTES = 1000  # reference packet length (bytes), realised as whole codewords
+N_DATA_TONES = 234  # HE RU242 data tones
+
+
+@dataclass(frozen=True)
+class Mcs:
+    """One HE MCS: ``bits_per_symbol`` per stream and per tone, LDPC ``rate``."""
+
+    index: int
+    modulation: str
+    bits_per_symbol: int
+    rate: str
+
+    @property
+    def k(self) -> int:
+        """Information bits per 1944-bit codeword."""
+        num, den = (int(x) for x in self.rate.split("/"))
+        return 1944 * num // den
+
+    @property
+    def codewords(self) -> int:
+        """Codewords per reference packet (PSDU_BYTES rounded up to whole codewords)."""
+        return math.ceil(8 * PSDU_BYTES / self.k)
+
+    @property
+    def data_bits_per_ofdm_symbol(self) -> int:
+        """Data bits per HE OFDM symbol per spatial stream on RU242 (234 data tones)."""
+        num, den = (int(x) for x in self.rate.split("/"))
+        return N_DATA_TONES * self.bits_per_symbol * num // den
+
+
+MCS_TABLE: dict[int, Mcs] = {
+    4: Mcs(4, "16-QAM", 4, "3/4"),
+    7: Mcs(7, "64-QAM", 6, "5/6"),
+    9: Mcs(9, "256-QAM", 8, "5/6"),
+    11: Mcs(11, "1024-QAM", 10, "5/6"),
+}
+
+
+def mcs(index: int) -> Mcs:
+    """The MCS entry; only 4, 7, 9 and 11 are modelled."""
+    try:
+        return MCS_TABLE[int(index)]
+    except (KeyError, ValueError):
+        raise SpecError(f"MCS {index!r} is not modelled; use one of {sorted(MCS_TABLE)}") from None

@@ -1,0 +1,61 @@
+"""Overhead arithmetic: model-sharing airtime, feedback bits per sounding, break-even soundings."""
+
+from __future__ import annotations
+
+import math
+
+from .autoencoder import LATENT, TONES_PER_GROUP
+from .beamforming import givens_report_bits
+from .ofdm import feedback_tones
+
+# HE SU, 20 MHz (RU242, 234 data tones), 1 spatial stream, 0.8 us GI: 13.6 us per OFDM symbol.
+HE_SYMBOL_US = 13.6
+SHARING_MCS = {0: 117, 7: 1170}  # MCS -> data bits per OFDM symbol (N_DBPS), 1 stream
+SERVICE_BITS = 16
+
+
+def airtime_us(bits: int, mcs_index: int = 0) -> float:
+    """Data-field airtime (us) of ``bits`` at HE SU 20 MHz, 1 SS, 0.8 us GI (LDPC: no tail).
+
+    ceil((16 + bits) / N_DBPS) OFDM symbols of 13.6 us; preamble and MAC framing excluded.
+    """
+    ndbps = SHARING_MCS[mcs_index]
+    return math.ceil((SERVICE_BITS + bits) / ndbps) * HE_SYMBOL_US
+
+
+def ae_feedback_bits(b_lat: int, ng: int = 4) -> int:
+    """AE feedback bits per 20 MHz sounding: 16 latents x ``b_lat`` bits per group of 4 tones
+    of the Ng = 4 grid (64 tones -> 16 groups), plus 8 bits of average SNR per stream as in the
+    standard's report."""
+    groups = feedback_tones(ng).size // TONES_PER_GROUP
+    return groups * LATENT * b_lat + 8 * 2
+
+
+def feedback_table(b_lat: int) -> list[dict]:
+    """Feedback bits per sounding: the standard's report at (6,4)/(4,2) x Ng 4/16 and the AE."""
+    rows = []
+    for ng in (4, 16):
+        ns = feedback_tones(ng).size
+        for bphi, bpsi in ((6, 4), (4, 2)):
+            rows.append(
+                {
+                    "scheme": f"Givens ({bphi},{bpsi}) Ng={ng}",
+                    "reported_tones": int(ns),
+                    "bits": givens_report_bits(ns, 4, 2, bphi, bpsi),
+                }
+            )
+    rows.append(
+        {
+            "scheme": f"AE b_lat={b_lat} (Ng=4 grid)",
+            "reported_tones": int(feedback_tones(4).size),
+            "bits": ae_feedback_bits(b_lat),
+        }
+    )
+    return rows
+
+
+def break_even_soundings(model_bits: int, ae_bits: int, baseline_bits: int) -> float:
+    """Soundings after which sharing the model plus AE feedback costs fewer bits than the
+    baseline report: model_bits / (baseline_bits - ae_bits) (inf if the AE saves nothing)."""
+    saving = baseline_bits - ae_bits
+    return model_bits / saving if saving > 0 else math.inf

@@ -1,0 +1,29 @@
+import json
+import math
+
+import pytest
+
+from nnshare.format.errors import SpecError
+from nnshare.wlan.demo import run_demo
+
+
+def test_quick_demo_writes_its_report(tmp_path):
+    res = run_demo(tmp_path, quick=True, progress=False)
+    for name in ("wlan_report.md", "wlan_results.json", "wlan_per.png"):
+        assert (tmp_path / name).stat().st_size > 500
+    data = json.loads((tmp_path / "wlan_results.json").read_text())
+    assert data["mode"] == "quick"
+    by = {r["scheme"]: r for r in data["sharing"]}
+    assert by["ptq-t8"]["shared_bits"] == 27_456 and by["float32"]["shared_bits"] == 104_192
+    for m in ("4", "7", "9", "11"):
+        assert math.isfinite(data["snr10"]["float32"][m])
+        assert abs(data["shift_vs_float32"]["ptq-t8"][m]) <= 0.1
+    assert data["snr10"]["ideal V"]["4"] < data["snr10"]["ideal V"]["11"]
+    report = (tmp_path / "wlan_report.md").read_text()
+    assert "27,456" in report and "PASS" in report
+    assert res["seed_check"]["pass"]
+
+
+def test_quick_and_full_conflict(tmp_path):
+    with pytest.raises(SpecError):
+        run_demo(tmp_path, quick=True, full=True, progress=False)
