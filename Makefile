@@ -25,6 +25,11 @@ test: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/pip install -q -c constraints.txt -e '.[bench]'
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/wlan_demo.py
+	$(BIN)/python bench/qat_parameterizations.py
+	$(BIN)/python bench/mixed_precision.py
+	$(BIN)/python bench/vs_nncodec.py
+	$(BIN)/python bench/make_docs.py
 
 clean:
 	rm -rf $(VENV)
