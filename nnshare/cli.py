@@ -178,6 +178,10 @@ def main() -> None:
     except NNShareError as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(2)
+    except OSError as e:
+        where = f" {e.filename}" if getattr(e, "filename", None) else ""
+        typer.echo(f"error:{where} {e.strerror or e}", err=True)
+        sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
         sys.exit(130)

@@ -34,8 +34,15 @@ class Rule:
     float_dtype: str = "fp32"
 
     def __post_init__(self) -> None:
+        if self.spec is not None and not isinstance(self.spec, QuantSpec):
+            raise SpecError(f"rule spec must be a QuantSpec or None, got {type(self.spec).__name__}")
         if self.float_dtype not in FLOAT_DTYPES:
             raise SpecError(f"float_dtype must be one of {', '.join(FLOAT_DTYPES)}")
+        if isinstance(self.min_ndim, bool) or not isinstance(self.min_ndim, int):
+            raise SpecError(f"min_ndim must be an integer, got {self.min_ndim!r}")
+        for key in ("name", "module_type"):
+            if getattr(self, key) is not None and not isinstance(getattr(self, key), str):
+                raise SpecError(f"rule {key} must be a string, got {getattr(self, key)!r}")
         if self.name is not None:
             try:
                 re.compile(self.name)
@@ -58,6 +65,8 @@ class Rule:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Rule:
+        if not isinstance(d, dict):
+            raise SpecError(f"a plan rule must be a JSON object, got {type(d).__name__}")
         d = dict(d)
         spec = d.pop("spec", None)
         names = {f.name for f in dataclasses.fields(cls)}
@@ -73,6 +82,12 @@ class Plan:
 
     rules: tuple[Rule, ...] = field(default_factory=tuple)
     default_float: str = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.default_float not in FLOAT_DTYPES:
+            raise SpecError(f"default_float must be one of {', '.join(FLOAT_DTYPES)}")
+        if not all(isinstance(r, Rule) for r in self.rules):
+            raise SpecError("plan rules must be Rule objects")
 
     def resolve(
         self,
@@ -115,7 +130,7 @@ class Plan:
             d = json.loads(text)
         except json.JSONDecodeError as e:
             raise SpecError(f"plan is not valid JSON: {e}") from None
-        if not isinstance(d, dict) or "rules" not in d:
+        if not isinstance(d, dict) or not isinstance(d.get("rules"), list):
             raise SpecError("plan JSON must be an object with a 'rules' list")
         return cls(
             rules=tuple(Rule.from_dict(r) for r in d["rules"]),

@@ -66,9 +66,17 @@ def test_encode_with_bits_options(model_files, tmp_path):
     (["encode", "model.pt", "-o", "x.nnsh", "--bits", "4", "--preset", "ptq-t8"], "only one of"),
     (["decode", "junk.pt", "-o", "x.safetensors"], "wrong magic"),
     (["inspect", "missing.nnsh"], "file not found"),
+    (["encode", "model.pt", "-o", "no/such/dir/x.nnsh"], "cannot write"),
+    (["encode", "model.pt", "-o", "."], "is a directory"),
+    (["encode", "model.pt", "-o", "x.nnsh", "--plan", "plan_bad_rules.json"], "'rules' list"),
+    (["encode", "model.pt", "-o", "x.nnsh", "--plan", "plan_bad_type.json"], "must be an integer"),
+    (["encode", "model.pt", "-o", "x.nnsh", "--plan", "plan_bad_rule.json"], "JSON object"),
 ])
 def test_bad_input_is_one_line_and_exit_2(model_files, tmp_path, args, msg):
     (tmp_path / "junk.pt").write_bytes(b"not a model at all")
+    (tmp_path / "plan_bad_rules.json").write_text('{"rules": {"a": 1}}')
+    (tmp_path / "plan_bad_type.json").write_text('{"rules": [{"spec": {"group_size": "4"}}]}')
+    (tmp_path / "plan_bad_rule.json").write_text('{"rules": [1]}')
     (tmp_path / "model.pt").write_bytes((model_files / "model.pt").read_bytes())
     r = run(*args, cwd=tmp_path)
     assert r.returncode == 2
@@ -105,3 +113,15 @@ def test_digits_demo_quick(tmp_path):
     by = {(row["bits"], row["granularity"]): row for row in res["rows"]}
     assert by[(8, "tensor")]["accuracy"] >= res["float32_accuracy"] - 0.01
     assert by[(2, "tensor")]["stream_bits"] < by[(8, "tensor")]["stream_bits"] / 3
+
+
+def test_bf16_safetensors_input(tmp_path):
+    from safetensors.torch import save_file as save_torch
+
+    torch.manual_seed(0)
+    save_torch({"w": torch.randn(4, 3).bfloat16(), "b": torch.randn(4).bfloat16()},
+               str(tmp_path / "m.safetensors"))
+    r = run("encode", tmp_path / "m.safetensors", "-o", tmp_path / "m.nnsh")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(run("inspect", tmp_path / "m.nnsh", "--json").stdout)
+    assert {t["name"] for t in rep["tensors"]} == {"w", "b"}

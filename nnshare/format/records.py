@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import bitpack
-from .errors import FormatError
+from .errors import FormatError, SpecError
 from .reader import Reader, varint
 from .schemes import get_scheme, scheme_by_id
 from .spec import (
@@ -78,6 +78,16 @@ def float_values(buf: memoryview, n: int, dtype: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- writing
 
 
+#: An entropy-coded payload is padded with zero bytes to at least n / 4096 bytes, so no record
+#: carries more than 4,096 elements per byte (what the reader's allocation bound relies on).
+ENTROPY_ELEMENTS_PER_BYTE = 4096
+
+
+def entropy_pad(payload_len: int, n: int) -> int:
+    """Zero bytes that follow an entropy payload of ``payload_len`` bytes for n elements."""
+    return max(0, -(-n // ENTROPY_ELEMENTS_PER_BYTE) - payload_len)
+
+
 def _spec_bytes(q: QuantizedTensor, ndim: int) -> bytes:
     s = q.spec
     g = GRANULARITIES.index(s.granularity)
@@ -129,7 +139,10 @@ def encode_record(name: str, t: Tensor, entropy: str = "none") -> tuple[bytes, l
             cb = bitpack.pack(widths - 1, 4)
             side += cb
             side_pad += 8 * len(cb) - 4 * rows
-        scales = float_bytes(t.params["scale"], spec.scale_dtype)
+        sc = np.asarray(t.params["scale"], np.float32)
+        if sc.size != rows or not np.all(np.isfinite(sc) & (sc > 0)):
+            raise SpecError(f"tensor {name!r}: scales must be {rows} finite positive numbers")
+        scales = float_bytes(sc, spec.scale_dtype)
         side += scales
         if not spec.symmetric:
             zp = np.asarray(t.params["zero_point"]).reshape(-1)
@@ -152,7 +165,7 @@ def encode_record(name: str, t: Tensor, entropy: str = "none") -> tuple[bytes, l
 
             offsets = flat.astype(np.int64) - spec.qmin
             coded = ent.encode_codes(offsets, 0, int(2**spec.bits - 1))
-            coded = varint(len(coded)) + coded
+            coded = varint(len(coded)) + coded + bytes(entropy_pad(len(coded), t.numel))
             if len(coded) < len(packed):
                 coding, payload, payload_pad = CODING_ENTROPY, coded, 0
         head = head[:2] + bytes([head[2] | coding << 4]) + head[3:]
@@ -226,6 +239,8 @@ def decode_record(r: Reader, name: str, shape: tuple[int, ...]) -> tuple[Tensor,
         dt = np.dtype(RAW_DTYPES[code]).newbyteorder("<")
         close("record")
         buf = r.take(n * dt.itemsize, f"values of {name!r}")
+        if RAW_DTYPES[code] == "bool" and n and np.frombuffer(buf, np.uint8, count=n).max() > 1:
+            raise FormatError(f"record {name!r}: a bool value is not 0 or 1")
         vals = np.frombuffer(buf, dt, count=n).astype(RAW_DTYPES[code]).reshape(shape)
         t = RawTensor(vals)
         close("payload")
@@ -292,8 +307,10 @@ def _decode_quantized(r: Reader, name, shape, n, scheme_name, close):
     widths = spec.row_bits(rows)
     sb = FLOAT_BYTES[spec.scale_dtype]
     scale = float_values(r.take(rows * sb, f"scales of {name!r}"), rows, spec.scale_dtype)
-    if not np.all(np.isfinite(scale)):
-        raise FormatError(f"record {name!r}: a scale is not finite")
+    with np.errstate(all="ignore"):  # |x_int - z| < 2**bits: s * 2**bits must stay finite
+        ok = np.isfinite(scale) & (scale > 0) & np.isfinite(scale * np.float32(2**bits))
+    if not np.all(ok):
+        raise FormatError(f"record {name!r}: a scale is not a finite positive number (or too large)")
     params = {"scale": scale.reshape(sshape)}
     if not sym:
         zbits = int(widths.sum())
@@ -309,6 +326,9 @@ def _decode_quantized(r: Reader, name, shape, n, scheme_name, close):
             raise FormatError(f"record {name!r}: entropy coding with per-channel widths")
         length = r.varint(f"entropy payload length of {name!r}", limit=r.remaining)
         buf = r.take(length, f"entropy payload of {name!r}")
+        pad_bytes = r.take(entropy_pad(length, n), f"entropy padding of {name!r}")
+        if any(pad_bytes):
+            raise FormatError(f"record {name!r}: nonzero entropy padding")
         close("payload")
     else:
         code_bits = int(widths.sum()) * per_row if gran != "group" else n * bits
@@ -333,6 +353,8 @@ def _decode_quantized(r: Reader, name, shape, n, scheme_name, close):
             flat = (offsets.reshape(rows, per_row) + qmin[:, None].astype(np.int32)).reshape(-1)
         else:
             flat = bitpack.unpack_codes(buf, n, spec.qmin, bits)
+        if spec.restricted and flat.size and flat.max() > spec.qmax:
+            raise FormatError(f"record {name!r}: a code lies outside the restricted range")
         codes = from_stream_order(flat, tuple(shape), spec)
         return QuantizedTensor(codes=codes, params=params, spec=spec, shape=tuple(shape))
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import FormatError, SpecError
-from .spec import QuantizedTensor, from_blocks, to_blocks
+from .spec import SCHEMES, QuantizedTensor, from_blocks, to_blocks
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,11 @@ def register_scheme(scheme: Scheme) -> Scheme:
     """Add a scheme to the registry; names and ids must be unique."""
     if scheme.name in _BY_NAME or scheme.scheme_id in _BY_ID:
         raise SpecError(f"scheme {scheme.name!r} / id {scheme.scheme_id} already registered")
-    if not 0 <= scheme.scheme_id <= 255:
-        raise SpecError("scheme id must fit in one byte")
+    if not 1 <= scheme.scheme_id <= 199:
+        raise SpecError("scheme ids are 1..199 (0 is a float record, 200 a raw record)")
     _BY_NAME[scheme.name] = scheme
     _BY_ID[scheme.scheme_id] = scheme
+    SCHEMES.add(scheme.name)
     return scheme
 
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from .errors import SpecError
 
-SCHEMES = ("affine",)
+#: Names of the registered schemes; ``schemes.register_scheme`` adds to it.
+SCHEMES: set[str] = {"affine"}
 GRANULARITIES = ("tensor", "channel", "group")
 RANGE_METHODS = ("minmax", "mse", "percentile")
 ROUNDINGS = ("nearest", "stochastic")
@@ -57,11 +58,23 @@ class QuantSpec:
 
     def __post_init__(self) -> None:
         if self.scheme not in SCHEMES:
-            raise SpecError(f"unknown scheme {self.scheme!r}; known: {', '.join(SCHEMES)}")
-        if isinstance(self.bits, bool) or not isinstance(self.bits, int | np.integer):
-            raise SpecError(f"bits must be an integer, got {self.bits!r}")
+            raise SpecError(f"unknown scheme {self.scheme!r}; known: {', '.join(sorted(SCHEMES))}")
+        for name in ("bits", "axis", "group_size", "seed"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | np.integer):
+                raise SpecError(f"{name} must be an integer, got {v!r}")
+        for name in ("symmetric", "restricted"):
+            if not isinstance(getattr(self, name), bool | np.bool_):
+                raise SpecError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if isinstance(self.percentile, bool) or not isinstance(self.percentile, int | float):
+            raise SpecError(f"percentile must be a number, got {self.percentile!r}")
         if not 1 <= int(self.bits) <= 16:
             raise SpecError(f"bits must be in 1..16, got {self.bits}")
+        if self.symmetric and self.bits == 1:
+            raise SpecError(
+                "symmetric 1-bit codes are {-1, 0} and lose every positive value; "
+                "use symmetric=False for 1 bit"
+            )
         if self.restricted and not self.symmetric:
             raise SpecError("restricted range applies to symmetric quantization only")
         if self.restricted and self.bits < 2:
@@ -83,6 +96,9 @@ class QuantSpec:
                 f"rounding must be one of {', '.join(ROUNDINGS)}, got {self.rounding!r}"
             )
         if self.channel_bits:
+            ints = (isinstance(b, int | np.integer) and not isinstance(b, bool) for b in self.channel_bits)
+            if not all(ints):
+                raise SpecError("channel_bits must be a sequence of integers")
             object.__setattr__(self, "channel_bits", tuple(int(b) for b in self.channel_bits))
             if self.granularity != "channel":
                 raise SpecError(
@@ -92,8 +108,8 @@ class QuantSpec:
                 raise SpecError("every entry of channel_bits must be in 1..16")
             if self.bits != max(self.channel_bits):
                 raise SpecError("bits must equal max(channel_bits) when channel_bits is given")
-            if self.restricted and min(self.channel_bits) < 2:
-                raise SpecError("restricted symmetric range needs bits >= 2 in every channel")
+            if self.symmetric and min(self.channel_bits) < 2:
+                raise SpecError("symmetric per-channel widths must be >= 2 (1 bit: symmetric=False)")
         if self.scale_dtype not in FLOAT_DTYPES:
             raise SpecError(
                 f"scale_dtype must be one of {', '.join(FLOAT_DTYPES)}, got {self.scale_dtype!r}"
@@ -140,12 +156,16 @@ class QuantSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> QuantSpec:
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        if not isinstance(d, dict):
+            raise SpecError(f"a QuantSpec must be a JSON object, got {type(d).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         bad = set(d) - names
         if bad:
             raise SpecError(f"unknown QuantSpec field(s): {', '.join(sorted(bad))}")
         d = dict(d)
         if "channel_bits" in d:
+            if not isinstance(d["channel_bits"], list | tuple):
+                raise SpecError("channel_bits must be a list of integers")
             d["channel_bits"] = tuple(d["channel_bits"])
         return cls(**d)
 
@@ -176,22 +196,29 @@ def scale_shape(shape: tuple[int, ...], spec: QuantSpec) -> tuple[int, ...]:
     return (rows, math.ceil(length / spec.group_size))
 
 
+def group_len(length: int, spec: QuantSpec) -> int:
+    """Effective group length along the axis: the group size, at most the axis length."""
+    return max(1, min(spec.group_size, length))
+
+
 def to_blocks(x: np.ndarray, spec: QuantSpec) -> np.ndarray:
     """View ``x`` as rows that share one scale each.
 
     Returns a 2-D array: per tensor (1, N); per channel (C, N/C) with the channel axis first;
-    per group (rows * n_groups, group_size) with the ragged last group padded by edge values
-    (padding is dropped again by :func:`from_blocks`).
+    per group (rows * n_groups, g) with g = min(group_size, axis length) and the ragged last group
+    padded by edge values (padding is dropped again by :func:`from_blocks`).
     """
     if spec.granularity == "tensor":
         return x.reshape(1, -1)
     ax = _axis(x.shape, spec.axis)
+    n = int(x.size)
     if spec.granularity == "channel":
-        return np.moveaxis(x, ax, 0).reshape(x.shape[ax], -1)
+        c = int(x.shape[ax])
+        return np.moveaxis(x, ax, 0).reshape(c, n // c if c else 0)
     moved = np.moveaxis(x, ax, -1)
-    length = moved.shape[-1]
-    rows = moved.reshape(-1, length)
-    g = spec.group_size
+    length = int(moved.shape[-1])
+    rows = moved.reshape(n // length if length else int(np.prod(moved.shape[:-1])), length)
+    g = group_len(length, spec)
     ng = math.ceil(length / g) if length else 0
     pad = ng * g - length
     if pad:
@@ -205,29 +232,54 @@ def from_blocks(blocks: np.ndarray, shape: tuple[int, ...], spec: QuantSpec) -> 
     if spec.granularity == "tensor":
         return blocks.reshape(shape)
     ax = _axis(shape, spec.axis)
-    moved_shape = (shape[ax],) + shape[:ax] + shape[ax + 1 :]
     if spec.granularity == "channel":
+        moved_shape = (shape[ax],) + shape[:ax] + shape[ax + 1 :]
         return np.moveaxis(blocks.reshape(moved_shape), 0, ax)
     length = shape[ax]
     moved_shape = shape[:ax] + shape[ax + 1 :] + (length,)
     rows = int(np.prod(moved_shape[:-1], dtype=np.int64))
-    ng = math.ceil(length / spec.group_size) if length else 0
-    flat = blocks.reshape(rows, ng * spec.group_size)[:, :length]
+    g = group_len(length, spec)
+    ng = math.ceil(length / g) if length else 0
+    flat = blocks.reshape(rows, ng * g)[:, :length]
     return np.moveaxis(flat.reshape(moved_shape), -1, ax)
 
 
+#: Largest finite and smallest positive scale per transmission dtype (fp16 includes subnormals).
+SCALE_LIMITS = {
+    "fp32": (np.float32(3.4028235e38), np.float32(1.1754944e-38)),
+    "fp16": (np.float32(65504.0), np.float32(2.0**-24)),
+    "bf16": (np.float32(3.3895314e38), np.float32(1.1754944e-38)),
+}
+
+
 def round_scale(scale: np.ndarray, dtype: str) -> np.ndarray:
-    """Round positive float scales to the precision they are sent in; result is float32 > 0."""
-    s = np.asarray(scale, dtype=np.float32)
+    """Round positive float scales to the precision they are sent in (nearest, ties to even),
+    clamped to that dtype's positive finite range; result is float32 > 0."""
+    hi, lo = SCALE_LIMITS[dtype]
+    s = np.clip(np.asarray(scale, dtype=np.float32), lo, hi)
     if dtype == "fp16":
-        s = np.clip(s, np.float32(6.103515625e-05), np.float32(65504.0))
         return s.astype(np.float16).astype(np.float32)
     if dtype == "bf16":
-        s = np.clip(s, np.float32(1.1754944e-38), None)
-        bits = s.view(np.uint32).astype(np.uint64)
-        rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16 << 16
-        return rounded.astype(np.uint32).view(np.float32)
-    return np.clip(s, np.float32(1.1754944e-38), None)
+        return round_float(s, "bf16")
+    return s
+
+
+def round_scale_up(scale: np.ndarray, dtype: str) -> np.ndarray:
+    """Like :func:`round_scale` but never below ``scale`` (up to the dtype's largest value), so a
+    range estimate is still covered: qmax * s >= max|x|."""
+    s = round_scale(scale, dtype)
+    want = np.asarray(scale, dtype=np.float32)
+    low = s < want
+    if np.any(low):
+        if dtype == "fp16":
+            up = np.nextafter(s.astype(np.float16), np.float16(np.inf)).astype(np.float32)
+        elif dtype == "bf16":
+            up = ((s.view(np.uint32) >> 16) + 1).astype(np.uint32) << np.uint32(16)
+            up = up.view(np.float32)
+        else:
+            up = np.nextafter(s, np.float32(np.inf))
+        s = np.where(low, np.minimum(up, SCALE_LIMITS[dtype][0]), s)
+    return s.astype(np.float32)
 
 
 @dataclass(frozen=True, eq=False)

@@ -21,10 +21,11 @@ import math
 
 import torch
 
-from ..format.spec import QuantSpec, _axis
+from ..format.spec import QuantSpec, _axis, group_len
 
 FP32_TINY = 1.1754944e-38
-FP16_MIN = 6.103515625e-05
+FP16_MIN = 2.0**-24  # smallest fp16 subnormal, as nnshare.format.spec.SCALE_LIMITS
+BF16_MAX = 3.3895314e38
 FP16_MAX = 65504.0
 
 
@@ -51,12 +52,12 @@ class _GradScale(torch.autograd.Function):
 
 class _RoundScale(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, s, dtype):
-        return round_scale_value(s, dtype)
+    def forward(ctx, s, dtype, up):
+        return round_scale_up_value(s, dtype) if up else round_scale_value(s, dtype)
 
     @staticmethod
     def backward(ctx, g):
-        return g, None
+        return g, None, None
 
 
 def round_ste(u: torch.Tensor) -> torch.Tensor:
@@ -70,22 +71,36 @@ def grad_scale(x: torch.Tensor, g: float) -> torch.Tensor:
 
 
 def round_scale_value(s: torch.Tensor, dtype: str) -> torch.Tensor:
-    """Torch twin of ``nnshare.format.spec.round_scale``: clamp to a positive normal number and
-    round to fp32/fp16/bf16 precision (round to nearest even); keeps ``s``'s torch dtype."""
+    """Torch twin of ``nnshare.format.spec.round_scale``: clamp to the dtype's positive finite
+    range and round to fp32/fp16/bf16 precision (nearest even); keeps ``s``'s torch dtype."""
     if dtype == "fp16":
         return s.clamp(FP16_MIN, FP16_MAX).half().to(s.dtype)
     if dtype == "bf16":
-        return s.clamp(min=FP32_TINY).bfloat16().to(s.dtype)
+        return s.clamp(FP32_TINY, BF16_MAX).bfloat16().to(s.dtype)
     return s.clamp(min=FP32_TINY)
 
 
-def round_scale(s: torch.Tensor, dtype: str) -> torch.Tensor:
-    """:func:`round_scale_value` in the forward pass, gradient 1 (STE) in the backward pass.
+def round_scale_up_value(s: torch.Tensor, dtype: str) -> torch.Tensor:
+    """Torch twin of ``nnshare.format.spec.round_scale_up``: like :func:`round_scale_value` but
+    never below ``s`` (up to the dtype's largest value); used for scales derived from a range."""
+    r = round_scale_value(s, dtype)
+    if dtype == "fp32":
+        return r
+    half = torch.float16 if dtype == "fp16" else torch.bfloat16
+    top = FP16_MAX if dtype == "fp16" else BF16_MAX
+    h = r.to(half)
+    up = (h.view(torch.int16) + 1).view(half).to(s.dtype).clamp(max=top)
+    return torch.where(r < s, up, r)
+
+
+def round_scale(s: torch.Tensor, dtype: str, up: bool = False) -> torch.Tensor:
+    """:func:`round_scale_value` (or, with ``up``, :func:`round_scale_up_value`) in the forward
+    pass, gradient 1 (STE) in the backward pass.
 
     The STE also keeps a negative or zero scale trainable: its value is clamped to a positive
     number but its gradient still flows.
     """
-    return _RoundScale.apply(s, dtype)
+    return _RoundScale.apply(s, dtype, up)
 
 
 def fake_quant(
@@ -124,7 +139,7 @@ def to_blocks(x: torch.Tensor, spec: QuantSpec) -> torch.Tensor:
     moved = torch.movedim(x, ax, -1)
     length = moved.shape[-1]
     rows = moved.reshape(-1, length)
-    g = spec.group_size
+    g = group_len(length, spec)
     ng = math.ceil(length / g) if length else 0
     pad = ng * g - length
     if pad:
@@ -144,6 +159,7 @@ def from_blocks(blocks: torch.Tensor, shape: tuple[int, ...], spec: QuantSpec) -
     length = shape[ax]
     moved_shape = shape[:ax] + shape[ax + 1 :] + (length,)
     rows = math.prod(moved_shape[:-1])
-    ng = math.ceil(length / spec.group_size) if length else 0
-    flat = blocks.reshape(rows, ng * spec.group_size)[:, :length]
+    g = group_len(length, spec)
+    ng = math.ceil(length / g) if length else 0
+    flat = blocks.reshape(rows, ng * g)[:, :length]
     return torch.movedim(flat.reshape(moved_shape), -1, ax).contiguous()

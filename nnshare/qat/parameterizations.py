@@ -58,7 +58,7 @@ def _param(values: np.ndarray, like: torch.Tensor) -> nn.Parameter:
 def asym_from_range(lo, hi, qmax, scale_dtype: str, round_fn):
     """Scale and zero point from range ends, with the arithmetic of ``params_from_range``
     (``qmax`` = 2^b - 1, a number or an (n, 1) tensor)."""
-    s = round_scale((hi - lo) / qmax, scale_dtype)
+    s = round_scale((hi - lo) / qmax, scale_dtype, up=True)
     z = round_fn(torch.minimum(torch.clamp(-lo / s, min=0), torch.as_tensor(qmax).to(s)))
     return s, z
 
@@ -81,8 +81,8 @@ class RangeParam(nn.Module):
             self.register_buffer(name, t, persistent=False)
 
     def sym_scale(self, absmax: torch.Tensor) -> torch.Tensor:
-        """Symmetric scale absmax / max(qmax, 1), rounded to the scale dtype."""
-        return round_scale(absmax / self.den, self.spec.scale_dtype)
+        """Symmetric scale absmax / qmax, rounded up to the scale dtype."""
+        return round_scale(absmax / self.den, self.spec.scale_dtype, up=True)
 
     def asym(self, lo: torch.Tensor, hi: torch.Tensor, round_fn):
         """Asymmetric scale and zero point from range ends."""

@@ -6,10 +6,12 @@ import numpy as np
 
 from ..format.errors import SpecError
 from ..format.spec import (
+    SCALE_LIMITS,
     QuantizedTensor,
     QuantSpec,
     from_blocks,
     round_scale,
+    round_scale_up,
     scale_shape,
     to_blocks,
 )
@@ -19,22 +21,26 @@ from . import ranges
 def params_from_range(
     lo: np.ndarray, hi: np.ndarray, spec: QuantSpec
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Scale (float32, rounded to ``spec.scale_dtype``) and zero point (int32) per row.
+    """Scale (float32, in ``spec.scale_dtype`` precision) and zero point (int32) per row.
 
-    Symmetric: s = max(|lo|, |hi|) / qmax (qmax = 1 for 1-bit), z = 0.
-    Asymmetric: the range is widened to include 0 so zero is exact; s = (hi - lo) / (2^b - 1),
-    z = round(-lo / s).
+    Symmetric: s = max(|lo|, |hi|) / qmax, z = 0. Asymmetric: the range is widened to include 0
+    so zero is exact; s = (hi - lo) / (2^b - 1), z = round(-lo / s). The division is in float32
+    (float64 where float32 would overflow); the scale is then rounded *up* to its transmission
+    precision (fp16 / bf16), so qmax * s still covers the range.
     """
     lo = np.minimum(np.asarray(lo, np.float32).reshape(-1), 0)
     hi = np.maximum(np.asarray(hi, np.float32).reshape(-1), 0)
     _, qmax = spec.row_qrange(lo.size)
-    qmax = qmax.astype(np.float32)
-    if spec.symmetric:
-        raw = np.maximum(-lo, hi) / np.maximum(qmax, np.float32(1))
-    else:
-        raw = (hi - lo) / qmax
+    qmax32 = qmax.astype(np.float32)
+    with np.errstate(over="ignore"):
+        span = np.maximum(-lo, hi) if spec.symmetric else hi - lo
+        raw = span / qmax32
+    if not np.all(np.isfinite(raw)):  # hi - lo overflowed float32
+        wide = (hi.astype(np.float64) - lo.astype(np.float64)) / qmax
+        raw = np.where(np.isfinite(raw), raw, np.minimum(wide, SCALE_LIMITS["fp32"][0]))
+        raw = raw.astype(np.float32)
     raw = np.where(raw > 0, raw, np.float32(1.0))
-    scale = round_scale(raw, spec.scale_dtype)
+    scale = round_scale_up(raw, spec.scale_dtype)
     if spec.symmetric:
         zp = np.zeros(scale.shape, np.int32)
     else:

@@ -139,4 +139,7 @@ def inspect(data: bytes, into: Any = None, *, layout=None) -> Inspection:
                 pad_bits=d.get("pad", 0),
             )
         )
-    return Inspection(st.mode, st.version, tuple(rows), header, st.total_bits)
+    total = header + sum(r.total_bits for r in rows)
+    if total != 8 * len(data):  # the accounting must add up; a mismatch is a bug here
+        raise AssertionError(f"accounting gives {total} bits for a {len(data)}-byte stream")
+    return Inspection(st.mode, st.version, tuple(rows), header, total)

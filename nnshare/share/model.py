@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from ..format import container
-from ..format.errors import FormatError, SpecError
+from ..format.errors import FormatError, NNShareError, SpecError
 from ..format.records import Tensor
 from ..format.spec import FloatTensor, QuantSpec, RawTensor
 from ..plan import Plan, preset
@@ -79,6 +81,9 @@ def quantize_model(model_or_state: Any, plan: PlanLike = "ptq-t8") -> dict[str, 
                 raise SpecError(f"tensor {name!r} is integer ({arr.dtype}); it cannot be quantized")
             out[name] = RawTensor(np.asarray(arr, order="C"))
         elif isinstance(choice, QuantSpec):
+            if choice.rounding == "stochastic":  # independent rounding noise per tensor
+                seed = (choice.seed ^ zlib.crc32(name.encode("utf-8"))) & 0x7FFFFFFF
+                choice = dataclasses.replace(choice, seed=seed)
             try:
                 out[name] = quantize(arr, choice)
             except SpecError as e:
@@ -163,17 +168,25 @@ def decode(data: bytes, into: Any = None, *, layout=None, state_dict: bool = Fal
     return into
 
 
+class OutputError(NNShareError, OSError):
+    """An output file cannot be written."""
+
+
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     """Write bytes to ``path`` via a temporary file in the same folder and a rename."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp{os.getpid()}")
+    if os.path.isdir(path):
+        raise OutputError(f"cannot write {path}: it is a directory")
     try:
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -35,7 +35,7 @@ def analytic_record_bits(t) -> int:
 specs = st.builds(
     lambda bits, sym, gran, g, sd: QuantSpec(
         bits=bits,
-        symmetric=sym,
+        symmetric=sym and bits >= 2,
         granularity=gran,
         axis=0,
         group_size=g if gran == "group" else 0,
@@ -79,6 +79,8 @@ def test_per_channel_bit_widths_round_trip():
     widths = tuple(int(b) for b in rng.integers(1, 9, 9))
     widths = (8,) + widths[1:]
     for sym in (True, False):
+        if sym:
+            widths = tuple(max(2, w) for w in widths)
         q = quantize(
             x, QuantSpec(bits=8, granularity="channel", channel_bits=widths, symmetric=sym)
         )

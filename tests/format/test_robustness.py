@@ -92,3 +92,53 @@ def test_decoder_memory_is_a_small_multiple_of_input():
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 100 * len(data)  # 2-bit codes: 4 elements per byte, float32 output = 16x
+
+
+def _recrc(data: bytes, start: int) -> bytes:
+    """Recompute the CRC of the record that starts at ``start`` and ends the stream."""
+    import struct
+    import zlib
+
+    body = data[start:-4]
+    return data[:start] + body + struct.pack(">I", zlib.crc32(body))
+
+
+def test_crafted_values_behind_valid_crcs_are_refused():
+    from nnshare.format import QuantizedTensor, RawTensor
+
+    # a bool raw record holding 2
+    data, secs = write_stream({"m": RawTensor(np.array([True, False]))})
+    start = len(data) - 4 - 2 - 2
+    bad = bytearray(data)
+    bad[-6] = 2
+    with pytest.raises(FormatError, match="bool"):
+        read_stream(_recrc(bytes(bad), start))
+    # a restricted 4-bit record whose offset 15 would decode to +8
+    q = quantize(np.array([1.0, -1.0], np.float32), QuantSpec(bits=4, restricted=True))
+    data, _ = write_stream({"w": q})
+    start = data.index(b"\x01", 10)
+    bad = bytearray(data)
+    bad[-5] = 0xFF
+    with pytest.raises(FormatError, match="restricted"):
+        read_stream(_recrc(bytes(bad), start))
+    # a negative scale
+    q = QuantizedTensor(np.zeros(2, np.int32), {"scale": np.float32(1.0)}, QuantSpec(bits=4), (2,))
+    data, _ = write_stream({"w": q})
+    bad = bytearray(data)
+    bad[start_scale := data.index(b"\x00\x00\x80\x3f")] = 0
+    bad[start_scale + 3] = 0xBF  # -1.0
+    with pytest.raises(FormatError, match="finite positive"):
+        read_stream(_recrc(bytes(bad), data.index(b"\x01", 10)))
+
+
+def test_huge_group_size_stream_decodes_in_little_memory():
+    from nnshare.format import QuantizedTensor, decode_arrays
+
+    spec = QuantSpec(bits=8, granularity="group", group_size=2**31, axis=0)
+    q = QuantizedTensor(np.zeros(4, np.int32), {"scale": np.ones((1, 1), np.float32)}, spec, (4,))
+    data, _ = write_stream({"w": q})
+    tracemalloc.start()
+    out = decode_arrays(data)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert out["w"].tolist() == [0, 0, 0, 0] and peak < 100_000

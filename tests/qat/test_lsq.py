@@ -60,5 +60,5 @@ def test_lsq_offset_gradient_is_zero_inside_and_one_outside():
 
 
 def test_symmetric_lsq_needs_two_bits():
-    with pytest.raises(SpecError, match="bits >= 2"):
+    with pytest.raises(SpecError, match="symmetric 1-bit"):
         WeightFakeQuant(torch.ones(2, 2), QuantSpec(bits=1), "lsq")

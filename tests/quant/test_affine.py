@@ -14,7 +14,7 @@ def specs():
     return st.builds(
         lambda bits, sym, restricted, gran, g, rm, sd: QuantSpec(
             bits=bits,
-            symmetric=sym,
+            symmetric=sym and bits >= 2,
             restricted=restricted and sym and bits >= 2,
             granularity=gran,
             axis=-1 if gran != "tensor" else 0,
@@ -56,16 +56,25 @@ def test_codes_in_range_and_error_within_half_step(x, spec):
     lo = scale * (spec.qmin - zp)
     hi = scale * (spec.qmax - zp)
     inside = (blocks_x >= lo) & (blocks_x <= hi)
+    if spec.range_method == "minmax" and spec.symmetric:  # scales round up: ranges covered
+        slack = 2.0**-22 * np.abs(blocks_x)
+        assert np.all((blocks_x >= lo - slack) & (blocks_x <= hi + slack))
     err = np.abs(blocks_x.astype(np.float64) - blocks_xh)
     # half a step, plus float32 rounding of x / s and of s * (x_int - z)
     step = scale.repeat(blocks_x.shape[1], 1)
     tol = step * 0.5 + 2.0**-22 * (np.abs(blocks_x) + step)
     assert np.all(err[inside] <= tol[inside])
+    if spec.range_method == "minmax":  # asymmetric: the rounded zero point shifts by <= s/2
+        assert np.all(err <= 2 * tol)
 
 
 @pytest.mark.parametrize("bits", range(1, 17))
 @pytest.mark.parametrize("symmetric", [True, False])
 def test_every_bit_width_uses_its_range(bits, symmetric):
+    if symmetric and bits == 1:
+        with pytest.raises(SpecError, match="symmetric 1-bit"):
+            QuantSpec(bits=1, symmetric=True)
+        return
     x = np.linspace(-3, 5, 4001, dtype=np.float32)
     q = quantize(x, QuantSpec(bits=bits, symmetric=symmetric))
     assert q.codes.max() == q.spec.qmax
@@ -189,3 +198,41 @@ def test_per_channel_bit_widths():
         assert q.codes[c].max() == 2**b - 1
     err = np.abs(q.dequantize() - x).max(axis=1)
     assert err[1] < err[3] < err[2] < err[0]
+
+
+def test_half_precision_scales_still_cover_the_range():
+    x = np.array([1.0195, -0.3], np.float32)
+    for sd in ("fp16", "bf16"):
+        q = quantize(x, QuantSpec(bits=16, scale_dtype=sd))
+        s = float(q.params["scale"])
+        assert np.abs(q.dequantize() - x).max() <= s / 2 * 1.0001, sd
+
+
+def test_extreme_ranges_give_finite_scales():
+    x = np.array([[3e38, -3e38]], np.float32)
+    q = quantize(x, QuantSpec(bits=8, symmetric=False))
+    assert np.isfinite(q.params["scale"]).all()
+    assert np.all(np.abs(q.dequantize() - x) <= q.params["scale"])
+    q = quantize(np.array([3.4e38, 1], np.float32), QuantSpec(bits=2, scale_dtype="bf16"))
+    assert np.isfinite(q.params["scale"]).all()
+
+
+def test_zero_length_axes():
+    for spec in (QuantSpec(bits=4, granularity="channel", axis=1),
+                 QuantSpec(bits=4, granularity="group", group_size=3, axis=1),
+                 QuantSpec(bits=4, granularity="channel", axis=0)):
+        q = quantize(np.zeros((3, 0), np.float32), spec)
+        assert q.dequantize().shape == (3, 0)
+
+
+def test_group_larger_than_axis_costs_no_padding_memory():
+    import tracemalloc
+
+    x = np.random.default_rng(0).standard_normal((4, 1000)).astype(np.float32)
+    tracemalloc.start()
+    q = quantize(x, QuantSpec(bits=4, granularity="group", group_size=2**30, axis=1))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert q.params["scale"].shape == (4, 1)
+    assert peak < 50 * x.nbytes
+    assert np.array_equal(q.codes, quantize(x, QuantSpec(bits=4, granularity="channel")).codes)
