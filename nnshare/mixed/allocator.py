@@ -1,0 +1,453 @@
+"""``allocate(model, budget, ...) -> Plan``: a bit width per tensor or per output channel that
+minimises the predicted loss increase within a budget counted on the whole stream."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..format.container import write_stream
+from ..format.errors import SpecError
+from ..format.spec import FloatTensor, QuantSpec, RawTensor
+from ..plan import Plan, Rule
+from ..quant.affine import quantize
+from . import cost as costs
+from .budget import Budget
+from .knapsack import Solution, choose_solver, pareto_front, solve_lagrangian, solve_milp
+from .sensitivity import (
+    DEFAULT_CANDIDATES,
+    Sensitivity,
+    check_candidates,
+    estimate_sensitivity,
+)
+from .tensors import DEFAULT_BASE, TensorInfo, all_arrays, module_types_of, select_tensors
+
+
+@dataclass(frozen=True, eq=False)
+class FrontPoint:
+    """A point of the Pareto front: total stream bits (size model) and predicted loss."""
+
+    bits: int
+    predicted: float
+    widths: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class Allocation:
+    """The result of :func:`search`.
+
+    - ``plan``: the Plan to encode with (per-channel widths in ``QuantSpec.channel_bits``).
+    - ``widths[name]``: (C,) bit width per channel (C = 1 for per-tensor allocation).
+    - ``predicted_loss``: sum of the sensitivity table at the chosen widths.
+    - ``model_bits``: total stream bits by the size model (padding excluded when verified);
+      ``exact_bits``: by the format's own accounting (None if not computed).
+    - ``entropy``: "auto" when sizes are entropy-coded records (encode with the same option).
+    - ``seconds``: {"sensitivity", "solve"} wall time.
+    """
+
+    plan: Plan
+    granularity: str
+    budget: Budget
+    candidates: tuple[int, ...]
+    base: QuantSpec
+    tensors: tuple[TensorInfo, ...]
+    widths: dict[str, np.ndarray]
+    predicted_loss: float
+    model_bits: int
+    exact_bits: int | None
+    fixed_bits: int
+    solution: Solution
+    sensitivity: Sensitivity
+    mode: str = "self"
+    entropy: str = "none"
+    seconds: dict = field(default_factory=dict)
+    front: tuple[FrontPoint, ...] = ()
+
+    @property
+    def total_bits(self) -> int:
+        """Exact stream bits when known, else the size model's bound."""
+        return self.exact_bits if self.exact_bits is not None else self.model_bits
+
+    @property
+    def weights(self) -> int:
+        """Number of quantized weights."""
+        return sum(t.numel for t in self.tensors)
+
+    @property
+    def mean_bits(self) -> float:
+        """Average code width over the quantized weights (bits per weight, codes only)."""
+        tot = 0.0
+        for t in self.tensors:
+            w = self.widths[t.name]
+            tot += float(w.sum()) * (t.numel // w.size)
+        return tot / self.weights
+
+    def tensor_bits(self) -> dict[str, float]:
+        """Mean width per tensor (the width itself for per-tensor allocation)."""
+        return {n: float(w.mean()) for n, w in self.widths.items()}
+
+
+# ------------------------------------------------------------------ helpers
+
+
+@dataclass(frozen=True, eq=False)
+class _Problem:
+    """One knapsack: size model, (N, K) loss, allowed mask, extra limits, solver name."""
+
+    sm: costs.SizeModel
+    loss: np.ndarray
+    allowed: np.ndarray
+    extra: tuple
+    which: str
+    time_limit: float
+
+    def solve(self, total_limit: int | None) -> Solution:
+        lim = None if total_limit is None else total_limit - self.sm.fixed
+        if lim is not None and lim < 0:
+            raise SpecError(
+                f"budget of {total_limit} bits is below the fixed part of the stream "
+                f"({self.sm.fixed} bits: header, record framing, scales, float tensors)"
+            )
+        if self.which == "milp":
+            return solve_milp(self.loss, self.sm.cost, lim, self.allowed, self.extra, self.time_limit)
+        return solve_lagrangian(self.loss, self.sm.cost, lim, self.allowed)
+
+
+def _limits_per_tensor(spec, tensors: list[TensorInfo], default: int) -> dict[str, int]:
+    """``spec``: None, an int for all, or {regex: bits} (first full match wins)."""
+    out = {t.name: default for t in tensors}
+    if spec is None:
+        return out
+    if isinstance(spec, int | np.integer) and not isinstance(spec, bool):
+        return {t.name: int(spec) for t in tensors}
+    if not isinstance(spec, dict):
+        raise SpecError(f"floors/ceilings must be an int or a {{regex: bits}} dict, got {spec!r}")
+    for pat in spec:
+        try:
+            re.compile(pat)
+        except re.error as e:
+            raise SpecError(f"bad regular expression {pat!r}: {e}") from None
+    for t in tensors:
+        for pat, b in spec.items():
+            if re.fullmatch(pat, t.name):
+                out[t.name] = int(b)
+                break
+    return out
+
+
+def plan_from_widths(
+    tensors: list[TensorInfo] | tuple[TensorInfo, ...],
+    widths: dict[str, np.ndarray],
+    base: QuantSpec,
+    float_dtype: str = "fp32",
+) -> Plan:
+    """One exact-name rule per quantized tensor; a tensor whose channels differ in width gets
+    ``channel_bits``; everything else stays in ``float_dtype``."""
+    rules = []
+    for t in tensors:
+        w = np.asarray(widths[t.name]).reshape(-1)
+        if w.size > 1 and np.any(w != w[0]):
+            cb = tuple(int(x) for x in w)
+            spec = dataclasses.replace(base, bits=max(cb), channel_bits=cb)
+        else:
+            spec = dataclasses.replace(base, bits=int(w[0]), channel_bits=())
+        rules.append(Rule(spec=spec, name=re.escape(t.name)))
+    return Plan(rules=tuple(rules), default_float=float_dtype)
+
+
+def stream_tensors(
+    arrays: dict[str, np.ndarray], plan: Plan, module_types: dict[str, str] | None = None
+) -> dict:
+    """What the encoder sends for ``plan``: QuantizedTensor / FloatTensor / RawTensor by name."""
+    choices = plan.resolve({n: a.shape for n, a in arrays.items()}, module_types or {})
+    out = {}
+    for name, arr in arrays.items():
+        choice = choices[name]
+        if arr.dtype.kind != "f":
+            out[name] = RawTensor(np.ascontiguousarray(arr))
+        elif isinstance(choice, QuantSpec):
+            out[name] = quantize(arr, choice)
+        else:
+            out[name] = FloatTensor(arr, choice)
+    return out
+
+
+def exact_stream_bits(
+    arrays: dict[str, np.ndarray],
+    plan: Plan,
+    mode: str = "self",
+    module_types=None,
+    entropy: str = "none",
+) -> int:
+    """Bits of the real stream for ``plan``, written by the format itself (nnshare.format)."""
+    data, _ = write_stream(stream_tensors(arrays, plan, module_types), mode, entropy=entropy)
+    return 8 * len(data)
+
+
+def _keep_list(sd_all: dict, quant_names: set[str], float_dtype: str):
+    keep = []
+    for name, arr in sd_all.items():
+        if name in quant_names:
+            continue
+        how = float_dtype if arr.dtype.kind == "f" else str(arr.dtype)
+        keep.append((name, tuple(int(s) for s in arr.shape), how))
+    return keep
+
+
+# ------------------------------------------------------------------ the search
+
+
+def search(
+    model,
+    budget: Budget,
+    sensitivity: str | Sensitivity = "weight",
+    data=None,
+    granularity: str = "tensor",
+    candidates=DEFAULT_CANDIDATES,
+    *,
+    base: QuantSpec | None = None,
+    floors: int | dict[str, int] | None = None,
+    ceilings: int | dict[str, int] | None = None,
+    loss_fn: Callable | None = None,
+    forward: Callable | None = None,
+    mode: str = "self",
+    solver: str = "auto",
+    include: str | None = None,
+    exclude: str | None = None,
+    min_ndim: int = 2,
+    float_dtype: str = "fp32",
+    example_input=None,
+    act_bits: int = 8,
+    latency_table: dict[str, dict[int, float]] | None = None,
+    front_points: int = 0,
+    verify: bool = True,
+    time_limit: float = 60.0,
+    max_batches: int | None = 8,
+    n_samples: int = 32,
+    entropy: str = "none",
+) -> Allocation:
+    """Sensitivity + multiple-choice knapsack; see :func:`allocate` for the arguments.
+
+    ``verify``: the size model leaves out byte padding (<= 7 bits per padded field); the final
+    plan is encoded with the real format and, should it exceed the size budget, the limit is
+    tightened by the excess and solved again. ``verify=False`` counts the padding as fixed
+    instead (an upper bound: never over budget, a few bits may go unused).
+    ``front_points``: also return that many points of the Pareto front (``Allocation.front``).
+    ``entropy="auto"`` (per-tensor widths only): sizes are the exact entropy-coded records
+    (encode the plan with ``nnshare.encode(..., entropy="auto")``).
+    """
+    if not isinstance(budget, Budget):
+        raise SpecError(f"budget must be a Budget, got {type(budget).__name__}")
+    if granularity not in ("tensor", "channel"):
+        raise SpecError(f"granularity must be 'tensor' or 'channel', got {granularity!r}")
+    if entropy not in ("none", "auto"):
+        raise SpecError(f"entropy must be 'none' or 'auto', got {entropy!r}")
+    if entropy == "auto" and granularity != "tensor":
+        raise SpecError(
+            "entropy-coded sizes apply to per-tensor widths (the format does not "
+            "entropy-code records with per-channel widths)"
+        )
+    if budget.bops is not None and example_input is None:
+        raise SpecError("a BOPs budget needs example_input (to count multiply-accumulates)")
+    if budget.latency_ms is not None and latency_table is None:
+        raise SpecError("a latency budget needs latency_table {tensor: {bits: ms}}")
+    base = base or DEFAULT_BASE
+    t0 = time.perf_counter()
+    if isinstance(sensitivity, Sensitivity):
+        # A precomputed table fixes the tensors, the candidates and the base spec.
+        sens = sensitivity
+        cands, base, quant = sens.candidates, sens.base, list(sens.tensors)
+        shapes = {t.name: t.shape for t in select_tensors(model, 0)[0]}
+        for t in quant:
+            if shapes.get(t.name) != t.shape:
+                raise SpecError(f"the sensitivity table's tensor {t.name!r} is not in this model")
+    else:
+        quant, _ = select_tensors(model, min_ndim, include, exclude)
+        cands = check_candidates(candidates)
+        sens = estimate_sensitivity(
+            model,
+            sensitivity,
+            data,
+            cands,
+            base,
+            loss_fn=loss_fn,
+            forward=forward,
+            tensors=quant,
+            max_batches=max_batches,
+            n_samples=n_samples,
+        )
+    t_sens = time.perf_counter() - t0 if not isinstance(sensitivity, Sensitivity) else sens.seconds
+
+    t1 = time.perf_counter()
+    sd_all = all_arrays(model)
+    mtypes = module_types_of(model)
+    qnames = {t.name for t in quant}
+    keep = _keep_list(sd_all, qnames, float_dtype)
+    layout = [(n, tuple(int(s) for s in a.shape)) for n, a in sd_all.items()]
+    lo = _limits_per_tensor(floors, quant, cands[0])
+    hi = _limits_per_tensor(ceilings, quant, cands[-1])
+    cand_arr = np.asarray(cands)
+    for t in quant:
+        if not ((cand_arr >= lo[t.name]) & (cand_arr <= hi[t.name])).any():
+            raise SpecError(
+                f"tensor {t.name!r}: no candidate width between floor {lo[t.name]} and ceiling "
+                f"{hi[t.name]} (candidates {cands})"
+            )
+    macs = None
+    if budget.bops is not None:
+        macs = costs.macs_per_tensor(model, example_input, forward)
+
+    def problem(gran: str) -> _Problem:
+        if entropy == "auto":
+            sm = costs.coded_size_model(quant, keep, sd_all, base, cands, mode, layout)
+        else:
+            sm = costs.size_model(quant, keep, base, cands, gran, mode, layout, padding=not verify)
+        if gran == "channel":
+            loss = np.concatenate([sens.channel_loss[t.name] for t in quant], axis=0)
+        elif granularity == "channel":  # per-tensor fallback, scored on the channel table
+            loss = np.stack([sens.channel_loss[t.name].sum(axis=0) for t in quant])
+        else:
+            loss = np.stack([sens.tensor_loss[t.name] for t in quant])
+        if loss.shape != sm.cost.shape:
+            raise SpecError("sensitivity table does not match the tensors' channels")
+        lo_u = np.array([lo[quant[i].name] for i in sm.unit_tensor])
+        hi_u = np.array([hi[quant[i].name] for i in sm.unit_tensor])
+        allowed = (cand_arr[None, :] >= lo_u[:, None]) & (cand_arr[None, :] <= hi_u[:, None])
+        extra = []
+        if macs is not None:
+            extra.append((costs.bops_costs(sm, macs, cands, act_bits, gran), budget.bops))
+        if latency_table is not None:
+            lat, ok = costs.latency_costs(sm, latency_table, cands, gran)
+            allowed &= ok
+            if budget.latency_ms is not None:
+                extra.append((lat, budget.latency_ms))
+        which = choose_solver(loss.size, solver)
+        if extra and which == "lagrangian":
+            if solver == "lagrangian":
+                raise SpecError("BOPs / latency limits need the MILP solver")
+            which = "milp"
+        return _Problem(sm, loss, allowed, tuple(extra), which, time_limit)
+
+    probs = [problem(granularity)]
+    if granularity == "channel" and not probs[0].extra:
+        # One width for all channels of a tensor sends no width field: also try per tensor.
+        probs.append(problem("tensor"))
+    n_channels = {t.name: int((probs[0].sm.unit_tensor == i).sum()) for i, t in enumerate(quant)}
+
+    def solve_total(total_limit):
+        best, err = None, None
+        for pr in probs:
+            try:
+                sol = pr.solve(total_limit)
+            except SpecError as e:
+                err = err or e
+                continue
+            if best is None or sol.loss < best[1].loss:
+                best = (pr, sol)
+        if best is None:
+            raise err
+        pr, sol = best
+        w = cand_arr[sol.choice]
+        widths = {}
+        for i, t in enumerate(quant):
+            wt = w[pr.sm.unit_tensor == i]
+            widths[t.name] = np.full(n_channels[t.name], wt[0]) if wt.size == 1 else wt
+        return pr, sol, widths, plan_from_widths(quant, widths, base, float_dtype)
+
+    total = budget.total_bits
+    pr, sol, widths, plan = solve_total(total)
+    exact = None
+    if verify and total is not None:
+        eff = total
+        exact = exact_stream_bits(sd_all, plan, mode, mtypes, entropy)
+        for _ in range(8):
+            if exact <= total:
+                break
+            # Byte padding (at most 7 bits per padded field) is not in the model: tighten by
+            # this solution's padding, and by at least one bit.
+            model_bits = int(round(sol.cost)) + pr.sm.fixed
+            eff = min(eff - 1, total - (exact - model_bits))
+            pr, sol, widths, plan = solve_total(eff)
+            exact = exact_stream_bits(sd_all, plan, mode, mtypes, entropy)
+        if exact > total:
+            raise SpecError("could not meet the size budget with the format's exact accounting")
+        # The model may reserve fields the stream does not need (a tensor whose channels all
+        # got one width sends no widths): spend that slack.
+        for _ in range(3):
+            slack = total - exact
+            if slack <= 0:
+                break
+            trial = solve_total(eff + slack)
+            if trial[1].loss >= sol.loss:
+                break
+            trial_exact = exact_stream_bits(sd_all, trial[3], mode, mtypes, entropy)
+            if trial_exact > total:
+                break
+            eff += slack
+            (pr, sol, widths, plan), exact = trial, trial_exact
+    front: tuple[FrontPoint, ...] = ()
+    if front_points:
+        p0 = probs[0]
+        pts = pareto_front(p0.loss, p0.sm.cost, p0.allowed, n_points=front_points, solver=p0.which)
+        front = tuple(
+            FrontPoint(
+                int(round(p.cost)) + p0.sm.fixed,
+                p.loss,
+                {t.name: cand_arr[p.choice][p0.sm.unit_tensor == i] for i, t in enumerate(quant)},
+            )
+            for p in pts
+        )
+    t_solve = time.perf_counter() - t1
+    return Allocation(
+        plan=plan,
+        granularity=granularity,
+        budget=budget,
+        candidates=cands,
+        base=base,
+        tensors=tuple(quant),
+        widths=widths,
+        predicted_loss=sol.loss,
+        model_bits=int(round(sol.cost)) + pr.sm.fixed,
+        exact_bits=exact,
+        fixed_bits=pr.sm.fixed,
+        solution=sol,
+        sensitivity=sens,
+        mode=mode,
+        entropy=entropy,
+        seconds={"sensitivity": t_sens, "solve": t_solve},
+        front=front,
+    )
+
+
+def allocate(
+    model,
+    budget: Budget,
+    sensitivity: str | Sensitivity = "weight",
+    data=None,
+    granularity: str = "tensor",
+    candidates=DEFAULT_CANDIDATES,
+    **kwargs,
+) -> Plan:
+    """Choose a bit width per tensor (``granularity="tensor"``) or per output channel
+    (``"channel"``) from ``candidates`` minimising the predicted loss within ``budget``.
+
+    - ``model``: ``nn.Module`` (a state dict suffices for ``sensitivity="weight"``).
+    - ``budget``: :class:`Budget` (bits, bytes, airtime at a rate; optional BOPs / latency).
+      The size counts the whole stream: header, record framing, scales, per-channel widths,
+      float tensors and codes.
+    - ``sensitivity``: "hessian" | "fisher" (labelled ``data``), "output" (unlabelled ``data``),
+      "weight" (no data), or a precomputed :class:`Sensitivity`.
+    - keyword options (see :func:`search`): ``base`` spec (default symmetric, per-channel
+      scales, min-max), ``floors`` / ``ceilings`` (int or {regex: bits}), ``loss_fn``,
+      ``forward``, ``mode`` ("self" | "agreed" header), ``solver`` ("auto" | "milp" |
+      "lagrangian"), ``example_input`` + ``act_bits`` (BOPs), ``latency_table``,
+      ``entropy`` ("auto": budget the entropy-coded stream; per-tensor widths only).
+
+    Returns the Plan; per-channel widths are in each rule's ``QuantSpec.channel_bits``.
+    """
+    return search(model, budget, sensitivity, data, granularity, candidates, **kwargs).plan
