@@ -6,6 +6,7 @@
 
 from .format.errors import FormatError, NNShareError, SpecError
 from .format.spec import FloatTensor, QuantizedTensor, QuantSpec, RawTensor
+from .mixed import Budget, allocate
 from .plan import PRESETS, Plan, Rule, preset, uniform
 from .quant import quantize
 from .share import decode, encode, encode_tensors, inspect, layout_of, quantize_model
@@ -14,6 +15,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PRESETS",
+    "Budget",
+    "allocate",
     "FloatTensor",
     "FormatError",
     "NNShareError",

@@ -58,8 +58,14 @@ def encode(
     float_dtype: str = typer.Option("fp32", help="Precision of unquantized tensors."),
     mode: str = typer.Option("self", help="self (names and shapes) | agreed (fingerprint only)."),
     entropy: str = typer.Option("none", help="none | auto (entropy-code codes when smaller)."),
+    budget_bits: int | None = typer.Option(None, help="Mixed precision: whole stream <= N bits."),
+    budget_bytes: int | None = typer.Option(None, help="Mixed precision: stream <= N bytes."),
+    airtime: float | None = typer.Option(None, help="Mixed precision: airtime budget in ms."),
+    rate: float | None = typer.Option(None, help="Link rate in Mbit/s for --airtime."),
+    mixed: str = typer.Option("channel", help="Mixed-precision granularity: tensor | channel."),
+    candidates: str = typer.Option("2,3,4,5,6,8", help="Candidate bit widths for a budget."),
 ) -> None:
-    """Quantize a model file and write its stream."""
+    """Quantize a model file and write its stream (or the best one under a size budget)."""
     from .format.spec import QuantSpec
     from .io import load_state
     from .plan import Plan, Rule
@@ -69,8 +75,13 @@ def encode(
     from .share.model import atomic_write
 
     chosen = [x is not None for x in (preset, plan, bits)]
-    if sum(chosen) > 1:
-        fail("give only one of --preset, --plan and --bits")
+    budgeted = any(x is not None for x in (budget_bits, budget_bytes, airtime))
+    if sum(chosen) > 1 or (budgeted and any(chosen)):
+        fail("give only one of --preset, --plan, --bits and a budget")
+    if budgeted:
+        _encode_budget(model, out, budget_bits, budget_bytes, airtime, rate, mixed, candidates,
+                       symmetric, range_method, scale_dtype, float_dtype, mode, entropy)
+        return
     if plan is not None:
         try:
             p = Plan.from_json(plan.read_text())
@@ -98,6 +109,38 @@ def encode(
     typer.echo(
         f"wrote {out}: {len(data):,} bytes ({rep.total_bits:,} bits; float32 {rep.float32_bits:,} "
         f"bits; {rep.reduction_percent:.1f}% smaller)"
+    )
+
+
+def _encode_budget(model, out, budget_bits, budget_bytes, airtime, rate, mixed, candidates,
+                   symmetric, range_method, scale_dtype, float_dtype, mode, entropy) -> None:
+    """Mixed precision from a model file: data-free (weight-error) sensitivity, exact solve."""
+    from rich.console import Console
+
+    from .format.spec import QuantSpec
+    from .io import load_state
+    from .mixed import Budget, rich_bits_table, search
+    from .share import encode as enc
+    from .share.model import atomic_write
+
+    if sum(x is not None for x in (budget_bits, budget_bytes, airtime)) > 1:
+        fail("give one budget: --budget-bits, --budget-bytes or --airtime with --rate")
+    try:
+        cands = tuple(int(c) for c in candidates.split(","))
+    except ValueError:
+        fail(f"--candidates must be comma-separated integers, got {candidates!r}")
+    budget = Budget(bits=budget_bits, bytes=budget_bytes, airtime_ms=airtime, rate_mbps=rate)
+    state = load_state(model)
+    base = QuantSpec(granularity="channel", symmetric=symmetric, range_method=range_method,
+                     scale_dtype=scale_dtype)
+    alloc = search(state, budget, "weight", granularity=mixed, candidates=cands, base=base,
+                   mode=mode, float_dtype=float_dtype, entropy=entropy)
+    data = enc(state, alloc.plan, mode=mode, entropy=entropy)
+    atomic_write(out, data)
+    console = Console()
+    console.print(rich_bits_table(alloc))
+    console.print(
+        f"wrote {out}: {len(data):,} bytes ({8 * len(data):,} bits; budget {budget.total_bits:,} bits)"
     )
 
 

@@ -125,3 +125,23 @@ def test_bf16_safetensors_input(tmp_path):
     assert r.returncode == 0, r.stderr
     rep = json.loads(run("inspect", tmp_path / "m.nnsh", "--json").stdout)
     assert {t["name"] for t in rep["tensors"]} == {"w", "b"}
+
+
+def test_encode_under_a_budget(model_files, tmp_path):
+    out = tmp_path / "b.nnsh"
+    r = run("encode", model_files / "model.pt", "-o", out, "--budget-bits", "12000", "--mode", "agreed")
+    assert r.returncode == 0, r.stderr
+    assert 8 * out.stat().st_size <= 12_000
+    rep = json.loads(run("inspect", out, "--like", model_files / "model.pt", "--json").stdout)
+    assert rep["total_bits"] <= 12_000
+    assert any("mixed" in t["scheme"] for t in rep["tensors"])
+    r = run("encode", model_files / "model.pt", "-o", out, "--airtime", "1.5", "--rate", "8.6",
+            "--mixed", "tensor")
+    assert r.returncode == 0, r.stderr
+    assert 8 * out.stat().st_size <= 1.5 * 8.6 * 1000
+
+
+def test_impossible_budget_is_one_line(model_files, tmp_path):
+    r = run("encode", model_files / "model.pt", "-o", tmp_path / "b.nnsh", "--budget-bytes", "100")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "below the fixed part" in r.stderr
+    assert not (tmp_path / "b.nnsh").exists()
