@@ -9,6 +9,19 @@ ROOT = Path(__file__).resolve().parent.parent
 ORDER = ["throughput", "vs_nncodec", "mixed_precision", "qat_parameterizations", "wlan"]
 
 
+def demote(section: str) -> str:
+    """Shift headings so the section's top heading is level 2 (code blocks left alone)."""
+    lines = section.splitlines()
+    levels = [len(ln) - len(ln.lstrip("#")) for ln in lines if ln.startswith("#")]
+    shift = max(0, 2 - min(levels)) if levels else 0
+    out, fenced = [], False
+    for ln in lines:
+        if ln.startswith("```"):
+            fenced = not fenced
+        out.append("#" * shift + ln if ln.startswith("#") and not fenced else ln)
+    return "\n".join(out)
+
+
 def main() -> None:
     parts = sorted((ROOT / "docs/benchmarks").glob("*.md"))
     parts.sort(key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else len(ORDER), p.stem))
@@ -20,7 +33,7 @@ def main() -> None:
         "",
     ]
     for p in parts:
-        text += [p.read_text().rstrip(), ""]
+        text += [demote(p.read_text().rstrip()), ""]
     (ROOT / "docs/benchmarks.md").write_text("\n".join(text))
     print(f"wrote docs/benchmarks.md from {len(parts)} sections")
 

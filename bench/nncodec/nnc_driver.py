@@ -1,0 +1,119 @@
+"""Run NNCodec 2.1.3 on tensors from an .npz file; executed inside bench/.nncodec-venv.
+
+Usage: python nnc_driver.py JOB.json  (written by bench/vs_nncodec.py). The job lists runs
+(qp, use_dq, ...); for each run the driver times compress/decompress (median of ``reps``), writes
+the decoded tensors to ``<out_dir>/<tag>.npz`` and one JSON line per run to stdout.
+Mode "updates": the inputs are a sequence of difference dicts coded with compress_differences and
+(optionally) temporal context adaptation (tca), the context kept across rounds on both sides.
+torchvision is stubbed during the import (the registry's build cannot load with CPU torch and the
+coding path never uses it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import importlib.machinery
+import io
+import json
+import sys
+import time
+from unittest import mock
+
+import numpy as np
+
+
+class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path, target=None):
+        if name == "torchvision" or name.startswith("torchvision."):
+            return importlib.machinery.ModuleSpec(name, self, is_package=True)
+        return None
+
+    def create_module(self, spec):
+        m = mock.MagicMock(name=spec.name)
+        m.__path__ = []
+        m.__spec__ = spec
+        m.__name__ = spec.name
+        return m
+
+    def exec_module(self, module):
+        pass
+
+
+def _import_nnc():
+    finder = _StubFinder()
+    sys.meta_path.insert(0, finder)
+    try:
+        import nncodec.nnc as nnc
+    finally:
+        sys.meta_path.remove(finder)
+        for k in [k for k in sys.modules if k == "torchvision" or k.startswith("torchvision.")]:
+            del sys.modules[k]
+    return nnc
+
+
+def _load(path: str) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: np.ascontiguousarray(z[k], dtype=np.float32) for k in z.files}
+
+
+def _quiet(fn, *a, **kw):
+    with contextlib.redirect_stdout(io.StringIO()):
+        return fn(*a, **kw)
+
+
+def _base():
+    return {"parameters": {}, "put_node_depth": {}, "device_id": 0, "parameter_id": {}}
+
+
+def run_models(nnc, job) -> None:
+    params = _load(job["input"])
+    for run in job["runs"]:
+        kw = dict(run["kwargs"])
+        enc_t, dec_t, bs, rec = [], [], None, None
+        for _ in range(job.get("reps", 1)):
+            t0 = time.perf_counter()
+            bs = _quiet(nnc.compress, params, bitstream_path=None, return_bitstream=True,
+                        verbose=False, **kw)
+            enc_t.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            rec = _quiet(nnc.decompress, bytearray(bs))
+            dec_t.append(time.perf_counter() - t0)
+        np.savez(f"{job['out_dir']}/{run['tag']}.npz", **{k: np.asarray(v) for k, v in rec.items()})
+        print(json.dumps({"tag": run["tag"], "bytes": len(bs), "enc_s": float(np.median(enc_t)),
+                          "dec_s": float(np.median(dec_t))}), flush=True)
+
+
+def run_updates(nnc, job) -> None:
+    deltas = [_load(p) for p in job["inputs"]]
+    for run in job["runs"]:
+        kw = dict(run["kwargs"])
+        tca = kw.pop("tca", False)
+        enc_base, dec_base = _base(), _base()
+        sizes, enc_t, dec_t, recs = [], 0.0, 0.0, {}
+        for i, d in enumerate(deltas):
+            t0 = time.perf_counter()
+            bs = _quiet(nnc.compress, d, bitstream_path=None, return_bitstream=True,
+                        verbose=False, compress_differences=True, approx_param_base=enc_base,
+                        tca=tca, update_base_param=tca, **kw)
+            enc_t += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            rec = _quiet(nnc.decompress, bytearray(bs), approx_param_base=dec_base,
+                         update_base_param=tca)
+            dec_t += time.perf_counter() - t0
+            sizes.append(len(bs))
+            for k, v in rec.items():
+                recs[f"r{i}/{k}"] = np.asarray(v)
+        np.savez(f"{job['out_dir']}/{run['tag']}.npz", **recs)
+        print(json.dumps({"tag": run["tag"], "bytes": sizes, "enc_s": enc_t, "dec_s": dec_t}),
+              flush=True)
+
+
+def main() -> None:
+    job = json.loads(open(sys.argv[1]).read())
+    nnc = _import_nnc()
+    (run_updates if job["mode"] == "updates" else run_models)(nnc, job)
+
+
+if __name__ == "__main__":
+    main()
