@@ -64,8 +64,17 @@ def encode(
     rate: float | None = typer.Option(None, help="Link rate in Mbit/s for --airtime."),
     mixed: str = typer.Option("channel", help="Mixed-precision granularity: tensor | channel."),
     candidates: str = typer.Option("2,3,4,5,6,8", help="Candidate bit widths for a budget."),
+    target_bits: float | None = typer.Option(None, help="Rate control: codes + scales <= N bits."),
+    target_bpp: float | None = typer.Option(None, help="Rate control: bits per parameter."),
+    target_sqnr: float | None = typer.Option(None, help="Rate control: SQNR >= DB (dB)."),
+    method: str = typer.Option("tcq", help="Rate control: tcq | tcq4 | rdo | nearest."),
+    base: Path | None = typer.Option(None, help="Code the update NEW - BASE (a model file)."),
+    state_in: Path | None = typer.Option(None, help="Update chain state of the previous round."),
+    state_out: Path | None = typer.Option(None, help="Where to write this update's chain state."),
 ) -> None:
-    """Quantize a model file and write its stream (or the best one under a size budget)."""
+    """Quantize a model file and write its stream: by preset, plan or bits; under a size budget
+    (mixed precision); at a rate / quality target (entropy-coded); or as an update against a
+    base."""
     from .format.spec import QuantSpec
     from .io import load_state
     from .plan import Plan, Rule
@@ -76,8 +85,15 @@ def encode(
 
     chosen = [x is not None for x in (preset, plan, bits)]
     budgeted = any(x is not None for x in (budget_bits, budget_bytes, airtime))
-    if sum(chosen) > 1 or (budgeted and any(chosen)):
-        fail("give only one of --preset, --plan, --bits and a budget")
+    targets = [x for x in (target_bits, target_bpp, target_sqnr) if x is not None]
+    if sum(chosen) + budgeted + bool(targets) > 1 or len(targets) > 1:
+        fail("give only one of --preset, --plan, --bits, a budget and a rate target")
+    if base is not None:
+        _encode_update(model, out, base, target_bpp, target_sqnr, method, state_in, state_out)
+        return
+    if targets:
+        _encode_rate(model, out, target_bits, target_bpp, target_sqnr, method, mode, scale_dtype)
+        return
     if budgeted:
         _encode_budget(model, out, budget_bits, budget_bytes, airtime, rate, mixed, candidates,
                        symmetric, range_method, scale_dtype, float_dtype, mode, entropy)
@@ -110,6 +126,46 @@ def encode(
         f"wrote {out}: {len(data):,} bytes ({rep.total_bits:,} bits; float32 {rep.float32_bits:,} "
         f"bits; {rep.reduction_percent:.1f}% smaller)"
     )
+
+
+def _encode_rate(model, out, target_bits, target_bpp, target_sqnr, method, mode, scale_dtype):
+    """Rate control over every float tensor, then an entropy-coded stream."""
+    from .format.container import write_stream
+    from .format.spec import RawTensor
+    from .io import load_state
+    from .quant.rate import rate_control
+    from .share.model import atomic_write
+
+    state = load_state(model)
+    floats = {k: v for k, v in state.items() if v.dtype.kind == "f"}
+    res = rate_control(floats, bits=target_bits, bits_per_param=target_bpp, sqnr_db=target_sqnr,
+                       method=method, scale_dtype=scale_dtype)
+    tensors = {k: res.tensors[k] if k in res.tensors else RawTensor(v) for k, v in state.items()}
+    data, _ = write_stream(tensors, mode, entropy="auto")
+    atomic_write(out, data)
+    typer.echo(
+        f"wrote {out}: {len(data):,} bytes ({8 * len(data) / max(res.numel, 1):.3f} bits/param "
+        f"over {res.numel:,} parameters; SQNR {res.sqnr_db:.2f} dB, MSE {res.mse:.3g})"
+    )
+
+
+def _encode_update(model, out, base, target_bpp, target_sqnr, method, state_in, state_out):
+    """Code NEW - BASE against a base both sides hold (optionally chained to the last update)."""
+    from .io import load_state
+    from .share.delta import UpdateState, encode_update
+    from .share.model import atomic_write
+
+    if target_bpp is None and target_sqnr is None:
+        fail("an update needs --target-sqnr DB or --target-bpp X")
+    prev = UpdateState.from_bytes(_read(state_in)) if state_in is not None else None
+    enc = encode_update(load_state(model), load_state(base), state=prev, sqnr_db=target_sqnr,
+                        bits_per_param=target_bpp, method=method)
+    atomic_write(out, enc.data)
+    if state_out is not None:
+        atomic_write(state_out, enc.state.to_bytes())
+    n = sum(c.size for c in enc.state.codes.values())
+    typer.echo(f"wrote update {out}: {len(enc.data):,} bytes ({8 * len(enc.data) / max(n, 1):.3f} "
+               f"bits/param over {n:,} parameters)")
 
 
 def _encode_budget(model, out, budget_bits, budget_bytes, airtime, rate, mixed, candidates,
@@ -149,12 +205,27 @@ def decode(
     stream: Path = typer.Argument(..., help="Stream file written by `nnshare encode`."),
     out: Path = typer.Option(..., "-o", "--out", help="Output .safetensors file."),
     like: Path | None = typer.Option(None, help="Model file with the architecture (agreed mode)."),
+    base: Path | None = typer.Option(None, help="The base model an update was coded against."),
+    state_in: Path | None = typer.Option(None, help="Update chain state of the previous round."),
+    state_out: Path | None = typer.Option(None, help="Where to write this update's chain state."),
 ) -> None:
-    """Decode a stream into a safetensors file of float32 tensors."""
+    """Decode a stream (or a model update, with --base) into a safetensors file of float32
+    tensors."""
     from .format import decode_arrays
-    from .io import save_safetensors
+    from .io import load_state, save_safetensors
+    from .share.delta import MAGIC as UPDATE_MAGIC
+    from .share.delta import UpdateState, decode_update
+    from .share.model import atomic_write
 
     data = _read(stream)
+    if data[:4] == UPDATE_MAGIC:
+        prev = UpdateState.from_bytes(_read(state_in)) if state_in is not None else None
+        arrays, new_state = decode_update(data, load_state(base) if base else None, state=prev)
+        save_safetensors(arrays, out)
+        if state_out is not None:
+            atomic_write(state_out, new_state.to_bytes())
+        typer.echo(f"wrote {out}: {len(arrays)} tensors (base + update)")
+        return
     arrays = decode_arrays(data, _layout(like))
     save_safetensors(arrays, out)
     typer.echo(f"wrote {out}: {len(arrays)} tensors")
@@ -170,7 +241,10 @@ def inspect(
     from .report import inspection_table
     from .share import inspect as insp
 
-    rep = insp(_read(stream), layout=_layout(like))
+    data = _read(stream)
+    if data[:4] == b"NNSU":
+        fail(f"{stream} is a model update (NNSU, {len(data):,} bytes): decode it with --base")
+    rep = insp(data, layout=_layout(like))
     if as_json:
         typer.echo(json.dumps(rep.to_dict(), indent=2))
     else:

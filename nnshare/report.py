@@ -13,7 +13,8 @@ def inspection_table(rep: Inspection, console: Console | None = None) -> None:
     console = console or Console()
     t = Table(title=f"nnshare stream v{rep.version}, {rep.mode} mode", show_footer=False)
     for col in ("tensor", "shape", "elements", "scheme", "bits/el", "payload", "side", "framing"):
-        t.add_column(col, justify="left" if col in ("tensor", "scheme", "shape") else "right")
+        t.add_column(col, justify="left" if col in ("tensor", "scheme", "shape") else "right",
+                     no_wrap=col in ("tensor", "scheme"))
     for r in rep.rows:
         t.add_row(
             r.name,

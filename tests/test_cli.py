@@ -145,3 +145,39 @@ def test_impossible_budget_is_one_line(model_files, tmp_path):
     r = run("encode", model_files / "model.pt", "-o", tmp_path / "b.nnsh", "--budget-bytes", "100")
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "below the fixed part" in r.stderr
     assert not (tmp_path / "b.nnsh").exists()
+
+
+def test_rate_control_target(model_files, tmp_path):
+    out = tmp_path / "r.nnsh"
+    r = run("encode", model_files / "model.pt", "-o", out, "--target-bpp", "3", "--method", "rdo")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(run("inspect", out, "--json").stdout)
+    assert 2.7 <= rep["shared_bits"] / 3256 <= 3.0  # codes, scales, entropy tables: <= target
+    assert any(" ec:" in t["scheme"] for t in rep["tensors"])
+    dec = tmp_path / "r.safetensors"
+    assert run("decode", out, "-o", dec).returncode == 0
+
+
+def test_update_chain_and_wrong_base(model_files, tmp_path):
+    base = load_file(str(model_files / "model.safetensors"))
+    rng = np.random.default_rng(0)
+    new = {k: v + 0.01 * rng.standard_normal(v.shape).astype(np.float32) for k, v in base.items()}
+    save_file(new, str(tmp_path / "new.safetensors"))
+    u = tmp_path / "u.nnsu"
+    r = run("encode", tmp_path / "new.safetensors", "--base", model_files / "model.pt", "-o", u,
+            "--target-sqnr", "25", "--state-out", tmp_path / "s")
+    assert r.returncode == 0, r.stderr
+    dec = tmp_path / "d.safetensors"
+    r = run("decode", u, "--base", model_files / "model.safetensors", "-o", dec)
+    assert r.returncode == 0, r.stderr
+    got = load_file(str(dec))
+    err = sum(np.sum((got[k] - new[k]) ** 2) for k in base)
+    energy = sum(np.sum((new[k] - base[k]) ** 2) for k in base)
+    assert 10 * np.log10(energy / err) >= 24.7  # the update's SQNR target (25 dB), float32 slack
+    r = run("decode", u, "--base", tmp_path / "new.safetensors", "-o", tmp_path / "x.safetensors")
+    assert r.returncode == 2 and "base fingerprint mismatch" in r.stderr
+    r = run("decode", u, "-o", tmp_path / "x.safetensors")
+    assert r.returncode == 2 and "must supply the base" in r.stderr
+    assert not (tmp_path / "x.safetensors").exists()
+    r = run("inspect", u)
+    assert r.returncode == 2 and "model update" in r.stderr

@@ -42,12 +42,14 @@ class Section:
 
     kind: "header" (stream header and its CRC), "record" (a record's framing: kind, spec bytes,
     CRC), "side" (scales, zero points, per-channel widths, entropy model), "payload" (codes or
-    float values), "pad" (zero bits up to a byte boundary).
+    float values), "pad" (zero bits up to a byte boundary). ``note`` names the entropy model of
+    an entropy-coded payload ("ec:<model>").
     """
 
     name: str
     kind: str
     bits: int
+    note: str = ""
 
 
 # ----------------------------------------------------------------------------- float values
@@ -164,7 +166,7 @@ def encode_record(name: str, t: Tensor, entropy: str = "none") -> tuple[bytes, l
             from . import entropy as ent
 
             offsets = flat.astype(np.int64) - spec.qmin
-            coded = ent.encode_codes(offsets, 0, int(2**spec.bits - 1))
+            coded = ent.encode_codes(offsets, 0, int(2**spec.bits - 1), row_len=_row_len(t))
             coded = varint(len(coded)) + coded + bytes(entropy_pad(len(coded), t.numel))
             if len(coded) < len(packed):
                 coding, payload, payload_pad = CODING_ENTROPY, coded, 0
@@ -176,6 +178,18 @@ def encode_record(name: str, t: Tensor, entropy: str = "none") -> tuple[bytes, l
     out += struct.pack(">I", crc)
     secs.append(Section(name, "record", 32))
     return bytes(out), secs
+
+
+def _row_len(t: QuantizedTensor) -> int | None:
+    """Length of a row in stream order (for the entropy coder's row/column contexts)."""
+    shape, spec = t.shape, t.spec
+    if len(shape) < 2 or t.numel == 0:
+        return None
+    if spec.granularity == "tensor":
+        return int(shape[-1])
+    if spec.granularity == "channel":
+        return t.numel // int(shape[spec.axis % len(shape)])
+    return int(shape[spec.axis % len(shape)])
 
 
 def stream_order(codes: np.ndarray, spec: QuantSpec) -> np.ndarray:
@@ -253,8 +267,27 @@ def decode_record(r: Reader, name: str, shape: tuple[int, ...]) -> tuple[Tensor,
         raise FormatError(f"CRC mismatch in record {name!r}")
     if kind not in (KIND_FLOAT, KIND_RAW):
         t = finish()  # codes are unpacked / entropy-decoded only after the CRC passed
+        if finish.entropy is not None:
+            secs = _split_entropy(secs, name, *finish.entropy)
     secs.append(Section(name, "record", 32))
     return t, secs
+
+
+def _split_entropy(secs: list[Section], name: str, buf, n: int, bits: int, head_bytes: int):
+    """Replace an entropy-coded payload section by model side info, coded words and its CRC."""
+    from . import entropy as ent
+
+    d = ent.describe(buf, n, 0, 2**bits - 1)
+    out = [s for s in secs if s.kind != "payload"]
+    total = next(s.bits for s in secs if s.kind == "payload")
+    side = 8 * (head_bytes + d["side_info_bytes"])
+    coded, crc = 8 * d["coded_bytes"], 8 * d["crc_bytes"]
+    out.append(Section(name, "side", side))
+    out.append(Section(name, "payload", coded, note=f"ec:{d['model']}"))
+    out.append(Section(name, "record", crc))
+    if total - side - coded - crc:  # zero padding after a very short payload
+        out.append(Section(name, "pad", total - side - coded - crc))
+    return out
 
 
 def _decode_quantized(r: Reader, name, shape, n, scheme_name, close):
@@ -324,7 +357,9 @@ def _decode_quantized(r: Reader, name, shape, n, scheme_name, close):
     if coding == CODING_ENTROPY:
         if has_cb:
             raise FormatError(f"record {name!r}: entropy coding with per-channel widths")
+        at = r.pos
         length = r.varint(f"entropy payload length of {name!r}", limit=r.remaining)
+        head_bytes = r.pos - at
         buf = r.take(length, f"entropy payload of {name!r}")
         pad_bytes = r.take(entropy_pad(length, n), f"entropy padding of {name!r}")
         if any(pad_bytes):
@@ -358,6 +393,7 @@ def _decode_quantized(r: Reader, name, shape, n, scheme_name, close):
         codes = from_stream_order(flat, tuple(shape), spec)
         return QuantizedTensor(codes=codes, params=params, spec=spec, shape=tuple(shape))
 
+    finish.entropy = (buf, n, bits, head_bytes) if coding == CODING_ENTROPY else None
     return finish
 
 

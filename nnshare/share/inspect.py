@@ -113,6 +113,7 @@ def inspect(data: bytes, into: Any = None, *, layout=None) -> Inspection:
         layout = layout_of(into)
     st = container.read_stream(data, layout)
     per: dict[str, dict[str, int]] = {n: {} for n, _ in st.layout}
+    notes: dict[str, str] = {}
     header = 0
     for sec in st.sections:
         if sec.kind == "header":
@@ -120,6 +121,8 @@ def inspect(data: bytes, into: Any = None, *, layout=None) -> Inspection:
         else:
             d = per[sec.name]
             d[sec.kind] = d.get(sec.kind, 0) + sec.bits
+            if sec.note:
+                notes[sec.name] = sec.note
     rows = []
     for name, shape in st.layout:
         t = st.tensors[name]
@@ -131,7 +134,7 @@ def inspect(data: bytes, into: Any = None, *, layout=None) -> Inspection:
                 name=name,
                 shape=shape,
                 elements=n,
-                scheme=describe(t),
+                scheme=" ".join(filter(None, (describe(t), notes.get(name, "")))),
                 bits_per_element=payload / n if n else 0.0,
                 payload_bits=payload,
                 side_bits=d.get("side", 0),
