@@ -37,13 +37,32 @@ def golden_tensors() -> dict[str, dict]:
     }
 
 
+def entropy_tensors() -> dict:
+    """Entropy-coded records (coding 1): Laplacian-like codes, a sparse update-like tensor."""
+    rng = np.random.default_rng(7)
+    w = rng.laplace(0, 0.05, (32, 48)).astype(np.float32)
+    sparse = np.zeros((16, 64), np.float32)
+    sparse[rng.integers(0, 16, 20), rng.integers(0, 64, 20)] = 0.5
+    return {
+        "w": quantize(w, QuantSpec(bits=6, granularity="channel")),
+        "u": quantize(sparse, QuantSpec(bits=4, symmetric=False)),
+        "b": FloatTensor(w[0].copy()),
+    }
+
+
 def main() -> None:
-    for name, tensors in golden_tensors().items():
+    """Write the golden files that do not exist yet; existing ones never change."""
+    cases = {n: (t, "none") for n, t in golden_tensors().items()}
+    cases["entropy"] = (entropy_tensors(), "auto")
+    for name, (tensors, entropy) in cases.items():
+        npz = HERE / f"golden_v1_{name}.npz"
+        if npz.exists():
+            continue
         for mode in ("self", "agreed"):
-            data, _ = write_stream(tensors, mode)
+            data, _ = write_stream(tensors, mode, entropy=entropy)
             (HERE / f"golden_v1_{name}_{mode}.nnsh").write_bytes(data)
         arrays = {k: t.dequantize() for k, t in tensors.items()}
-        np.savez(HERE / f"golden_v1_{name}.npz", **arrays)
+        np.savez(npz, **arrays)
         layout = "\n".join(f"{k} {','.join(map(str, t.shape))}" for k, t in tensors.items())
         (HERE / f"golden_v1_{name}.layout").write_text(layout + "\n")
 

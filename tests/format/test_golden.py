@@ -8,7 +8,8 @@ import pytest
 from nnshare.format import read_stream
 
 DATA = Path(__file__).parent.parent / "data"
-CASES = [(n, m) for n in ("seed_ptq_t8", "mixed") for m in ("self", "agreed")]
+PACKED = [(n, m) for n in ("seed_ptq_t8", "mixed") for m in ("self", "agreed")]
+CASES = PACKED + [("entropy", m) for m in ("self", "agreed")]
 
 
 def layout(name):
@@ -31,7 +32,7 @@ def test_golden_stream_decodes_to_stored_values(name, mode):
         assert np.array_equal(got, expected[k]), k
 
 
-@pytest.mark.parametrize("name, mode", CASES)
+@pytest.mark.parametrize("name, mode", PACKED)
 def test_writer_reproduces_the_golden_bytes(name, mode):
     """Parsing a golden stream and writing its tensors again gives the same bytes."""
     from nnshare.format import write_stream
