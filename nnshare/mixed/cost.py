@@ -149,6 +149,18 @@ def size_model(
             units.append(np.array([i]))
             costs.append(((t.numel + asym * rows) * b)[None, :])
         rec_fixed += fixed
+    head, keep_bits = _header_and_kept_bits(quant, keep, mode, layout)
+    return SizeModel(
+        tensors=tuple(quant),
+        unit_tensor=np.concatenate(units),
+        cost=np.concatenate(costs, axis=0),
+        fixed=int(head + rec_fixed + keep_bits),
+        fixed_parts={"header": head, "quantized_records": rec_fixed, "other_tensors": keep_bits},
+    )
+
+
+def _header_and_kept_bits(quant, keep, mode: str, layout) -> tuple[int, int]:
+    """Bits of the stream header and of the records of tensors kept in float / raw."""
     keep_bits = 0
     for _name, shape, how in keep:
         n = int(np.prod(shape, dtype=np.int64))
@@ -158,14 +170,7 @@ def size_model(
             keep_bits += raw_record_bits(n, np.dtype(how).itemsize)
     if layout is None:
         layout = [(t.name, t.shape) for t in quant] + [(n, s) for n, s, _ in keep]
-    head = header_bits(layout, mode)
-    return SizeModel(
-        tensors=tuple(quant),
-        unit_tensor=np.concatenate(units),
-        cost=np.concatenate(costs, axis=0),
-        fixed=int(head + rec_fixed + keep_bits),
-        fixed_parts={"header": head, "quantized_records": rec_fixed, "other_tensors": keep_bits},
-    )
+    return header_bits(layout, mode), keep_bits
 
 
 def coded_size_model(
@@ -193,16 +198,7 @@ def coded_size_model(
             spec = QuantSpec(**{**base.to_dict(), "bits": int(b)})
             rec, _ = encode_record(t.name, quantize(arrays[t.name], spec), entropy=entropy)
             costs[i, k] = 8 * len(rec)
-    keep_bits = 0
-    for _name, shape, how in keep:
-        n = int(np.prod(shape, dtype=np.int64))
-        if how in FLOAT_BITS:
-            keep_bits += float_record_bits(n, how)
-        else:
-            keep_bits += raw_record_bits(n, np.dtype(how).itemsize)
-    if layout is None:
-        layout = [(t.name, t.shape) for t in quant] + [(n, s) for n, s, _ in keep]
-    head = header_bits(layout, mode)
+    head, keep_bits = _header_and_kept_bits(quant, keep, mode, layout)
     return SizeModel(
         tensors=tuple(quant),
         unit_tensor=np.arange(len(quant)),
