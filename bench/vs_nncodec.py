@@ -33,7 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from nnshare.format import FormatError, read_stream, write_stream  # noqa: E402
-from nnshare.format.entropy import encode_codes  # noqa: E402
 from nnshare.quant.rate import LAMBDA_HIGH_RATE, quantize_tensor  # noqa: E402
 from nnshare.share.delta import decode_update, encode_update  # noqa: E402
 
@@ -132,30 +131,20 @@ def nnshare_encode(tensors: dict, step: float, method: str, lam_scale: float):
     t0 = time.perf_counter()
     qs = {k: quantize_tensor(v, step, method=method, lam=lam_scale * LAMBDA_HIGH_RATE)
           for k, v in tensors.items()}
-    data, _ = write_stream(qs, mode="self", entropy="auto")
-    return data, time.perf_counter() - t0, qs
+    data, sections = write_stream(qs, mode="self", entropy="auto")
+    return data, time.perf_counter() - t0, (qs, sections)
 
 
-def _varint_len(v: int) -> int:
-    return max(1, (v.bit_length() + 6) // 7)
-
-
-def rowcol_bytes(data: bytes, qs: dict) -> int:
-    """Exact stream size if the container passed each tensor's row length (last axis) to the
-    entropy coder: the same records with each payload re-chosen among raw packing, the coder
-    without row length (what the container sends today) and the coder with it."""
-    size = len(data)
-    for q in qs.values():
-        if len(q.shape) < 2 or q.shape[-1] < 2 or q.numel == 0:
-            continue
-        b = q.spec.bits
-        off = q.codes.reshape(-1).astype(np.int64) - q.spec.qmin
-        raw = (q.numel * b + 7) // 8
-        plain = encode_codes(off, 0, 2**b - 1)
-        rc = encode_codes(off, 0, 2**b - 1, row_len=int(q.shape[-1]))
-        now = min(raw, len(plain) + _varint_len(len(plain)))
-        size += min(now, len(rc) + _varint_len(len(rc))) - now
-    return size
+def models_used(sections, qs: dict) -> dict[str, float]:
+    """Share of the parameters per entropy model ("raw" = fixed-width packing)."""
+    notes = {x.name: x.note[3:] for x in sections if x.kind == "payload" and
+             x.note.startswith("ec:")}
+    shares: dict[str, int] = {}
+    for name, q in qs.items():
+        key = notes.get(name, "raw")
+        shares[key] = shares.get(key, 0) + int(np.asarray(q.codes).size)
+    total = sum(shares.values()) or 1
+    return {k: v / total for k, v in sorted(shares.items(), key=lambda kv: -kv[1])}
 
 
 def nnshare_decode(data: bytes):
@@ -170,26 +159,24 @@ def sweep_nnshare(tensors, steps, method, lam_scale, reps, quality=None, label="
     n = numel(tensors)
     for s in steps:
         enc_t, dec_t = [], []
-        data = rec = qs = None
+        data = rec = qs = st = None
         try:
             for _ in range(reps):
                 data, te, qs = nnshare_encode(tensors, s, method, lam_scale)
-                rec, td, _ = nnshare_decode(data)
+                rec, td, st = nnshare_decode(data)
                 enc_t.append(te)
                 dec_t.append(td)
         except FormatError as e:  # the container refuses streams below 1/8 bit per element
             print(f"  {label:22s} step {s:.3g}: skipped ({e})", flush=True)
             SKIPPED.append(f"{label} step {s:.3g}: {e}")
             continue
-        rc = rowcol_bytes(data, qs)
         p = {"codec": label, "step": s, "bytes": len(data), "bpp": 8 * len(data) / n,
-             "bytes_rowcol": rc, "bpp_rowcol": 8 * rc / n,
-             "mse": total_sse(tensors, rec) / n, "enc_s": float(np.median(enc_t)),
-             "dec_s": float(np.median(dec_t))}
+             "models": models_used(st.sections, qs[0]), "mse": total_sse(tensors, rec) / n,
+             "enc_s": float(np.median(enc_t)), "dec_s": float(np.median(dec_t))}
         if quality:
             p.update(quality(rec))
         pts.append(p)
-        print(f"  {label:22s} step {s:.3g}: {p['bpp']:.3f} ({p['bpp_rowcol']:.3f}) b/p "
+        print(f"  {label:22s} step {s:.3g}: {p['bpp']:.3f} b/p "
               f"mse {p['mse']:.3g} "
               f"enc {p['enc_s']:.2f}s dec {p['dec_s']:.2f}s", flush=True)
     return pts
@@ -356,8 +343,6 @@ def model_case(name, tensors, qps, reps, tmp, quality=None, lam_scales=(0.0,), n
         curves["nnshare nearest"] = sweep_nnshare(
             tensors, [s * 1.78 for s in steps], "nearest", 0.0, reps, quality, "nnshare nearest")
     cmp = {label: equal_mse(nnc, c) for label, c in curves.items()}
-    cmp.update({f"{label} +row/col ctx": equal_mse(nnc, c, "bpp_rowcol")
-                for label, c in curves.items()})
     return {"params": numel(tensors), "tensors": len(tensors), "nncodec": nnc, "nnshare": curves,
             "equal_mse": cmp}
 
@@ -451,8 +436,6 @@ def plot(results: dict, path: Path) -> None:
         series = [("NNCodec (DQ)", nnc, "bpp", "o-k")]
         for i, (label, pts) in enumerate(r["nnshare"].items()):
             series.append((label, pts, "bpp", styles[i % len(styles)]))
-            if i == 0:
-                series.append((label + " +row/col ctx", pts, "bpp_rowcol", "x--C0"))
         for ax, gap in ((axes[0, j], False), (axes[1, j], True)):
             for label, pts, key, st in series:
                 m = np.array([p["mse"] for p in pts])
@@ -505,7 +488,7 @@ def plot(results: dict, path: Path) -> None:
 
 
 def fmt_curve_table(r: dict, quality_keys: list[str]) -> list[str]:
-    head = "| codec | setting | bits/param | b/p with row/col ctx | MSE | " + \
+    head = "| codec | setting | bits/param | entropy models (share of params) | MSE | " + \
         " | ".join(quality_keys) + " | enc s | dec s |"
     lines = [head, "|" + "---|" * (7 + len(quality_keys))]
     rows = [("NNCodec", f"qp={p['qp']}", p) for p in r["nncodec"]]
@@ -513,7 +496,7 @@ def fmt_curve_table(r: dict, quality_keys: list[str]) -> list[str]:
         rows += [(label, f"step={p['step']:.3g}", p) for p in pts]
     for codec, setting, p in rows:
         q = " | ".join(f"{p[k]:.4f}" for k in quality_keys)
-        rc = f"{p['bpp_rowcol']:.3f}" if "bpp_rowcol" in p else "–"
+        rc = ", ".join(f"{k} {v:.0%}" for k, v in p.get("models", {}).items()) or "–"
         lines.append(f"| {codec} | {setting} | {p['bpp']:.3f} | {rc} | {p['mse']:.3g} | {q} | "
                      f"{p['enc_s']:.3f} | {p['dec_s']:.3f} |")
     return lines
@@ -577,7 +560,9 @@ def write_markdown(results: dict, meta: dict, path: Path) -> None:
         if c not in results:
             continue
         first = next(iter(results[c]["nnshare"]))
-        for label in (first, first + " +row/col ctx"):
+        for label in (first, "nnshare nearest"):
+            if label not in results[c]["equal_mse"]:
+                continue
             for row in results[c]["equal_mse"][label]:
                 L.append(f"| {c} ({label}) | {row['qp']} | {row['mse']:.3g} | "
                      f"{row['nncodec_bpp']:.3f} | {row['nnshare_bpp']:.3f} | "
@@ -696,35 +681,41 @@ def main() -> None:
 
 
 NOTES: list[str] = [
-    "- **Timings are noisy.** The 2-core machine was shared with other jobs during the run: "
-    "NNCodec's own MiniLM encode took 28–31 s at qp −38…−30 here against 9.6–16 s in a quiet "
-    "run (`shared/research/nncodec-measured.md`). Both codecs ran in the same run, one thread "
-    "each, so the ratios are fair but individual figures move by ±50 % between runs.",
-    "- **Speed targets missed.** MiniLM encode: TCQ8 is ~1.5–2.5x faster than NNCodec, rounding "
-    "(`nnshare nearest`) ~7–9x but at ~3 % more bits than NNCodec at equal MSE. Decode is "
-    "~1.7–2.3x faster, not 5x. Where the time goes (profiled, 22.7M parameters): the range "
-    "decoder of `constriction` costs 30–70 ns per symbol and every parameter is one symbol "
-    "(NNCodec's CABAC costs 26–126 ns per parameter, so there is no 5x to be had with this "
-    "decoder); the trellis search costs 25 ns per parameter distortion-only and ~110 ns with "
-    "RD rates (compiled with numba, the `fast` extra; the numpy fallback is ~5x slower); the "
-    "entropy coder's model choice and fitting ~1–2 s. A 5x decode needs a compiled "
-    "table-driven decoder (e.g. interleaved rANS in C/numba), which the numpy + constriction "
-    "receiver does not have.",
-    "- **Row/column context (`+row/col ctx`).** The entropy coder has a model with per-row and "
-    "per-column scale classes (4 x 4 contexts, classes sent as 2 bits per row and column). It "
-    "needs the tensor's row length, which the container (`nnshare/format/records.py`) does not "
-    "pass yet. The `+row/col ctx` figures are exact sizes of the same stream with each "
-    "record's payload re-chosen with the row length given (computed by "
-    "`rowcol_bytes` in this script); the plain figures are the container as shipped. "
-    "On MiniLM it is the difference between +0.7 % (one point −0.1 %) and +2.0 % (every "
-    "point ≥ +1.2 %).",
+    "- **Timings are noisy.** The 2-core machine is shared with other jobs: NNCodec's own "
+    "MiniLM encode at qp −34 took 19.5–22 s in the last runs against ~12 s in a quiet run "
+    "(`shared/research/nncodec-measured.md`). Both codecs ran in the same run, one thread "
+    "each, so the ratios are fair but individual figures move by ±30 % between runs. MiniLM "
+    "points are single runs (the small cases take the median of 3).",
+    "- **Speed: the fast path is rounding (`nnshare nearest`).** With rounding, MiniLM "
+    "meets both speed targets (encode >= 10x, decode >= 5x faster than NNCodec) but costs "
+    "~1–2.5 % more bits than NNCodec at equal MSE; TCQ8 saves bits against NNCodec at every "
+    "point but encodes only ~3.5–4x and decodes ~3–4.5x faster (decode is slowest where the "
+    "sequential neighbour context is chosen, at fine steps). Where the time went and what "
+    "changed (profiled on MiniLM, 22.7M parameters): (1) the decoder: constriction's range "
+    "decoder costs 30–40 ns per symbol, so coded words are now nnshare's own static rANS "
+    "(`nnshare/format/entropy/rans.py`, numba-compiled, one pass in element order that "
+    "computes every context itself, ~8–12 ns per symbol for i.i.d./row-column contexts, "
+    "~25 ns with the sequential trellis-state + neighbour contexts); (2) model choice: big "
+    "arrays pick their model by a quick entropy estimate (on a sample of whole rows for "
+    ">= 2^18 codes) and fit only that one, instead of fitting every model; (3) single-pass "
+    "compiled histogram, row/column statistics and trellis-level kernels; (4) in-place "
+    "rounding. What remains in a rounding encode (~1.4 s): quantization 0.15 s, the "
+    "container's raw bit packing that it makes for every tensor to compare against "
+    "(~0.4 s, `records.py`), model choice + fit ~0.5 s, rANS encode 0.2 s. TCQ encode is "
+    "bounded by the Viterbi search (~4 s with RD rates: two passes at 25 + 110 ns per "
+    "parameter) and decode by the serial trellis-state chain (~27 ns per parameter). "
+    "Without numba the same streams decode correctly but slowly (pure Python loops), and "
+    "the encoder falls back to the range coder.",
+    "- **Row/column context.** The container passes each tensor's row length, so the entropy "
+    "coder's per-row / per-column scale classes (4 x 4 contexts) are in the stream as "
+    "shipped; the `entropy models` column gives the share of parameters per chosen model.",
     "- **TCQ.** nnshare's 8-state trellis uses the transition table of NNC's dependent "
     "quantization; the Viterbi search is nnshare's own (distortion + λ x rate, rates from a "
     "first pass), with λ = 3.5 x the high-rate slope ln2/6 step² per bit (best on Gaussian "
     "data). Codes are reconstruction indices, so the receiver's affine dequantizer is "
     "unchanged; the entropy coder codes the trellis levels with the quantizer as context. "
-    "The trellis restarts every 64 parameters, which lets the decoder run all 64-element "
-    "stripes in parallel.",
+    "The trellis restarts every 64 parameters (the range-coder path decodes all 64-element "
+    "stripes in lockstep; the rANS path decodes in element order).",
     "- **Accounting.** All tensors, 1-D included, count in bits/param and MSE for both "
     "codecs. NNCodec keeps 1-D tensors near-lossless (nonweight_qp −75, ~17 b/p); nnshare "
     "uses the global step for them too. MiniLM: all 103 float tensors (22,713,216 "

@@ -154,22 +154,23 @@ def encode_record(name: str, t: Tensor, entropy: str = "none") -> tuple[bytes, l
         qmin, _ = spec.row_qrange(rows)
         per_row = t.numel // rows if rows else 0
         flat = stream_order(np.asarray(t.codes).reshape(t.shape), spec)
-        if spec.channel_bits:
-            offsets = flat.reshape(rows, per_row).astype(np.int64) - qmin[:, None]
-            packed = _pack_rows(offsets.reshape(-1), widths, per_row)
-            code_bits = int(widths.sum()) * per_row
-        else:
-            packed = bitpack.pack_codes(flat, spec.qmin, spec.bits)
-            code_bits = t.numel * spec.bits
-        coding, payload, payload_pad = CODING_RAW, packed, 8 * len(packed) - code_bits
+        code_bits = int(widths.sum()) * per_row if spec.channel_bits else t.numel * spec.bits
+        coded = None
         if entropy == "auto" and not spec.channel_bits and t.numel > 0:
             from . import entropy as ent
 
             offsets = flat.astype(np.int64) - spec.qmin
             coded = ent.encode_codes(offsets, 0, int(2**spec.bits - 1), row_len=_row_len(t))
             coded = varint(len(coded)) + coded + bytes(entropy_pad(len(coded), t.numel))
-            if len(coded) < len(packed):
-                coding, payload, payload_pad = CODING_ENTROPY, coded, 0
+        if coded is not None and len(coded) < (code_bits + 7) // 8:
+            coding, payload, payload_pad = CODING_ENTROPY, coded, 0
+        else:  # packed at the exact width (sized analytically, packed only when it wins)
+            if spec.channel_bits:
+                offsets = flat.reshape(rows, per_row).astype(np.int64) - qmin[:, None]
+                packed = _pack_rows(offsets.reshape(-1), widths, per_row)
+            else:
+                packed = bitpack.pack_codes(flat, spec.qmin, spec.bits)
+            coding, payload, payload_pad = CODING_RAW, packed, 8 * len(packed) - code_bits
         head = head[:2] + bytes([head[2] | coding << 4]) + head[3:]
         add("record", head)
         add("side", bytes(side), side_pad)

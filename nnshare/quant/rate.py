@@ -125,8 +125,19 @@ def quantize_tensor(
     sshape = scale_shape(shape, proto)
     step = np.broadcast_to(np.asarray(steps, np.float32), sshape)
     step = round_scale(np.where(step > 0, step, 1.0), scale_dtype).reshape(sshape)
-    blocks = to_blocks(x, proto).astype(np.float64)
-    u = blocks / step.reshape(-1, 1).astype(np.float64)
+    u = to_blocks(x, proto).astype(np.float64)
+    np.divide(u, step.reshape(-1, 1).astype(np.float64), out=u)
+    if method == "nearest":  # fast path: in place, int32 directly (same codes as quantize_codes)
+        np.rint(u, out=u)
+        m = max(-float(u.min()), float(u.max())) if u.size else 0.0
+        if m >= 1 << 15:
+            raise SpecError(f"step too small: codes up to {m:.0f} need more than 16 bits")
+        from ..format.spec import from_blocks
+
+        codes = np.ascontiguousarray(from_blocks(u.astype(np.int32), shape, proto))
+        spec = QuantSpec(bits=max(2, int(m).bit_length() + 1), granularity=granularity,
+                         axis=axis, scale_dtype=scale_dtype)
+        return QuantizedTensor(codes=codes, params={"scale": step}, spec=spec, shape=shape)
     if method in ("tcq", "tcq4") and granularity != "tensor":
         codes = np.stack([quantize_codes(row, method, lam) for row in u]) if u.size else u
     else:

@@ -338,3 +338,108 @@ def test_golden_payloads_decode(model):
     payload = bytes.fromhex(GOLDEN[model])
     assert describe(payload, x.size, -64, 63)["model"] == model
     np.testing.assert_array_equal(decode_codes(payload, x.size, -64, 63, context=ctx), x)
+
+
+# ----------------------------------------------------------------------------- rANS coder
+def _model_input(model: str, n: int = 3000, seed: int = 11):
+    rng = np.random.default_rng(seed)
+    prev = np.rint(rng.standard_normal(n) * 3).astype(np.int32)
+    k = np.clip(np.rint(prev * 0.5 + rng.standard_normal(n) * 4), -40, 40).astype(np.int64)
+    x = trellis_codes(k, 8 if "tcq8" in model else 4) if "tcq" in model else k
+    return x.astype(np.int32), (prev if "temporal" in model else None)
+
+
+@pytest.mark.parametrize("coder", ["range", "rans"])
+@pytest.mark.parametrize("model", list(MODELS))
+def test_both_coders_round_trip_every_model(model, coder):
+    x, ctx = _model_input(model)
+    p = encode_codes(x, -128, 127, models=model, row_len=50, context=ctx, coder=coder)
+    d = describe(p, x.size, -128, 127)
+    assert d["model"] == model and d["coder"].startswith(coder)
+    np.testing.assert_array_equal(decode_codes(p, x.size, -128, 127, context=ctx), x)
+
+
+def test_rans_costs_at_most_a_little_more_than_the_range_coder():
+    rng = np.random.default_rng(12)
+    x = np.rint(rng.standard_normal(40000) * 20).astype(np.int32)
+    for model in ("iid", "rowcol+neighbour"):
+        r = encode_codes(x, -512, 511, models=model, row_len=200, coder="range")
+        a = encode_codes(x, -512, 511, models=model, row_len=200, coder="rans")
+        assert len(a) <= len(r) * 1.002 + 16
+
+
+def test_rans_python_fallback_is_bit_identical(monkeypatch):
+    from nnshare.format.entropy import rans
+
+    if not rans.available():
+        pytest.skip("numba not installed: only the Python loops exist")
+    x, _ = _model_input("tcq8+rowcol+neighbour", n=1500)
+    y, _ = _model_input("rowcol+neighbour", n=1500)
+    fast = [encode_codes(v, -128, 127, models=m, row_len=50, coder="rans")
+            for v, m in ((x, "tcq8+rowcol+neighbour"), (y, "rowcol+neighbour"))]
+    probs = [np.array([0.5, 0.25, 0.25]), None, np.array([0.1, 0.9])]
+    np.testing.assert_array_equal(rans.tables(probs, 12)[2], rans._slots_np(
+        *rans.tables(probs, 12)[:2], 12))
+    for name in ("_encode_fast", "_decode_fast", "_slots_fast"):
+        monkeypatch.setattr(rans, name, None)
+    for v, m, p in zip((x, y), ("tcq8+rowcol+neighbour", "rowcol+neighbour"), fast, strict=True):
+        assert encode_codes(v, -128, 127, models=m, row_len=50, coder="rans") == p
+        np.testing.assert_array_equal(decode_codes(p, v.size, -128, 127), v)
+
+
+def test_rans_frequencies_are_valid():
+    from nnshare.format.entropy import rans
+
+    rng = np.random.default_rng(13)
+    for width in (2, 7, 300, 2048):
+        p = rng.random(width) ** 8
+        p /= p.sum()
+        for prec in (12, 14, 16):
+            if not rans.fits(1, width, prec):
+                continue
+            f = rans.quantize(p, prec)
+            assert f.sum() == 1 << prec and f.min() >= 1
+
+
+def test_rans_payload_corruption_is_format_error():
+    import zlib
+
+    rng = np.random.default_rng(14)
+    x = np.rint(rng.standard_normal(2000) * 6).astype(np.int32)
+    p = encode_codes(x, -64, 63, models="neighbour", coder="rans")
+    assert describe(p, x.size, -64, 63)["coder"].startswith("rans")
+    for i in range(0, len(p), 7):  # damage anywhere: the CRC
+        bad = bytearray(p)
+        bad[i] ^= 0x10
+        with pytest.raises(FormatError):
+            decode_codes(bytes(bad), x.size, -64, 63)
+    body = bytearray(p[:-4])
+
+    def forged(b: bytearray) -> bytes:
+        return bytes(b) + zlib.crc32(b).to_bytes(4, "little")
+
+    for prec in (0, 9, 17, 255):  # precision byte (after the model byte) out of range
+        b = bytearray(body)
+        b[1] = prec
+        with pytest.raises(FormatError, match="precision"):
+            decode_codes(forged(b), x.size, -64, 63)
+    for cut in (4, 8):  # coded words removed behind a valid CRC
+        with pytest.raises(FormatError, match="rANS"):
+            decode_codes(forged(body[:-cut]), x.size, -64, 63)
+    b = bytearray(body) + bytes(4)  # a word left over
+    with pytest.raises(FormatError, match="rANS"):
+        decode_codes(forged(b), x.size, -64, 63)
+    for _ in range(100):  # random word damage behind a valid CRC: error or n codes in range
+        b = bytearray(body)
+        i = int(rng.integers(len(b) - 40, len(b)))
+        b[i] = int(rng.integers(0, 256))
+        try:
+            y = decode_codes(forged(b), x.size, -64, 63)
+        except FormatError:
+            continue
+        assert y.shape == x.shape and y.min() >= -64 and y.max() <= 63
+
+
+def test_unknown_coder_is_spec_error():
+    with pytest.raises(SpecError, match="coder"):
+        encode_codes(np.zeros(3, np.int32), -4, 3, coder="zip")

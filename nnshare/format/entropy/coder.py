@@ -3,8 +3,12 @@
 Payload of one record (all integers little-endian; varints LEB128, signed ones zigzag):
 
 - ``model`` (u8): bit flags, 1 = neighbour context, 2 = TCQ trellis state, 4 = row/column classes,
-  8 = temporal context, 16 = the trellis has 8 states instead of 4 (only with 2); 0 = a single
-  i.i.d. context.
+  8 = temporal context, 16 = the trellis has 8 states instead of 4 (only with 2), 32 = the words
+  are nnshare's static rANS (:mod:`.rans`) instead of constriction's range coder; 0 = a single
+  i.i.d. context with the range coder (the only coder of payloads written before flag 32).
+- if rANS: ``prec`` (u8, 10..16): each context's probabilities are quantised to integer
+  frequencies summing to 2**prec (:func:`.rans.quantize`); every context's width must be
+  <= 2**prec / 2 and contexts x 2**prec <= 2**22, else FormatError.
 - if TCQ: ``zero`` (svarint): the code value of reconstruction index r = 0 (codes = r + zero).
 - if neighbour: ``center`` (svarint), ``t1``, ``t2`` (varints): context 0/1/2 when
   |previous symbol - center| is <= t1, <= t2, or larger (previous = predecessor in its stripe).
@@ -12,12 +16,20 @@ Payload of one record (all integers little-endian; varints LEB128, signed ones z
   per row, then a class per column, each packed in ceil(log2 k) bits, each list byte-padded.
 - one distribution record per context (see :mod:`.dists`); context index
   ``((q * K_nb) + nb) * (k_row * k_col) + row_class * k_col + col_class``.
-- the range coder's 32-bit words (constriction ``RangeEncoder``), then CRC-32 of all that (u32).
+- the coder's 32-bit words, then CRC-32 of all that (u32). Range coder (constriction
+  ``RangeEncoder``): symbols are coded stripe step by stripe step (sequential models) or context
+  by context (others), each run in ascending order of position. rANS: every symbol in natural
+  element order, one 64-bit state; words = [state high, state low, renormalisation words...];
+  the stream must end with every word read and the state back at 2**31.
 
-With the TCQ flag the codes are reconstruction indices r of the 4-state trellis (see
-:mod:`.contexts`), and the coded symbols are the trellis levels k. Symbols are coded stripe step
-by stripe step (sequential models) or context by context (others), each run in ascending order
-of position.
+With the TCQ flag the codes are reconstruction indices r of the 4- or 8-state trellis (see
+:mod:`.contexts`), and the coded symbols are the trellis levels k.
+
+Encoder speed: arrays of >= 2**14 codes choose their model by a quick estimate (empirical entropy
+per context, Miller-Madow corrected, plus table side info; on an evenly spread sample of whole
+rows for >= 2**18 codes), preferring non-neighbour models unless the neighbour context saves
+> 0.01 bit per code (its decoder is sequential); only the chosen model is fitted. rANS (decoder
+~5-10 ns per code compiled) is used when numba is available; the range coder otherwise.
 """
 
 from __future__ import annotations
@@ -32,10 +44,12 @@ import numpy as np
 
 from ..errors import FormatError, SpecError
 from . import contexts as cx
+from . import rans
+from ._fast import joint_hist, tcq_levels
 from ._io import Reader, Writer
-from .dists import CONST, KIND_NAMES, Dist, cost_of, fit
+from .dists import CONST, KIND_NAMES, Dist, _side_bits, fit_cost
 
-NEIGHBOUR, TCQ, ROWCOL, TEMPORAL, TCQ8 = 1, 2, 4, 8, 16
+NEIGHBOUR, TCQ, ROWCOL, TEMPORAL, TCQ8, RANS = 1, 2, 4, 8, 16, 32
 _PARTS = ((TCQ, "tcq"), (ROWCOL, "rowcol"), (NEIGHBOUR, "neighbour"), (TEMPORAL, "temporal"))
 
 
@@ -53,7 +67,11 @@ MODEL_NAMES = {v: k for k, v in MODELS.items()}
 K_ROW = K_COL = 4
 MAX_CODE_RANGE = 1 << 20
 _MAX_HIST_BINS = 1 << 22  # contexts x alphabet of a model's histogram (memory bound)
-_SAMPLE = 1 << 17  # big arrays: models are compared on a sample of about this many elements
+_SAMPLE = 1 << 16  # big arrays: models are compared on a sample of about this many elements
+_QUICK_MIN = 1 << 14  # arrays this big choose their model by a quick estimate, then fit once
+#: Bits per symbol a neighbour model must save on a big array to be chosen: its decoder is
+#: sequential (each context waits for the previous symbol), ~2x slower per symbol.
+_NB_PENALTY = 0.01
 _MIN_PER_CTX = 64  # "auto" skips models with fewer symbols than this per context
 _FLUSH_BITS = 64  # range coder flush, worst case
 _CRC_BITS = 32
@@ -70,7 +88,10 @@ class _Setup:
     ctx: np.ndarray
     sym: np.ndarray
     dists: list[Dist] = field(default_factory=list)
-    bits: float = 0.0
+    bits: float = 0.0  # estimated payload bits: side info + coded + CRC + flush
+    coded: float = 0.0  # the ideal code length part of ``bits``
+    hist: np.ndarray | None = None  # contexts x symbols from hist_lo (set by _fit)
+    hist_lo: int = 0
 
 
 def _check_codes(codes: np.ndarray, qmin: int, qmax: int) -> np.ndarray:
@@ -109,9 +130,14 @@ def _int_quantile(v: np.ndarray, qs) -> list[int]:
     return [int(x) for x in np.quantile(v, qs, method="lower")]
 
 
-def _median(v: np.ndarray) -> int:
+def _median(v: np.ndarray, memo: dict | None = None) -> int:
+    if memo is not None and id(v) in memo:
+        return memo[id(v)]
     lo = int(v.min())
-    return lo + _int_quantile(v - lo, [0.5])[0]
+    m = lo + _int_quantile(v - lo, [0.5])[0]
+    if memo is not None:
+        memo[id(v)] = m
+    return m
 
 
 def temporal_ctx(prev: np.ndarray, t: int) -> np.ndarray:
@@ -150,7 +176,7 @@ def _setup(
     if flags & NEIGHBOUR:
         key = ("nb", variant)
         if key not in memo:
-            center = _median(sym) if n else 0
+            center = _median(sym, memo) if n else 0
             t1, t2 = _int_quantile(np.abs(sym - center), [1 / 3, 2 / 3]) if n else (0, 0)
             h = Writer()
             h.svarint(center)
@@ -164,7 +190,7 @@ def _setup(
     if flags & ROWCOL:
         key = ("rc", variant)
         if key not in memo:
-            rows, cols = cx.rowcol_classes(sym, _median(sym), row_len, K_ROW, K_COL)
+            rows, cols = cx.rowcol_classes(sym, _median(sym, memo), row_len, K_ROW, K_COL)
             h = Writer()
             h.varint(row_len)
             h.u8(K_ROW)
@@ -204,23 +230,24 @@ def _fit(s: _Setup, qmin: int) -> _Setup:
         s.dists = [Dist(CONST, qmin, 1)] * s.n_ctx
         s.bits = 8.0 * len(s.header) + _CRC_BITS + 8 * s.n_ctx
         return s
-    lo = int(s.sym.min())
-    width = int(s.sym.max()) - lo + 1
-    hist = np.bincount(
-        s.ctx.astype(np.int64) * width + (s.sym - lo), minlength=s.n_ctx * width
-    ).reshape(s.n_ctx, width)
+    if s.hist is None:
+        lo = int(s.sym.min())
+        width = int(s.sym.max()) - lo + 1
+        s.hist = joint_hist(s.ctx, s.sym, lo, s.n_ctx, width)
+        s.hist_lo = lo
+    hist, lo = s.hist, s.hist_lo
+    s.dists, s.coded = [], 0.0
     bits = 8.0 * len(s.header) + _CRC_BITS + _FLUSH_BITS
     for c in range(s.n_ctx):
         nz = np.flatnonzero(hist[c])
         if nz.size == 0:
             d = Dist(CONST, lo, 1)  # empty context: never used
         else:
-            h = hist[c, nz[0] : nz[-1] + 1]
-            d = fit(h, lo + int(nz[0]))
-            bits += cost_of(h, d)
+            d, coded = fit_cost(hist[c, nz[0] : nz[-1] + 1], lo + int(nz[0]))
+            s.coded += coded
         s.dists.append(d)
-        bits += d.side_bits()
-    s.bits = bits
+        bits += _side_bits(d.kind, d.lo, d.width)
+    s.bits = bits + s.coded
     return s
 
 
@@ -239,7 +266,31 @@ def _check_context(context, n: int, error=SpecError) -> np.ndarray | None:
     return c.astype(np.int64)
 
 
-def _candidates(codes, qmin, qmax, models, row_len, context=None) -> list[_Setup]:
+def _estimate(s: _Setup) -> _Setup:
+    """Quick payload estimate for model choice: per context the empirical entropy (with the
+    Miller-Madow small-sample correction) plus the side info of a table, no fitting."""
+    if s.sym.size == 0:
+        return _fit(s, 0)
+    lo = int(s.sym.min())
+    width = int(s.sym.max()) - lo + 1
+    hist = joint_hist(s.ctx, s.sym, lo, s.n_ctx, width)
+    s.hist, s.hist_lo = hist, lo
+    cnt = hist.sum(axis=1)
+    h = hist.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ent = np.where(hist > 0, h * np.log2(np.maximum(cnt, 1)[:, None] / h), 0.0).sum()
+    nzc = hist > 0
+    ent += float(np.maximum(nzc.sum(axis=1) - 1, 0).sum()) / (2 * math.log(2))  # Miller-Madow
+    first = nzc.argmax(axis=1)
+    last = width - 1 - nzc[:, ::-1].argmax(axis=1)
+    w = np.where(cnt > 0, last - first + 1, 1)
+    side = np.where(cnt > 1, np.minimum(32 + 6 * w, 128 + 0.02 * cnt), 24).sum()
+    s.coded = float(ent)
+    s.bits = 8.0 * len(s.header) + _CRC_BITS + _FLUSH_BITS + float(side) + s.coded
+    return s
+
+
+def _candidates(codes, qmin, qmax, models, row_len, context=None, quick=False) -> list[_Setup]:
     names = _names(models)
     context = _check_context(context, codes.size)
     if codes.size == 0:
@@ -251,7 +302,7 @@ def _candidates(codes, qmin, qmax, models, row_len, context=None) -> list[_Setup
         mid = (qmin + qmax + 1) // 2
         for zero in dict.fromkeys((0, mid, mid - 1)):  # signed codes, offsets (code - qmin)
             if qmin <= zero <= qmax:
-                lv = cx.tcq_levels(codes - zero, states)
+                lv = tcq_levels(codes, zero, states)
                 if lv is not None:
                     tcq_by[states] = (*lv, zero)
                     break
@@ -270,7 +321,9 @@ def _candidates(codes, qmin, qmax, models, row_len, context=None) -> list[_Setup
         if flags and _n_ctx(flags) > max(2, codes.size // _MIN_PER_CTX) and "iid" in names:
             continue  # too few symbols per context to pay for the side info
         s = _setup(codes, flags, row_len, tcq_by.get(states), context, memo)
-        if s is not None:
+        if s is not None and quick:
+            out.append(_estimate(s))
+        elif s is not None:
             s = _fit(s, qmin)
             table = sum(d.width for d in s.dists if d.kind != CONST)
             if table <= alphabet_budget(codes.size, int(s.bits // 8)):
@@ -280,22 +333,33 @@ def _candidates(codes, qmin, qmax, models, row_len, context=None) -> list[_Setup
     return out
 
 
-def _sampled_choice(codes, qmin, qmax, models, row_len, context) -> list[str]:
-    """For a big array, the name of the model that is cheapest on an evenly spread sample of
-    whole stripes (and whole rows), so only that model is fitted on everything."""
+def _sampled_choice(codes, qmin, qmax, models, row_len, context):
+    """For a big array, the name of the model with the lowest quick estimate (:func:`_estimate`),
+    on an evenly spread sample of whole stripes (and whole rows) for very big arrays, so only
+    that model is fitted on everything. Returns (names, its setup when made on all the data)."""
     names = _names(models)
     n = codes.size
-    if len(names) < 2 or n < 8 * _SAMPLE:
-        return names
+    if len(names) < 2 or n < _QUICK_MIN:
+        return names, None
     unit = math.lcm(int(row_len), cx.STRIPE) if row_len else 64 * cx.STRIPE
-    if unit * 16 > n:
-        return names
-    units = n // unit
-    take = np.unique(np.linspace(0, units - 1, max(1, min(units, _SAMPLE // unit))).astype(int))
-    sel = (take[:, None] * unit + np.arange(unit)).reshape(-1)
-    sub_ctx = None if context is None else np.asarray(context)[sel]
-    cands = _candidates(codes[sel], qmin, qmax, names, row_len, sub_ctx)
-    return [MODEL_NAMES[min(cands, key=lambda c: c.bits).flags]]
+    sel = None
+    if n >= 4 * _SAMPLE and unit * 16 <= n:
+        units = n // unit
+        take = np.unique(np.linspace(0, units - 1, max(1, min(units, _SAMPLE // unit)))
+                         .astype(int))
+        sel = (take[:, None] * unit + np.arange(unit)).reshape(-1)
+    m = n if sel is None else sel.size
+    sub_ctx = context if context is None or sel is None else np.asarray(context)[sel]
+    cands = _candidates(codes if sel is None else codes[sel], qmin, qmax, names, row_len,
+                        sub_ctx, quick=True)
+
+    def full_bits(c: _Setup) -> float:  # coded bits scale with n, side info does not
+        extra = cx.class_bits(K_ROW) * (n - m) // row_len if c.flags & ROWCOL else 0
+        slow = _NB_PENALTY * n if c.flags & NEIGHBOUR else 0.0
+        return c.coded * n / m + (c.bits - c.coded) + extra + slow
+
+    best = min(cands, key=full_bits)
+    return [MODEL_NAMES[best.flags]], (best if sel is None else None)
 
 
 def model_costs(
@@ -325,9 +389,33 @@ def cost_bits(
 ) -> float:
     """Estimated payload bits of the cheapest applicable model (within ~64 bits of the truth)."""
     codes = _check_codes(codes, qmin, qmax)
-    models = _sampled_choice(codes, qmin, qmax, models, row_len, context)
+    models = _sampled_choice(codes, qmin, qmax, models, row_len, context)[0]
     costs = model_costs(codes, qmin, qmax, models=models, row_len=row_len, context=context)
     return min(costs.values())
+
+
+def _rans_precision(dists: list[Dist], loss=None) -> int | None:
+    """rANS frequency precision for these contexts, or None (range coder); ``loss(prec)``: see
+    :func:`.rans.precision`."""
+    live = [d.width for d in dists if d.kind != CONST]
+    return rans.precision(len(dists), max(live, default=1), loss)
+
+
+def _rans_loss(s: _Setup, prec: int) -> float:
+    """Extra bits of rANS frequencies at ``prec`` over the ideal code length, minus what
+    :data:`.rans.MAX_LOSS` allows (<= 0: acceptable)."""
+    extra = ideal = 0.0
+    for c, d in enumerate(s.dists):
+        if d.kind == CONST or s.hist is None:
+            continue
+        h = s.hist[c, d.lo - s.hist_lo : d.lo - s.hist_lo + d.width]
+        nz = h > 0
+        p = d.probs()
+        f = rans.quantize(p, prec) / float(1 << prec)
+        lp = -np.log2(p[nz])
+        ideal += float((h[nz] * lp).sum())
+        extra += float((h[nz] * (-np.log2(f[nz]) - lp)).sum())
+    return extra - rans.MAX_LOSS * ideal - 32
 
 
 def _models(dists: list[Dist]) -> list:
@@ -353,23 +441,55 @@ def encode_codes(
     models: str | Iterable[str] = "auto",
     row_len: int | None = None,
     context: np.ndarray | None = None,
+    coder: str = "auto",
 ) -> bytes:
     """Entropy-code a 1-D integer array with values in ``[qmin, qmax]``.
 
     ``models``: "auto" (every model, the cheapest wins, side info counted) or one or more names
     of :data:`MODELS`. ``row_len``: the tensor's last-axis length, enabling row/column contexts.
     ``context``: n integers both sides hold (the previous update's codes), enabling temporal
-    models. Returns a payload; :func:`decode_codes` needs ``n``, ``qmin``, ``qmax`` (and the same
+    models. ``coder``: "rans" (nnshare's static rANS, fast with numba), "range" (constriction's
+    range coder) or "auto" (rANS when numba is available and the alphabets are small enough).
+    Returns a payload; :func:`decode_codes` needs ``n``, ``qmin``, ``qmax`` (and the same
     ``context`` if a temporal model was chosen).
     """
+    if coder not in ("auto", "rans", "range"):
+        raise SpecError(f"unknown coder {coder!r}; known: auto, rans, range")
     codes = _check_codes(codes, qmin, qmax)
     n = codes.size
-    models = _sampled_choice(codes, qmin, qmax, models, row_len, context)
-    s = min(_candidates(codes, qmin, qmax, models, row_len, context), key=lambda c: c.bits)
+    chosen, s = _sampled_choice(codes, qmin, qmax, models, row_len, context)
+    if s is not None:
+        s = _fit(s, qmin)
+        table = sum(d.width for d in s.dists if d.kind != CONST)
+        if table > alphabet_budget(n, int(s.bits // 8)):
+            s = None
+    elif len(chosen) == 1:
+        try:
+            s = _candidates(codes, qmin, qmax, chosen, row_len, context)[0]
+        except SpecError:  # the quick choice failed the table budget
+            s = None
+    if s is None:
+        s = min(_candidates(codes, qmin, qmax, models, row_len, context), key=lambda c: c.bits)
     w = Writer()
-    w.raw(s.header)
+    use_rans = coder == "rans" or (coder == "auto" and rans.available())
+    prec = _rans_precision(s.dists, lambda p: _rans_loss(s, p)) if use_rans else None
+    if prec is not None:
+        w.u8(s.flags | RANS)
+        w.u8(prec)
+        w.raw(s.header[1:])
+    else:
+        w.raw(s.header)
     for d in s.dists:
         d.write(w)
+    if prec is not None:
+        if n:
+            probs = [None if d.kind == CONST else d.probs() for d in s.dists]
+            freq, cum, _ = rans.tables(probs, prec)
+            lo = np.array([d.lo for d in s.dists], np.int64)
+            const = np.array([d.kind == CONST for d in s.dists])
+            w.raw(rans.encode(s.sym, s.ctx, const, lo, freq, cum, prec).astype("<u4").tobytes())
+        w.raw(zlib.crc32(w.buf).to_bytes(4, "little"))
+        return bytes(w.buf)
     enc = constriction.stream.queue.RangeEncoder()
     if n:
         order, key = _order(s, n)
@@ -402,6 +522,7 @@ class _Header:
     t_thr: int
     dists: list[Dist]
     words: np.ndarray
+    prec: int = 0  # rANS frequency precision (bits); 0 = constriction's range coder
 
 
 def _parse(payload: bytes | memoryview, n: int, qmin: int, qmax: int) -> _Header:
@@ -413,6 +534,12 @@ def _parse(payload: bytes | memoryview, n: int, qmin: int, qmax: int) -> _Header
         raise FormatError("entropy payload CRC mismatch (corrupted or truncated)")
     r = Reader(data[:-4])
     flags = r.u8()
+    prec = 0
+    if flags & RANS:
+        flags &= ~RANS
+        prec = r.u8()
+        if not rans.MIN_PREC <= prec <= rans.MAX_PREC:
+            raise FormatError(f"rANS precision {prec} outside [{rans.MIN_PREC}, {rans.MAX_PREC}]")
     if flags not in MODEL_NAMES:
         raise FormatError(f"unknown entropy model id {flags}")
     n_ctx, zero, center, t1, t2, row_len, rows, cols, k_col = 1, 0, 0, 0, 0, 0, None, None, 1
@@ -447,11 +574,15 @@ def _parse(payload: bytes | memoryview, n: int, qmin: int, qmax: int) -> _Header
     table = sum(d.width for d in dists if d.kind != CONST)
     if table > alphabet_budget(n, len(data)):
         raise FormatError(f"probability tables of {table} entries exceed what {n} codes need")
+    live = [d.width for d in dists if d.kind != CONST]
+    if prec and not rans.fits(len(dists), max(live, default=1), prec):
+        raise FormatError(f"rANS precision {prec} does not fit these probability tables")
     rest = r.take(r.remaining())
     if len(rest) % 4:
         raise FormatError("entropy payload: coded words not a whole number of 32-bit words")
     words = np.frombuffer(rest, dtype="<u4").astype(np.uint32)
-    return _Header(flags, zero, center, t1, t2, row_len, rows, cols, k_col, t_thr, dists, words)
+    return _Header(flags, zero, center, t1, t2, row_len, rows, cols, k_col, t_thr, dists, words,
+                   prec)
 
 
 def _decode_runs(dec, h: _Header, ctx: np.ndarray, cats: list) -> np.ndarray:
@@ -515,12 +646,27 @@ def decode_codes(
 
 
 def _decode(h: _Header, n: int, qmin: int, qmax: int, context) -> np.ndarray:
-    dec = constriction.stream.queue.RangeDecoder(h.words)
-    cats = _models(h.dists)
     rc = cx.rowcol_ctx(h.rows, h.cols, h.k_col) if h.flags & ROWCOL else None
     if h.flags & TEMPORAL:
         tc = temporal_ctx(context - (h.zero if h.flags & TCQ else 0), h.t_thr)
         rc = tc if rc is None else rc * K_T + tc
+    if h.prec:
+        probs = [None if d.kind == CONST else d.probs() for d in h.dists]
+        _, _, slot = rans.tables(probs, h.prec)
+        n_rc = len(h.dists) // (2 if h.flags & TCQ else 1) // (3 if h.flags & NEIGHBOUR else 1)
+        sym = rans.decode(
+            h.words, n, t_len=cx.stripes(n)[1], tcq=bool(h.flags & TCQ),
+            nb=bool(h.flags & NEIGHBOUR), center=h.center, t1=h.t1, t2=h.t2, rc=rc, n_rc=n_rc,
+            trellis=cx.TRELLISES[8 if h.flags & TCQ8 else 4],
+            const=[d.kind == CONST for d in h.dists], lo=[d.lo for d in h.dists], slot=slot,
+            prec=h.prec)
+        if h.flags & TCQ and h.zero:
+            sym += np.int32(h.zero)
+        if sym.min() < qmin or sym.max() > qmax:
+            raise FormatError(f"decoded codes outside [{qmin}, {qmax}]")
+        return sym
+    dec = constriction.stream.queue.RangeDecoder(h.words)
+    cats = _models(h.dists)
     if not h.flags & (NEIGHBOUR | TCQ):
         sym = _decode_runs(dec, h, rc if rc is not None else np.zeros(n, np.int16), cats)
     else:
@@ -567,6 +713,7 @@ def describe(payload: bytes | memoryview, n: int, qmin: int, qmax: int) -> dict:
     coded = 4 * h.words.size
     return {
         "model": MODEL_NAMES[h.flags],
+        "coder": f"rans{h.prec}" if h.prec else "range",
         "contexts": len(h.dists),
         "dists": [KIND_NAMES[d.kind] for d in h.dists],
         "side_info_bytes": len(memoryview(payload)) - coded - 4,

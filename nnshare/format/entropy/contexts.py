@@ -125,9 +125,11 @@ def rowcol_classes(
     sym: np.ndarray, center: int, row_len: int, k_row: int, k_col: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Row and column scale classes of ``sym - center`` seen as a (rows, row_len) matrix."""
-    m = (sym.astype(np.float64) - center).reshape(-1, row_len) ** 2
-    rows = scale_classes(np.sqrt(m.mean(axis=1)), k_row)
-    cols = scale_classes(np.sqrt(m.mean(axis=0)), k_col)
+    from ._fast import sq_means
+
+    r2, c2 = sq_means(np.ascontiguousarray(sym), center, row_len)
+    rows = scale_classes(np.sqrt(r2), k_row)
+    cols = scale_classes(np.sqrt(c2), k_col)
     return rows, cols
 
 

@@ -134,32 +134,51 @@ def _table(hist: np.ndarray, lo: int) -> Dist:
     return Dist(TABLE, lo, hist.size, levels=levels)
 
 
+def _varint_len(v: int) -> int:
+    return max(1, (int(v).bit_length() + 6) // 7)
+
+
+def _side_bits(kind: int, lo: int, width: int) -> int:
+    """Bits of a distribution record (same as ``Dist.side_bits`` without writing it)."""
+    b = 1 + _varint_len(2 * lo if lo >= 0 else -2 * lo - 1)
+    if kind == CONST:
+        return 8 * b
+    b += _varint_len(width - 1)
+    if kind == TABLE:
+        b += (width * LEVEL_BITS + 7) // 8
+    elif kind in (GEOMETRIC, GAUSS):
+        b += 8
+    return 8 * b
+
+
 def _refine(hist: np.ndarray, lo: int, kind: int, a: float, b: float) -> tuple[Dist, float]:
-    best: tuple[Dist, float] | None = None
-    for f in _SCALE_STEPS:
-        d = Dist(kind, lo, hist.size, a=float(np.float32(a)), b=float(np.float32(max(b * f, 0.05))))
-        c = cost_of(hist, d)
-        if best is None or c < best[1]:
-            best = (d, c)
-    return best  # type: ignore[return-value]
+    """The best of a few scales around ``b`` (same probabilities as ``Dist.probs``), with its
+    coded bits; all scales evaluated at once."""
+    k = np.arange(hist.size, dtype=np.float64) + lo
+    a32 = float(np.float32(a))
+    bs = [float(np.float32(max(b * f, 0.05))) for f in _SCALE_STEPS]
+    bv = np.array(bs)[:, None]
+    p = np.exp(-np.abs(k - a32) / bv) if kind == GEOMETRIC else np.exp(-0.5 * ((k - a32) / bv) ** 2)
+    p = np.maximum(p / np.maximum(p.max(axis=1, keepdims=True), 1e-300), _FLOOR)
+    nz = hist > 0
+    lp = np.log2(p[:, nz]) - np.log2(p.sum(axis=1, keepdims=True))
+    costs = -(lp * hist[nz]).sum(axis=1)
+    j = int(np.argmin(costs))
+    return Dist(kind, lo, hist.size, a=a32, b=bs[j]), float(costs[j])
 
 
-def fit(
+def fit_cost(
     hist: np.ndarray, lo: int, kinds: tuple[int, ...] = (TABLE, GEOMETRIC, GAUSS, UNIFORM)
-) -> Dist:
-    """The cheapest distribution (coded bits + side-info bits) for a histogram starting at ``lo``.
-
-    ``hist``: int64 counts of the symbols ``lo .. lo + len(hist) - 1``; first and last non-zero.
-    """
+) -> tuple[Dist, float]:
+    """:func:`fit` and the ideal coded bits of ``hist`` under the chosen distribution."""
     if hist.size == 1:
-        return Dist(CONST, lo, 1)
+        return Dist(CONST, lo, 1), 0.0
     k = np.arange(hist.size, dtype=np.float64) + lo
     n = hist.sum()
     mean = float((hist * k).sum() / n)
     cands: list[tuple[Dist, float]] = []
     if UNIFORM in kinds:
-        d = Dist(UNIFORM, lo, hist.size)
-        cands.append((d, float(n) * np.log2(hist.size)))
+        cands.append((Dist(UNIFORM, lo, hist.size), float(n) * np.log2(hist.size)))
     if TABLE in kinds:
         d = _table(hist, lo)
         cands.append((d, cost_of(hist, d)))
@@ -171,4 +190,14 @@ def fit(
     if GAUSS in kinds:
         std = float(np.sqrt((hist * (k - mean) ** 2).sum() / n))
         cands.append(_refine(hist, lo, GAUSS, mean, max(std, 0.1)))
-    return min(cands, key=lambda dc: dc[1] + dc[0].side_bits())[0]
+    return min(cands, key=lambda dc: dc[1] + _side_bits(dc[0].kind, lo, hist.size))
+
+
+def fit(
+    hist: np.ndarray, lo: int, kinds: tuple[int, ...] = (TABLE, GEOMETRIC, GAUSS, UNIFORM)
+) -> Dist:
+    """The cheapest distribution (coded bits + side-info bits) for a histogram starting at ``lo``.
+
+    ``hist``: int64 counts of the symbols ``lo .. lo + len(hist) - 1``; first and last non-zero.
+    """
+    return fit_cost(hist, lo, kinds)[0]
