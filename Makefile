@@ -23,7 +23,7 @@ test: $(BIN)/.installed
 	$(BIN)/pytest -p no:cacheprovider
 
 bench: $(BIN)/.installed
-	$(BIN)/pip install -q -c constraints.txt -e '.[bench]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[bench,fast]'
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/wlan_demo.py
 	$(BIN)/python bench/qat_parameterizations.py
