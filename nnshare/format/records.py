@@ -312,17 +312,20 @@ def _decode_quantized(r: Reader, name, shape, n, scheme_name, close):
             raise FormatError(f"record {name!r}: group size 0")
     if has_cb and gran != "channel":
         raise FormatError(f"record {name!r}: per-channel widths on a non-channel record")
+    if not sym and restricted:
+        raise FormatError(f"record {name!r}: restricted range flag on an asymmetric record")
+    if sym and bits == 1:
+        raise FormatError(f"record {name!r}: symmetric 1-bit records do not exist")
     proto = QuantSpec(
+        scheme=scheme_name,
         bits=bits,
         symmetric=sym,
-        restricted=restricted and sym and bits >= 2,
+        restricted=restricted,
         granularity=gran,
         axis=axis,
         group_size=group,
         scale_dtype=FLOAT_NAMES[sdt],
     )
-    if restricted and not proto.restricted:
-        raise FormatError(f"record {name!r}: restricted range flag on an invalid spec")
     sshape = scale_shape(shape, proto)
     rows = int(np.prod(sshape, dtype=np.int64))
     close("record")
