@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import FormatError
-from .reader import Reader, varint
 from .records import Section, Tensor, decode_record, encode_record
+from .wire import Reader, varint
 
 MAGIC = b"NNSH"
 VERSION = 1
@@ -110,7 +110,7 @@ def read_stream(data: bytes | bytearray | memoryview, layout: Layout | None = No
     count = r.varint("tensor count", limit=total)
     names_shapes: list[tuple[str, tuple[int, ...]]] = []
     if flags & FLAG_AGREED:
-        fp = r.u32("fingerprint")
+        fp = r.u32be("fingerprint")
     else:
         for i in range(count):
             ln = r.varint(f"name length of tensor {i}", limit=r.remaining)
@@ -126,9 +126,9 @@ def read_stream(data: bytes | bytearray | memoryview, layout: Layout | None = No
                 for _ in range(nd)
             )
             names_shapes.append((name, shape))
-    base = r.u32("base fingerprint") if flags & FLAG_BASE else None
+    base = r.u32be("base fingerprint") if flags & FLAG_BASE else None
     head_end = r.pos
-    crc = r.u32("header CRC")
+    crc = r.u32be("header CRC")
     if zlib.crc32(r.buf[:head_end]) != crc:
         raise FormatError("CRC mismatch in the stream header")
     if flags & FLAG_AGREED:

@@ -13,7 +13,6 @@ import numpy as np
 
 from . import bitpack
 from .errors import FormatError, SpecError
-from .reader import Reader, varint
 from .schemes import get_scheme, scheme_by_id
 from .spec import (
     GRANULARITIES,
@@ -24,6 +23,7 @@ from .spec import (
     RawTensor,
     scale_shape,
 )
+from .wire import Reader, varint
 
 KIND_FLOAT = 0
 KIND_RAW = 200
@@ -263,7 +263,7 @@ def decode_record(r: Reader, name: str, shape: tuple[int, ...]) -> tuple[Tensor,
         scheme = scheme_by_id(kind)
         finish = _decode_quantized(r, name, shape, n, scheme.name, close)
     body_end = r.pos
-    crc = r.u32(f"CRC of record {name!r}")
+    crc = r.u32be(f"CRC of record {name!r}")
     if zlib.crc32(r.buf[start:body_end]) != crc:
         raise FormatError(f"CRC mismatch in record {name!r}")
     if kind not in (KIND_FLOAT, KIND_RAW):

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..format.entropy import decode_codes, describe, encode_codes
-from ..format.entropy._io import Reader, Writer
 from ..format.errors import FormatError, SpecError
+from ..format.wire import Reader, Writer
 from ..quant.affine import as_float_array
 from ..quant.rate import DEFAULT_LAM_SCALE, LAMBDA_HIGH_RATE, quantize_tensor, rate_control
 
@@ -94,14 +94,14 @@ class UpdateState:
         r = Reader(buf[:-4], "update state")
         r.take(4)
         codes = {}
-        for _ in range(r.varint(len(buf))):
+        for _ in range(r.varint(limit=len(buf))):
             try:
-                name = bytes(r.take(r.varint(len(buf)))).decode()
+                name = bytes(r.take(r.varint(limit=len(buf)))).decode()
             except UnicodeDecodeError:
                 raise FormatError("update state: tensor name is not UTF-8") from None
-            n = r.varint(len(buf) // 4)
+            n = r.varint(limit=len(buf) // 4)
             codes[name] = np.frombuffer(r.take(4 * n), dtype="<i4").astype(np.int32)
-        if r.remaining():
+        if r.remaining:
             raise FormatError("update state: trailing bytes")
         return cls(codes)
 
@@ -239,7 +239,7 @@ def decode_update(
             raise FormatError("update continues a chain: the receiver needs the previous update")
         if state.fingerprint != chain_fp:
             raise FormatError("previous-update mismatch: the receiver holds another update chain")
-    count = r.varint(len(base_a))
+    count = r.varint(limit=len(base_a))
     names = sorted(base_a)
     if count != len(names):
         raise FormatError(f"update has {count} tensors, base has {len(names)}")
@@ -255,7 +255,7 @@ def decode_update(
         elif bits > 17:
             raise FormatError(f"tensor {k!r}: code width {bits} out of range")
         else:
-            length = r.varint(r.remaining())
+            length = r.varint(limit=r.remaining)
             ctx = state.codes.get(k) if (state is not None and flags & FLAG_CHAIN) else None
             if ctx is not None and ctx.size != b_.size:
                 raise FormatError(f"tensor {k!r}: previous update has another size")
@@ -263,6 +263,6 @@ def decode_update(
                              context=ctx)
         out[k] = (b_ + np.float32(s) * c.astype(np.float32).reshape(b_.shape)).astype(np.float32)
         codes[k] = c
-    if r.remaining():
-        raise FormatError(f"{r.remaining()} unexpected bytes after the last tensor")
+    if r.remaining:
+        raise FormatError(f"{r.remaining} unexpected bytes after the last tensor")
     return out, UpdateState(codes)

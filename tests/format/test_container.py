@@ -6,8 +6,8 @@ from hypothesis.extra import numpy as hnp
 
 from nnshare.format import FloatTensor, FormatError, QuantSpec, RawTensor, read_stream, write_stream
 from nnshare.format.container import fingerprint
-from nnshare.format.reader import varint
 from nnshare.format.spec import n_scales
+from nnshare.format.wire import varint
 from nnshare.quant import quantize
 
 

@@ -73,7 +73,7 @@ def test_random_and_mutated_inputs():
 
 def test_forged_huge_shapes_are_refused_before_allocating():
     # self-describing header claiming a 1.25e11-element tensor in a 30-byte stream
-    from nnshare.format.reader import varint
+    from nnshare.format.wire import varint
 
     head = b"NNSH\x01\x00" + varint(1) + varint(1) + b"x" + b"\x03" + varint(5000) * 3
     import struct

@@ -43,10 +43,10 @@ import constriction
 import numpy as np
 
 from ..errors import FormatError, SpecError
+from ..wire import Reader, Writer
 from . import contexts as cx
 from . import rans
 from ._fast import joint_hist, tcq_levels
-from ._io import Reader, Writer
 from .dists import CONST, KIND_NAMES, Dist, _side_bits, fit_cost
 
 NEIGHBOUR, TCQ, ROWCOL, TEMPORAL, TCQ8, RANS = 1, 2, 4, 8, 16, 32
@@ -532,7 +532,7 @@ def _parse(payload: bytes | memoryview, n: int, qmin: int, qmax: int) -> _Header
     crc = int.from_bytes(data[-4:], "little")
     if zlib.crc32(data[:-4]) != crc:
         raise FormatError("entropy payload CRC mismatch (corrupted or truncated)")
-    r = Reader(data[:-4])
+    r = Reader(data[:-4], "entropy payload")
     flags = r.u8()
     prec = 0
     if flags & RANS:
@@ -544,14 +544,14 @@ def _parse(payload: bytes | memoryview, n: int, qmin: int, qmax: int) -> _Header
         raise FormatError(f"unknown entropy model id {flags}")
     n_ctx, zero, center, t1, t2, row_len, rows, cols, k_col = 1, 0, 0, 0, 0, 0, None, None, 1
     if flags & TCQ:
-        zero = r.svarint(MAX_CODE_RANGE + abs(qmin) + abs(qmax))
+        zero = r.svarint(limit=MAX_CODE_RANGE + abs(qmin) + abs(qmax))
         n_ctx = 2
     if flags & NEIGHBOUR:
-        center = r.svarint(MAX_CODE_RANGE + abs(qmin) + abs(qmax))
+        center = r.svarint(limit=MAX_CODE_RANGE + abs(qmin) + abs(qmax))
         t1, t2 = r.varint(), r.varint()
         n_ctx *= 3
     if flags & ROWCOL:
-        row_len = r.varint(max(n, 1))
+        row_len = r.varint(limit=max(n, 1))
         if row_len < 2 or n % row_len or n // row_len < 2:
             raise FormatError(f"row length {row_len} does not divide {n} elements into rows")
         k_row, k_col = r.u8(), r.u8()
@@ -565,7 +565,7 @@ def _parse(payload: bytes | memoryview, n: int, qmin: int, qmax: int) -> _Header
         n_ctx *= k_row * k_col
     t_thr = 0
     if flags & TEMPORAL:
-        t_thr = r.varint(MAX_CODE_RANGE)
+        t_thr = r.varint(limit=MAX_CODE_RANGE)
         n_ctx *= K_T
     smin, smax = qmin, qmax  # symbol range: codes, or trellis levels k under TCQ
     if flags & TCQ:
@@ -577,7 +577,7 @@ def _parse(payload: bytes | memoryview, n: int, qmin: int, qmax: int) -> _Header
     live = [d.width for d in dists if d.kind != CONST]
     if prec and not rans.fits(len(dists), max(live, default=1), prec):
         raise FormatError(f"rANS precision {prec} does not fit these probability tables")
-    rest = r.take(r.remaining())
+    rest = r.take(r.remaining)
     if len(rest) % 4:
         raise FormatError("entropy payload: coded words not a whole number of 32-bit words")
     words = np.frombuffer(rest, dtype="<u4").astype(np.uint32)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import FormatError
-from ._io import Reader, Writer
+from ..wire import Reader, Writer
 
 CONST, TABLE, GEOMETRIC, GAUSS, UNIFORM = 0, 1, 2, 3, 4
 KIND_NAMES = {CONST: "const", TABLE: "table", GEOMETRIC: "geometric", GAUSS: "gauss",
@@ -86,8 +86,8 @@ class Dist:
             bits = np.unpackbits(self.levels.astype(np.uint8)[:, None], axis=1)[:, 8 - LEVEL_BITS :]
             w.raw(np.packbits(bits.ravel()).tobytes())
         else:
-            w.f32(self.a)
-            w.f32(self.b)
+            w.f32le(self.a)
+            w.f32le(self.b)
 
     @staticmethod
     def read(r: Reader, qmin: int, qmax: int) -> Dist:
@@ -100,7 +100,7 @@ class Dist:
             raise FormatError(f"distribution start {lo} outside code range [{qmin}, {qmax}]")
         if kind == CONST:
             return Dist(CONST, lo, 1)
-        width = r.varint(qmax - lo) + 1
+        width = r.varint(limit=qmax - lo) + 1
         if kind == UNIFORM:
             return Dist(UNIFORM, lo, width)
         if kind == TABLE:
@@ -112,7 +112,7 @@ class Dist:
             if not levels.any():
                 raise FormatError("probability table with no symbol")
             return Dist(TABLE, lo, width, levels=levels)
-        a, b = r.f32(), r.f32()
+        a, b = r.f32le(), r.f32le()
         if not (np.isfinite(a) and np.isfinite(b) and b > 0):
             raise FormatError(f"bad distribution parameters ({a}, {b})")
         return Dist(kind, lo, width, a=a, b=b)
