@@ -9,11 +9,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .format.errors import SpecError
-from .format.spec import FLOAT_DTYPES, QuantSpec
+from .format.spec import FLOAT_DTYPES, FloatTensor, QuantSpec, RawTensor
+from .quant.affine import as_float_array, quantize
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,51 @@ class Plan:
             if not any(isinstance(v, QuantSpec) for v in out.values()):
                 raise SpecError("the plan quantizes no tensor of this model")
         return out
+
+    def apply(
+        self, arrays: Mapping[str, np.ndarray], module_types: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """The one path from a plan to what the encoder sends: {name: QuantizedTensor |
+        FloatTensor | RawTensor}, in the order of ``arrays``.
+
+        Float arrays the plan quantizes become QuantizedTensors (stochastic rounding gets an
+        independent seed per tensor), other float arrays FloatTensors in their rule's dtype,
+        integer and bool arrays RawTensors (exact). A spec that names an integer tensor is an error.
+        """
+        choices = self.resolve({n: tuple(np.shape(a)) for n, a in arrays.items()}, module_types)
+        out: dict[str, Any] = {}
+        for name, arr in arrays.items():
+            arr = np.asarray(arr)
+            choice = choices[name]
+            if arr.dtype.kind != "f":
+                if isinstance(choice, QuantSpec) and arr.dtype.kind in "iu":
+                    raise SpecError(f"tensor {name!r} is integer ({arr.dtype}); it cannot be quantized")
+                out[name] = RawTensor(np.asarray(arr, order="C"))
+            elif isinstance(choice, QuantSpec):
+                if choice.rounding == "stochastic":  # independent rounding noise per tensor
+                    seed = (choice.seed ^ zlib.crc32(name.encode("utf-8"))) & 0x7FFFFFFF
+                    choice = dataclasses.replace(choice, seed=seed)
+                try:
+                    out[name] = quantize(arr, choice)
+                except SpecError as e:
+                    raise SpecError(f"tensor {name!r}: {e}") from None
+            else:
+                out[name] = FloatTensor(as_float_array(arr), choice)
+        return out
+
+    @classmethod
+    def from_choices(cls, choices: Mapping[str, QuantSpec | str]) -> Plan:
+        """A plan of one exact-name rule per entry of {name: QuantSpec | float dtype}; tensors not
+        named stay in fp32."""
+        rules = []
+        for name, c in choices.items():
+            if isinstance(c, QuantSpec):
+                rules.append(Rule(spec=c, name=re.escape(name)))
+            elif isinstance(c, str) and c in FLOAT_DTYPES:
+                rules.append(Rule(spec=None, name=re.escape(name), float_dtype=c))
+            else:
+                raise SpecError(f"tensor {name!r}: expected a QuantSpec or a float dtype, got {c!r}")
+        return cls(rules=tuple(rules))
 
     def to_json(self) -> str:
         return json.dumps(

@@ -42,3 +42,44 @@ def test_first_matching_rule_wins():
 def test_bad_plan_json(text, msg):
     with pytest.raises(SpecError, match=msg):
         Plan.from_json(text)
+
+
+def test_plan_apply_is_the_one_path_to_the_stream():
+    """The allocator sizes exactly the stream ``encode`` writes, stochastic rounding included
+    (one path from a plan to quantized tensors: ``Plan.apply``)."""
+    import numpy as np
+
+    import nnshare
+    from nnshare.mixed import exact_stream_bits
+
+    rng = np.random.default_rng(3)
+    state = {
+        "a.weight": rng.normal(size=(16, 12)).astype(np.float32),
+        "b.weight": rng.normal(size=(8, 16)).astype(np.float32),
+        "b.bias": rng.normal(size=8).astype(np.float32),
+        "n.count": np.array(7, np.int64),
+    }
+    plan = nnshare.uniform(3, "channel", rounding="stochastic", seed=11)
+    data = nnshare.encode(state, plan, entropy="auto")
+    assert exact_stream_bits(state, plan, "self", None, "auto") == 8 * len(data)
+    applied = plan.apply(state)
+    model = nnshare.quantize_model(state, plan)
+    for name in state:
+        np.testing.assert_array_equal(applied[name].dequantize(), model[name].dequantize())
+    # per-tensor seeds differ, so two tensors of the same shape get independent rounding noise
+    twin = {"x": state["a.weight"], "y": state["a.weight"].copy()}
+    q = plan.apply(twin)
+    assert not np.array_equal(q["x"].codes, q["y"].codes)
+
+
+def test_plan_from_choices_round_trips_a_mapping_plan():
+    import numpy as np
+
+    import nnshare
+
+    state = {"w.0": np.ones((4, 4), np.float32), "b[0]": np.ones(4, np.float32)}
+    plan = nnshare.Plan.from_choices({"w.0": nnshare.QuantSpec(bits=4), "b[0]": "fp16"})
+    out = plan.apply(state)
+    assert isinstance(out["w.0"], nnshare.QuantizedTensor) and out["b[0]"].dtype == "fp16"
+    with pytest.raises(nnshare.SpecError, match="QuantSpec or a float dtype"):
+        nnshare.Plan.from_choices({"w.0": 3})

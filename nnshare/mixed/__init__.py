@@ -4,14 +4,7 @@
 ...                 granularity="channel")
 """
 
-from .allocator import (
-    Allocation,
-    FrontPoint,
-    allocate,
-    exact_stream_bits,
-    plan_from_widths,
-    search,
-)
+from .allocator import Allocation, FrontPoint, allocate, search
 from .budget import Budget
 from .knapsack import (
     Solution,
@@ -20,6 +13,7 @@ from .knapsack import (
     solve_lagrangian,
     solve_milp,
 )
+from .plans import exact_stream_bits, plan_from_widths
 from .report import bits_table, pareto_plot, rich_bits_table
 from .sensitivity import METHODS, Sensitivity, estimate_sensitivity
 

@@ -3,7 +3,6 @@ minimises the predicted loss increase within a budget counted on the whole strea
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import time
 from collections.abc import Callable
@@ -11,14 +10,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..format.container import write_stream
 from ..format.errors import SpecError
-from ..format.spec import FloatTensor, QuantSpec, RawTensor
-from ..plan import Plan, Rule
-from ..quant.affine import quantize
+from ..format.spec import QuantSpec
+from ..plan import Plan
 from . import cost as costs
 from .budget import Budget
 from .knapsack import Solution, choose_solver, pareto_front, solve_lagrangian, solve_milp
+from .plans import exact_stream_bits, keep_list, plan_from_widths
 from .sensitivity import (
     DEFAULT_CANDIDATES,
     Sensitivity,
@@ -140,65 +138,6 @@ def _limits_per_tensor(spec, tensors: list[TensorInfo], default: int) -> dict[st
     return out
 
 
-def plan_from_widths(
-    tensors: list[TensorInfo] | tuple[TensorInfo, ...],
-    widths: dict[str, np.ndarray],
-    base: QuantSpec,
-    float_dtype: str = "fp32",
-) -> Plan:
-    """One exact-name rule per quantized tensor; a tensor whose channels differ in width gets
-    ``channel_bits``; everything else stays in ``float_dtype``."""
-    rules = []
-    for t in tensors:
-        w = np.asarray(widths[t.name]).reshape(-1)
-        if w.size > 1 and np.any(w != w[0]):
-            cb = tuple(int(x) for x in w)
-            spec = dataclasses.replace(base, bits=max(cb), channel_bits=cb)
-        else:
-            spec = dataclasses.replace(base, bits=int(w[0]), channel_bits=())
-        rules.append(Rule(spec=spec, name=re.escape(t.name)))
-    return Plan(rules=tuple(rules), default_float=float_dtype)
-
-
-def stream_tensors(
-    arrays: dict[str, np.ndarray], plan: Plan, module_types: dict[str, str] | None = None
-) -> dict:
-    """What the encoder sends for ``plan``: QuantizedTensor / FloatTensor / RawTensor by name."""
-    choices = plan.resolve({n: a.shape for n, a in arrays.items()}, module_types or {})
-    out = {}
-    for name, arr in arrays.items():
-        choice = choices[name]
-        if arr.dtype.kind != "f":
-            out[name] = RawTensor(np.ascontiguousarray(arr))
-        elif isinstance(choice, QuantSpec):
-            out[name] = quantize(arr, choice)
-        else:
-            out[name] = FloatTensor(arr, choice)
-    return out
-
-
-def exact_stream_bits(
-    arrays: dict[str, np.ndarray],
-    plan: Plan,
-    mode: str = "self",
-    module_types=None,
-    entropy: str = "none",
-) -> int:
-    """Bits of the real stream for ``plan``, written by the format itself (nnshare.format)."""
-    data, _ = write_stream(stream_tensors(arrays, plan, module_types), mode, entropy=entropy)
-    return 8 * len(data)
-
-
-def _keep_list(sd_all: dict, quant_names: set[str], float_dtype: str):
-    keep = []
-    for name, arr in sd_all.items():
-        if name in quant_names:
-            continue
-        how = float_dtype if arr.dtype.kind == "f" else str(arr.dtype)
-        keep.append((name, tuple(int(s) for s in arr.shape), how))
-    return keep
-
-
 # ------------------------------------------------------------------ the search
 
 
@@ -287,7 +226,7 @@ def search(
     sd_all = all_arrays(model)
     mtypes = module_types_of(model)
     qnames = {t.name for t in quant}
-    keep = _keep_list(sd_all, qnames, float_dtype)
+    keep = keep_list(sd_all, qnames, float_dtype)
     layout = [(n, tuple(int(s) for s in a.shape)) for n, a in sd_all.items()]
     lo = _limits_per_tensor(floors, quant, cands[0])
     hi = _limits_per_tensor(ceilings, quant, cands[-1])

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,9 +11,8 @@ import numpy as np
 from ..format import container
 from ..format.errors import FormatError, NNShareError, SpecError
 from ..format.records import Tensor
-from ..format.spec import FloatTensor, QuantSpec, RawTensor
+from ..format.spec import QuantSpec
 from ..plan import Plan, preset
-from ..quant.affine import as_float_array, quantize
 
 PlanLike = Plan | str | Mapping[str, "QuantSpec | str"]
 
@@ -55,42 +52,30 @@ def tensors_of(model_or_state: Any) -> tuple[dict[str, np.ndarray], dict[str, st
     return out, module_types
 
 
-def resolve_plan(plan: PlanLike, shapes, module_types) -> dict[str, QuantSpec | str]:
-    """Per-tensor choices from a Plan, a preset name or an explicit {name: spec | float dtype}."""
+def as_plan(plan: PlanLike, names) -> Plan:
+    """A Plan from a Plan, a preset name or an explicit {name: spec | float dtype}."""
     if isinstance(plan, str):
-        plan = preset(plan)
+        return preset(plan)
     if isinstance(plan, Plan):
-        return plan.resolve(shapes, module_types)
+        return plan
     if isinstance(plan, Mapping):
-        unknown = set(plan) - set(shapes)
+        unknown = set(plan) - set(names)
         if unknown:
             raise SpecError(f"plan names tensors the model does not have: {sorted(unknown)[:5]}")
-        return {n: plan.get(n, "fp32") for n in shapes}
+        return Plan.from_choices(plan)
     raise SpecError(f"plan must be a Plan, a preset name or a mapping, got {type(plan).__name__}")
 
 
+def resolve_plan(plan: PlanLike, shapes, module_types) -> dict[str, QuantSpec | str]:
+    """Per-tensor choices from a Plan, a preset name or an explicit {name: spec | float dtype}."""
+    return as_plan(plan, shapes).resolve(shapes, module_types)
+
+
 def quantize_model(model_or_state: Any, plan: PlanLike = "ptq-t8") -> dict[str, Tensor]:
-    """Quantize every tensor the plan names; the rest become float (or raw integer) tensors."""
+    """Quantize every tensor the plan names; the rest become float (or raw integer) tensors
+    (:meth:`Plan.apply`, the one path from a plan to quantized tensors)."""
     arrays, module_types = tensors_of(model_or_state)
-    choices = resolve_plan(plan, {n: a.shape for n, a in arrays.items()}, module_types)
-    out: dict[str, Tensor] = {}
-    for name, arr in arrays.items():
-        choice = choices[name]
-        if arr.dtype.kind != "f":
-            if isinstance(choice, QuantSpec) and arr.dtype.kind in "iu":
-                raise SpecError(f"tensor {name!r} is integer ({arr.dtype}); it cannot be quantized")
-            out[name] = RawTensor(np.asarray(arr, order="C"))
-        elif isinstance(choice, QuantSpec):
-            if choice.rounding == "stochastic":  # independent rounding noise per tensor
-                seed = (choice.seed ^ zlib.crc32(name.encode("utf-8"))) & 0x7FFFFFFF
-                choice = dataclasses.replace(choice, seed=seed)
-            try:
-                out[name] = quantize(arr, choice)
-            except SpecError as e:
-                raise SpecError(f"tensor {name!r}: {e}") from None
-        else:
-            out[name] = FloatTensor(as_float_array(arr), choice)
-    return out
+    return as_plan(plan, arrays).apply(arrays, module_types)
 
 
 def encode_tensors(
