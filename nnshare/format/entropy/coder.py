@@ -39,12 +39,12 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import constriction
 import numpy as np
 
 from ..errors import FormatError, SpecError
 from ..wire import Reader, Writer
 from . import contexts as cx
+from . import range_coder as rc_
 from . import rans
 from ._fast import joint_hist, tcq_levels
 from .dists import CONST, KIND_NAMES, Dist, _side_bits, fit_cost
@@ -75,7 +75,6 @@ _NB_PENALTY = 0.01
 _MIN_PER_CTX = 64  # "auto" skips models with fewer symbols than this per context
 _FLUSH_BITS = 64  # range coder flush, worst case
 _CRC_BITS = 32
-_Categorical = constriction.stream.model.Categorical
 
 
 @dataclass
@@ -419,8 +418,8 @@ def _rans_loss(s: _Setup, prec: int) -> float:
 
 
 def _models(dists: list[Dist]) -> list:
-    """constriction models of the contexts (None for a constant context)."""
-    return [None if d.kind == CONST else _Categorical(d.probs(), perfect=False) for d in dists]
+    """Range-coder cumulative tables of the contexts (None for a constant context)."""
+    return [None if d.kind == CONST else rc_.cdf_from_floats(d.probs()) for d in dists]
 
 
 def _order(s: _Setup, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -471,7 +470,7 @@ def encode_codes(
     if s is None:
         s = min(_candidates(codes, qmin, qmax, models, row_len, context), key=lambda c: c.bits)
     w = Writer()
-    use_rans = coder == "rans" or (coder == "auto" and rans.available())
+    use_rans = coder in ("rans", "auto")
     prec = _rans_precision(s.dists, lambda p: _rans_loss(s, p)) if use_rans else None
     if prec is not None:
         w.u8(s.flags | RANS)
@@ -490,12 +489,13 @@ def encode_codes(
             w.raw(rans.encode(s.sym, s.ctx, const, lo, freq, cum, prec).astype("<u4").tobytes())
         w.raw(zlib.crc32(w.buf).to_bytes(4, "little"))
         return bytes(w.buf)
-    enc = constriction.stream.queue.RangeEncoder()
+    enc, categorical = rc_.constriction_encoder()
     if n:
         order, key = _order(s, n)
         sym = s.sym[order]
         counts = np.bincount(key, minlength=1)
-        cats = _models(s.dists)
+        cats = [None if d.kind == CONST else categorical(d.probs(), perfect=False)
+                for d in s.dists]
         pos = 0
         for k in np.flatnonzero(counts):
             m = int(counts[k])
@@ -665,7 +665,7 @@ def _decode(h: _Header, n: int, qmin: int, qmax: int, context) -> np.ndarray:
         if sym.min() < qmin or sym.max() > qmax:
             raise FormatError(f"decoded codes outside [{qmin}, {qmax}]")
         return sym
-    dec = constriction.stream.queue.RangeDecoder(h.words)
+    dec = rc_.RangeDecoder(h.words)
     cats = _models(h.dists)
     if not h.flags & (NEIGHBOUR | TCQ):
         sym = _decode_runs(dec, h, rc if rc is not None else np.zeros(n, np.int16), cats)
