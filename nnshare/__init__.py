@@ -5,10 +5,11 @@
 """
 
 from .format.errors import FormatError, NNShareError, SpecError
-from .format.spec import FloatTensor, QuantizedTensor, QuantSpec, RawTensor
+from .format.spec import FloatTensor, QuantizedTensor, RawTensor
 from .mixed import Budget, allocate
 from .plan import PRESETS, Plan, Rule, preset, uniform
 from .quant import quantize
+from .quant.spec import QuantSpec
 from .share import decode, encode, encode_tensors, inspect, layout_of, quantize_model
 
 __version__ = "0.1.0"

@@ -5,16 +5,25 @@ reconstructed float32 arrays. Everything here raises :class:`FormatError` on a b
 """
 
 from . import schemes as _schemes  # noqa: F401  (registers the built-in schemes)
+from .accounting import Section
 from .container import Stream, fingerprint, read_stream, write_stream
 from .errors import FormatError, NNShareError, SpecError
-from .records import Section
-from .spec import FloatTensor, QuantizedTensor, QuantSpec, RawTensor
+from .spec import FloatTensor, QuantizedTensor, RawTensor
 
 
 def decode_arrays(data, layout=None) -> dict:
     """Stream bytes -> {name: numpy array} (float32 for quantized and float tensors)."""
     stream = read_stream(data, layout)
     return {name: t.dequantize() for name, t in stream.tensors.items()}
+
+
+def __getattr__(name: str):
+    # QuantSpec is the affine sender config (nnshare.quant); kept importable from here.
+    if name == "QuantSpec":
+        from ..quant.spec import QuantSpec
+
+        return QuantSpec
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

@@ -1,19 +1,14 @@
-"""What an allocation costs: exact stream size (mirrors nnshare.format, docs/format.md) and the
-linear model the solver uses, plus BOPs and latency tables.
+"""What an allocation costs: exact stream size and the linear model the solver uses, plus BOPs
+and latency tables.
 
-Stream size, all in bits:
+Sizes come from the format itself: the header from the container's layout (docs/format.md), a
+quantized record from its scheme (``Scheme.body_bits``, plus the kind byte and CRC), float and
+raw records from :mod:`nnshare.format.records`. Nothing here re-derives a record layout.
 
-- header: magic 4 B, version 1 B, flags 1 B, varint(#tensors); "self" mode then per tensor
-  varint(len(name)) + name + 1 B ndim + varint per dim; "agreed" mode a 4 B fingerprint; CRC 4 B.
-- float record: 2 B + values + CRC 4 B; raw integer record: 2 B + values + CRC 4 B.
-- quantized record: scheme 1 B + spec 2 B (+ 1 B axis unless per-tensor, + varint group size),
-  then side info: per-channel widths at 4 bits each (only with ``channel_bits``, byte-padded),
-  one scale per row in ``scale_dtype``, zero points at each row's width (asymmetric only,
-  byte-padded); then the codes at each row's width (byte-padded); CRC 4 B.
-
-The solver's model is linear in the chosen widths: codes (and zero points) per unit, everything
-else fixed, with the at most 7 padding bits per padded field counted as fixed. So the model is an
-upper bound of the exact size, and never more than 7 bits per padded field above it.
+The solver's model: per-tensor widths use each candidate record's exact size; per-channel widths
+(affine) are linear in the chosen widths (``AffineScheme.width_terms``), with the at most 7
+padding bits per padded field counted as fixed, so the model is an upper bound of the exact
+size and never more than 7 bits per padded field above it.
 """
 
 from __future__ import annotations
@@ -23,27 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..format.errors import SpecError
-from ..format.spec import QuantSpec, scale_shape
+from ..format.records import CRC_BITS, float_record_bits, raw_record_bits, record_bits
+from ..format.schemes import scheme_of
+from ..format.wire import varint_len
+from ..quant.spec import QuantSpec
 from .tensors import TensorInfo
 
-SCALE_BITS = {"fp32": 32, "fp16": 16, "bf16": 16}
+__all__ = ["float_record_bits", "raw_record_bits"]
 FLOAT_BITS = {"fp32": 32, "fp16": 16, "bf16": 16}
-CHANNEL_WIDTH_BITS = 4  # a per-channel width is sent as (bits - 1) in 4 bits
-CRC_BITS = 32
-
-
-def varint_len(v: int) -> int:
-    """Bytes of an unsigned LEB128 varint."""
-    n = 1
-    v = int(v)
-    while v >= 0x80:
-        v >>= 7
-        n += 1
-    return n
-
-
-def _ceil8(bits: int) -> int:
-    return 8 * ((int(bits) + 7) // 8)
 
 
 def header_bits(layout: list[tuple[str, tuple[int, ...]]], mode: str = "self") -> int:
@@ -60,35 +42,9 @@ def header_bits(layout: list[tuple[str, tuple[int, ...]]], mode: str = "self") -
     return 8 * (n + 4)
 
 
-def float_record_bits(numel: int, dtype: str = "fp32") -> int:
-    """Exact bits of a float record."""
-    return 16 + numel * FLOAT_BITS[dtype] + CRC_BITS
-
-
-def raw_record_bits(numel: int, itemsize: int) -> int:
-    """Exact bits of a raw integer record."""
-    return 16 + 8 * numel * itemsize + CRC_BITS
-
-
-def quant_record_bits(shape: tuple[int, ...], spec: QuantSpec) -> int:
-    """Exact bits of a quantized (affine) record, ``channel_bits`` included."""
-    rows = int(np.prod(scale_shape(shape, spec), dtype=np.int64))
-    numel = int(np.prod(shape, dtype=np.int64))
-    head = 3 + (1 if spec.granularity != "tensor" else 0)
-    if spec.granularity == "group":
-        head += varint_len(spec.group_size)
-    widths = spec.row_bits(rows)
-    side = rows * SCALE_BITS[spec.scale_dtype]
-    if spec.channel_bits:
-        side += _ceil8(CHANNEL_WIDTH_BITS * rows)
-    if not spec.symmetric:
-        side += _ceil8(int(widths.sum()))
-    if spec.granularity == "group":
-        payload = _ceil8(numel * spec.bits)
-    else:
-        per_row = numel // rows if rows else 0
-        payload = _ceil8(per_row * int(widths.sum()))
-    return 8 * head + side + payload + CRC_BITS
+def quant_record_bits(shape: tuple[int, ...], spec) -> int:
+    """Exact bits of a quantized record with packed codes, asked of the spec's scheme."""
+    return record_bits(tuple(shape), spec)
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,27 +84,25 @@ def size_model(
         raise SpecError(f"granularity must be 'tensor' or 'channel', got {granularity!r}")
     if granularity == "channel" and base.granularity != "channel":
         raise SpecError("per-channel bit widths need a base spec with per-channel scales")
-    if base.channel_bits:
+    if getattr(base, "channel_bits", ()):
         raise SpecError("the base spec must not carry channel_bits")
+    scheme = scheme_of(base)
     b = np.asarray(cands, np.float64)
-    asym = 0.0 if base.symmetric else 1.0
     units, costs = [], []
     rec_fixed = 0
     for i, t in enumerate(quant):
-        spec0 = QuantSpec(**{**base.to_dict(), "bits": int(cands[0])})
-        rows = int(np.prod(scale_shape(t.shape, spec0), dtype=np.int64))
-        per_row = t.numel // rows
-        head = 3 + (1 if base.granularity != "tensor" else 0)
-        pad = (7 + (7 if asym else 0)) if padding else 0
-        fixed = 8 * head + CRC_BITS + rows * SCALE_BITS[base.scale_dtype] + pad
+        wire = scheme.wire(base, t.shape)
         if granularity == "channel":
-            fixed += _ceil8(CHANNEL_WIDTH_BITS * rows)
+            fixed, slope, padded = scheme.width_terms(t.shape, wire)
+            rows = int(t.shape[wire.axis])
+            rec_fixed += 8 + CRC_BITS + fixed + (7 * padded if padding else 0)
             units.append(np.full(rows, i))
-            costs.append(np.repeat(((per_row + asym) * b)[None, :], rows, axis=0))
-        else:
+            costs.append(np.repeat((slope * b)[None, :], rows, axis=0))
+        else:  # exact size of each candidate record; what every candidate pays is fixed
+            exact = np.array([record_bits(t.shape, scheme.at_bits(wire, int(c))) for c in cands])
+            rec_fixed += int(exact.min())
             units.append(np.array([i]))
-            costs.append(((t.numel + asym * rows) * b)[None, :])
-        rec_fixed += fixed
+            costs.append((exact - exact.min()).astype(np.float64)[None, :])
     head, keep_bits = _header_and_kept_bits(quant, keep, mode, layout)
     return SizeModel(
         tensors=tuple(quant),
@@ -188,14 +142,14 @@ def coded_size_model(
     keeps packed codes when coding does not pay). Exact, not a bound; one record encode per
     tensor and width."""
     from ..format.records import encode_record
-    from ..quant.affine import quantize
+    from ..quant.registry import quantize
 
-    if base.channel_bits:
+    if getattr(base, "channel_bits", ()):
         raise SpecError("the base spec must not carry channel_bits")
     costs = np.empty((len(quant), len(cands)))
     for i, t in enumerate(quant):
         for k, b in enumerate(cands):
-            spec = QuantSpec(**{**base.to_dict(), "bits": int(b)})
+            spec = base.at_bits(int(b))
             rec, _ = encode_record(t.name, quantize(arrays[t.name], spec), entropy=entropy)
             costs[i, k] = 8 * len(rec)
     head, keep_bits = _header_and_kept_bits(quant, keep, mode, layout)

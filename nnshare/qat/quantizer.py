@@ -15,8 +15,9 @@ import torch
 from torch import nn
 
 from ..format.errors import SpecError
-from ..format.spec import FloatTensor, QuantizedTensor, QuantSpec, scale_shape
+from ..format.spec import FloatTensor, QuantizedTensor, scale_shape
 from ..quant.affine import quantize
+from ..quant.spec import QuantSpec
 from .fakequant import fake_quant, from_blocks, round_ste, to_blocks
 from .lsq import LSQRange
 from .parameterizations import BetaGammaRange, MinMaxRange, RangeParam, ScaleOffsetRange
@@ -38,9 +39,10 @@ def make_range(kind: str, spec: QuantSpec, blocks: torch.Tensor) -> RangeParam:
 
 
 def check_spec(spec: QuantSpec) -> None:
-    """QAT supports affine specs with nearest rounding."""
-    if spec.scheme != "affine":
-        raise SpecError(f"QAT supports the 'affine' scheme only, got {spec.scheme!r}")
+    """QAT trains affine ranges (a QuantSpec) with nearest rounding; other schemes are refused."""
+    if not isinstance(spec, QuantSpec):
+        name = getattr(spec, "scheme", type(spec).__name__)
+        raise SpecError(f"QAT trains affine ranges (a QuantSpec) only, got the {name!r} scheme")
     if spec.rounding != "nearest":
         raise SpecError("QAT needs rounding='nearest' (stochastic rounding is not trainable)")
 

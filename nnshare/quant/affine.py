@@ -8,7 +8,6 @@ from ..format.errors import SpecError
 from ..format.spec import (
     SCALE_LIMITS,
     QuantizedTensor,
-    QuantSpec,
     from_blocks,
     round_scale,
     round_scale_up,
@@ -16,6 +15,7 @@ from ..format.spec import (
     to_blocks,
 )
 from . import ranges
+from .spec import QuantSpec
 
 
 def params_from_range(

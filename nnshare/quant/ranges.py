@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..format.errors import SpecError
-from ..format.spec import QuantSpec
+from .spec import QuantSpec
 
 
 def minmax(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

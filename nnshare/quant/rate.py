@@ -25,8 +25,9 @@ import numpy as np
 
 from ..format.entropy import cost_bits
 from ..format.errors import SpecError
-from ..format.spec import QuantizedTensor, QuantSpec, round_scale, scale_shape, to_blocks
+from ..format.spec import QuantizedTensor, round_scale, scale_shape, to_blocks
 from .affine import as_float_array
+from .spec import QuantSpec
 from .tcq import tcq_codes
 
 METHODS = ("nearest", "rdo", "tcq", "tcq4")

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from ..format import container
-from ..format.spec import FloatTensor, QuantizedTensor, RawTensor
+from ..format.schemes import scheme_of
+from ..format.spec import FloatTensor, RawTensor
 
 
 @dataclass(frozen=True)
@@ -88,21 +89,14 @@ class Inspection:
 
 
 def describe(t) -> str:
-    """Short text of how a tensor is sent, e.g. ``affine s8 channel`` or ``fp32``."""
+    """Short text of how a tensor is sent, e.g. ``affine s8 ch0`` or ``fp32`` (a quantized
+    tensor's text comes from its scheme)."""
     if isinstance(t, FloatTensor):
         return t.dtype
     if isinstance(t, RawTensor):
         return str(t.values.dtype)
-    assert isinstance(t, QuantizedTensor)
-    s = t.spec
-    kind = f"{s.scheme} {'s' if s.symmetric else 'u'}{s.bits}"
-    if s.granularity == "channel":
-        kind += f" ch{s.axis}"
-    elif s.granularity == "group":
-        kind += f" g{s.group_size}@{s.axis}"
-    if s.channel_bits:
-        kind += " mixed"
-    return kind
+    scheme = scheme_of(t.spec)
+    return scheme.describe(scheme.wire(t.spec, tuple(t.shape)))
 
 
 def inspect(data: bytes, into: Any = None, *, layout=None) -> Inspection:

@@ -1,0 +1,28 @@
+"""Receiver-side quantization schemes: one module per scheme's record body, and the registry.
+
+A new scheme is a subclass of :class:`Scheme` in its own module here plus one line below that
+registers an instance (docs/architecture.md, "Add a scheme in five steps").
+"""
+
+from .affine import AffineScheme, AffineWire
+from .base import Coding, Pending, Scheme
+from .codebook import CodebookScheme, CodebookWire
+from .registry import all_schemes, get_scheme, register_scheme, scheme_by_id, scheme_of
+
+register_scheme(AffineScheme())
+register_scheme(CodebookScheme())
+
+__all__ = [
+    "AffineScheme",
+    "AffineWire",
+    "CodebookScheme",
+    "CodebookWire",
+    "Coding",
+    "Pending",
+    "Scheme",
+    "all_schemes",
+    "get_scheme",
+    "register_scheme",
+    "scheme_by_id",
+    "scheme_of",
+]
