@@ -1,0 +1,210 @@
+"""Shared parts of the weight-rounding methods: which spec each layer gets, the quantization grid
+element by element, building ordinary QuantizedTensors from codes, and capturing layer inputs.
+
+A rounding method (nearest, AdaRound, GPTQ) only chooses the integer codes: the grid (scales and
+zero points, from the spec's range method exactly as :func:`nnshare.quant.quantize` computes
+them) is the same, so the tensors travel in the same records and the same entropy coders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..format.errors import SpecError
+from ..format.spec import QuantizedTensor, QuantSpec, from_blocks, scale_shape, to_blocks
+from ..plan import Plan
+from ..quant import ranges
+from ..quant.affine import params_from_range, quantize
+from .patterns import check_layer, get_module, layers
+
+SpecLike = QuantSpec | Plan | Mapping[str, QuantSpec]
+
+
+def layer_specs(model: nn.Module, spec: SpecLike, names: list[str] | None = None) -> dict[str, QuantSpec]:
+    """Layer name -> QuantSpec of its weight. ``spec``: one QuantSpec for every layer, a Plan
+    (resolved on the weight names with module types) or {layer or weight name: QuantSpec}."""
+    found = layers(model)
+    if names is not None:
+        found = [(n, get_module(model, n)) for n in names]
+    for n, m in found:
+        check_layer(m, n)
+    if isinstance(spec, QuantSpec):
+        return {n: spec for n, _ in found}
+    wname = {n: f"{n}.weight" if n else "weight" for n, _ in found}
+    if isinstance(spec, Plan):
+        shapes = {wname[n]: tuple(m.weight.shape) for n, m in found}
+        types = {wname[n]: type(m).__name__ for n, m in found}
+        res = spec.resolve(shapes, types)
+        return {n: res[wname[n]] for n, _ in found if isinstance(res[wname[n]], QuantSpec)}
+    if isinstance(spec, Mapping):
+        out = {}
+        for n, _ in found:
+            s = spec.get(n, spec.get(wname[n]))
+            if s is not None:
+                if not isinstance(s, QuantSpec):
+                    raise SpecError(f"layer {n!r}: expected a QuantSpec, got {type(s).__name__}")
+                out[n] = s
+        return out
+    raise SpecError(f"spec must be a QuantSpec, a Plan or a mapping, got {type(spec).__name__}")
+
+
+@dataclass(frozen=True, eq=False)
+class Grid:
+    """The quantization grid of one weight tensor: per-row parameters (as sent) and the same
+    values broadcast to every element (float64 arrays of the weight's shape)."""
+
+    spec: QuantSpec
+    shape: tuple[int, ...]
+    scale_rows: np.ndarray  # float32 (n_rows,)
+    zp_rows: np.ndarray  # int32 (n_rows,)
+    scale: np.ndarray
+    zero: np.ndarray
+    qmin: np.ndarray
+    qmax: np.ndarray
+
+    def tensor(self, codes: np.ndarray) -> QuantizedTensor:
+        """An ordinary QuantizedTensor with these codes (clipped to the grid, int32)."""
+        codes = np.clip(np.rint(codes), self.qmin, self.qmax).astype(np.int32).reshape(self.shape)
+        sshape = scale_shape(self.shape, self.spec)
+        params = {"scale": self.scale_rows.reshape(sshape)}
+        if not self.spec.symmetric:
+            params["zero_point"] = self.zp_rows.reshape(sshape)
+        return QuantizedTensor(
+            codes=np.ascontiguousarray(codes), params=params, spec=self.spec, shape=self.shape
+        )
+
+    def nearest(self, w: np.ndarray) -> np.ndarray:
+        """Nearest codes (float64) of ``w`` on this grid."""
+        return np.clip(np.rint(w / self.scale) + self.zero, self.qmin, self.qmax)
+
+    def dequantize(self, codes: np.ndarray) -> np.ndarray:
+        return (codes - self.zero) * self.scale
+
+
+def grid(w: np.ndarray, spec: QuantSpec) -> Grid:
+    """The grid :func:`nnshare.quant.quantize` would use for ``w`` (same range estimate)."""
+    w = np.asarray(w, np.float32)
+    if spec.rounding != "nearest":
+        raise SpecError("AdaRound / GPTQ choose the rounding themselves: use rounding='nearest' in the spec")
+    blocks = to_blocks(w, spec)
+    lo, hi = ranges.estimate(blocks, spec)
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+        raise SpecError("tensor contains NaN or Inf; it cannot be quantized")
+    s, z = params_from_range(lo, hi, spec)
+    qmin, qmax = spec.row_qrange(blocks.shape[0])
+
+    def full(v):
+        return from_blocks(
+            np.broadcast_to(np.asarray(v, np.float64)[:, None], blocks.shape), w.shape, spec
+        ).copy()
+
+    zero = np.zeros(s.shape) if spec.symmetric else z
+    return Grid(spec, tuple(w.shape), s, z, full(s), full(zero), full(qmin), full(qmax))
+
+
+def weight_of(m: nn.Module) -> np.ndarray:
+    return m.weight.detach().float().cpu().numpy().copy()
+
+
+def set_weight(m: nn.Module, q: QuantizedTensor) -> None:
+    """Load the dequantized tensor (what the receiver rebuilds) into the layer's weight."""
+    with torch.no_grad():
+        m.weight.copy_(torch.from_numpy(q.dequantize()).to(m.weight.dtype))
+
+
+def nearest(model: nn.Module, spec: SpecLike, names: list[str] | None = None) -> dict[str, QuantizedTensor]:
+    """Round-to-nearest of every layer weight in place; returns {weight name: QuantizedTensor}."""
+    out = {}
+    for n, sp in layer_specs(model, spec, names).items():
+        m = get_module(model, n)
+        q = quantize(weight_of(m), sp)
+        set_weight(m, q)
+        out[f"{n}.weight" if n else "weight"] = q
+    return out
+
+
+def run(model: nn.Module, batch, forward: Callable | None):
+    return forward(model, batch) if forward is not None else model(batch)
+
+
+class Capture:
+    """Forward hooks recording the inputs (and optionally outputs) of named modules."""
+
+    def __init__(self, model: nn.Module, names, outputs: bool = False):
+        self.inputs: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+        self.order: list[str] = []  # names in the order they first ran
+        self.outputs: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+        self.handles = []
+        for n in names:
+            self.handles.append(get_module(model, n).register_forward_hook(self._hook(n, outputs)))
+
+    def _hook(self, name, outputs):
+        def hook(_m, inp, out):
+            if not self.inputs[name]:
+                self.order.append(name)
+            self.inputs[name].append(inp[0].detach())
+            if outputs:
+                self.outputs[name].append(out.detach())
+
+        return hook
+
+    def close(self) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles = []
+
+
+def capture(model: nn.Module, names, batches, forward=None, outputs: bool = False) -> Capture:
+    """Run ``batches`` through ``model`` (no grad) recording the named modules' inputs."""
+    cap = Capture(model, names, outputs)
+    try:
+        with torch.no_grad():
+            for b in batches:
+                run(model, b, forward)
+    finally:
+        cap.close()
+    return cap
+
+
+def patches(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The layer input as rows matching ``weight.reshape(out, -1)`` columns: (N, in) for Linear,
+    unfolded (N * L, in * k) patches for Conv1d / Conv2d (groups 1)."""
+    if isinstance(m, nn.Linear):
+        return x.reshape(-1, x.shape[-1])
+    if isinstance(m, nn.Conv1d):
+        x = x.unsqueeze(2)
+        k, d, p, s = (1, *m.kernel_size), (1, *m.dilation), (0, *m.padding), (1, *m.stride)
+    else:
+        k, d, p, s = m.kernel_size, m.dilation, m.padding, m.stride
+    if isinstance(p, str) or m.padding_mode != "zeros":
+        raise SpecError("convolutions with string padding or non-zero padding modes are not supported")
+    u = torch.nn.functional.unfold(x, k, d, p, s)
+    return u.transpose(1, 2).reshape(-1, u.shape[1])
+
+
+def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return len(a) == len(b) and all(
+        x.shape == y.shape and torch.equal(x, y) for x, y in zip(a, b, strict=True)
+    )
+
+
+def sequential(model: nn.Module, names: list[str], batches, forward, process: Callable) -> None:
+    """Process layers in execution order, each on the inputs the model *as modified so far*
+    gives it: ``process(name, inputs)`` quantizes the layer in place. Layers that receive the
+    same input (query / key / value) are processed from one forward pass."""
+    remaining = list(names)
+    while remaining:
+        cap = capture(model, remaining, batches, forward)
+        missing = [n for n in remaining if n not in cap.order]
+        if missing:
+            raise SpecError(f"layers {missing[:3]} never ran on the calibration batches")
+        ran = [n for n in cap.order if n in remaining]
+        group = [n for n in ran if _same(cap.inputs[n], cap.inputs[ran[0]])]
+        for n in group:
+            process(n, cap.inputs[n])
+        remaining = [n for n in remaining if n not in group]
