@@ -25,8 +25,8 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nnshare.collab.rotated import roundtrip_many  # noqa: E402
-from nnshare.format.rotated import RotatedSpec, scalar_levels  # noqa: E402
+from nnshare.collab.mean import roundtrip_many  # noqa: E402
+from nnshare.format.rotated import RotatedWire, scalar_levels  # noqa: E402
 from nnshare.format.rotation import hadamard  # noqa: E402
 
 
@@ -72,7 +72,7 @@ def run_case(kind, n, d, bits, trials, seed0=0):
                         est += e
                     est /= n
                 else:
-                    spec = RotatedSpec(bits=bits, nu=nu, unbiased=unbiased)
+                    spec = RotatedWire(bits=bits, nu=nu, unbiased=unbiased)
                     seeds = [tr * 1000 + i for i in range(n)]
                     est = roundtrip_many(xs, spec, seeds).astype(np.float64).mean(0)
                     bits_used = spec.payload_bits(d)
@@ -91,7 +91,7 @@ def bias_check(d=1024, trials=10_000, nu=6):
     for kind in ("gauss", "lognormal"):
         x = vectors(kind, 1, d, rng)[0]
         acc, errs = np.zeros(d), []
-        spec = RotatedSpec(bits=1, nu=nu, unbiased=True)
+        spec = RotatedWire(bits=1, nu=nu, unbiased=True)
         for a in range(0, trials, 1000):
             est = roundtrip_many(np.tile(x, (min(1000, trials - a), 1)), spec,
                                  np.arange(a, min(a + 1000, trials)) + 1).astype(np.float64)

@@ -18,11 +18,13 @@ error (biased); ``M = ||x||^2 / <y, q>`` makes ``E[x_hat] = x`` over the random 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from . import fixed_tcq
-from .errors import FormatError
+from .errors import FormatError, SpecError
+from .grain import PerTensor
 from .rotation import inverse
 
 #: Lloyd-Max (Max, 1960) reconstruction levels of a unit-variance Gaussian, positive half.
@@ -36,19 +38,42 @@ QUANTIZERS = (0, 2, 3, 4, 5, 6, 7, 8)
 
 
 @dataclass(frozen=True)
-class RotatedSpec:
+class RotatedWire:
     """Wire spec of a rotated record: ``bits`` per element (1..4), ``nu`` (0 scalar Lloyd-Max,
-    2..8 TCQ with 2**nu states), ``unbiased`` (how the sender chose M; informative only)."""
+    2..8 TCQ with 2**nu states), ``unbiased`` (whether the sender chose the unbiased multiplier;
+    the receiver's arithmetic is the same either way)."""
 
     bits: int = 1
     nu: int = 6
     unbiased: bool = True
+    scheme: ClassVar[str] = "rotated"
+    grain: ClassVar = PerTensor()
 
     def __post_init__(self) -> None:
+        for f in ("bits", "nu"):
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, int | np.integer):
+                raise SpecError(f"{f} must be an integer, got {v!r}")
+        if not isinstance(self.unbiased, bool | np.bool_):
+            raise SpecError(f"unbiased must be true or false, got {self.unbiased!r}")
         if self.bits not in LLOYD_MAX_GAUSS:
-            raise FormatError(f"rotated quantization has 1..4 bits per element, got {self.bits}")
+            raise SpecError(f"rotated quantization has 1..4 bits per element, got {self.bits}")
         if self.nu not in QUANTIZERS:
-            raise FormatError(f"rotated quantizer nu must be 0 (scalar) or 2..8 (TCQ), got {self.nu}")
+            raise SpecError(f"rotated quantizer nu must be 0 (scalar) or 2..8 (TCQ), got {self.nu}")
+
+    @property
+    def qmin(self) -> int:
+        return 0
+
+    @property
+    def qmax(self) -> int:
+        return (1 << self.bits) - 1
+
+    def for_shape(self, shape: tuple[int, ...]) -> RotatedWire:
+        return self
+
+    def wire(self, shape: tuple[int, ...] | None = None) -> RotatedWire:
+        return self
 
     def payload_bits(self, d: int) -> int:
         """Exact payload bits for d elements: seed (32) + M (32) + b * d codes."""
@@ -61,7 +86,7 @@ def scalar_levels(bits: int) -> np.ndarray:
     return np.concatenate([-pos[::-1], pos])
 
 
-def unit_reconstruction(codes: np.ndarray, spec: RotatedSpec) -> np.ndarray:
+def unit_reconstruction(codes: np.ndarray, spec: RotatedWire) -> np.ndarray:
     """levels(codes): the (d,) float64 reconstruction in units of sigma, before rotation back."""
     codes = np.asarray(codes, np.int64).reshape(-1)
     if codes.size and (codes.min() < 0 or codes.max() >= 1 << spec.bits):
@@ -71,7 +96,7 @@ def unit_reconstruction(codes: np.ndarray, spec: RotatedSpec) -> np.ndarray:
     return fixed_tcq.reconstruct(codes, spec.bits, spec.nu)
 
 
-def dequantize(codes: np.ndarray, seed: int, multiplier: float, spec: RotatedSpec,
+def dequantize(codes: np.ndarray, seed: int, multiplier: float, spec: RotatedWire,
                shape: tuple[int, ...]) -> np.ndarray:
     """x_hat (float32, ``shape``) = R(seed)^T (M * levels(codes))."""
     d = int(np.prod(shape, dtype=np.int64))

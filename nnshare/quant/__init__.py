@@ -1,19 +1,21 @@
 """Sender-side quantizers, one per scheme, each registered with its typed config.
 
 ``quantize(x, config)`` dispatches on the config's scheme (:mod:`.registry`): a
-:class:`QuantSpec` (affine) or a :class:`CodebookConfig`.
+:class:`QuantSpec` (affine), a :class:`CodebookConfig` or a :class:`RotatedConfig`.
 """
 
 from ..format.errors import SpecError
 from ..format.spec import FloatTensor, QuantizedTensor, scale_shape
-from . import affine, codebook
+from . import affine, codebook, rotated
 from .affine import fake_quantize, params_from_range
 from .codebook import CodebookConfig
 from .registry import config_from_dict, quantize, register_quantizer, sender_schemes
+from .rotated import RotatedConfig
 from .spec import AffineConfig, QuantSpec
 
 register_quantizer("affine", QuantSpec, affine.quantize)
 register_quantizer("codebook", CodebookConfig, codebook.quantize)
+register_quantizer("rotated", RotatedConfig, rotated.quantize)
 
 __all__ = [
     "AffineConfig",
@@ -21,6 +23,7 @@ __all__ = [
     "FloatTensor",
     "QuantSpec",
     "QuantizedTensor",
+    "RotatedConfig",
     "SpecError",
     "config_from_dict",
     "fake_quantize",

@@ -8,9 +8,11 @@ from .affine import AffineScheme, AffineWire
 from .base import Coding, Pending, Scheme
 from .codebook import CodebookScheme, CodebookWire
 from .registry import all_schemes, get_scheme, register_scheme, scheme_by_id, scheme_of
+from .rotated import RotatedScheme
 
 register_scheme(AffineScheme())
 register_scheme(CodebookScheme())
+register_scheme(RotatedScheme())
 
 __all__ = [
     "AffineScheme",
@@ -19,6 +21,7 @@ __all__ = [
     "CodebookWire",
     "Coding",
     "Pending",
+    "RotatedScheme",
     "Scheme",
     "all_schemes",
     "get_scheme",
