@@ -124,7 +124,8 @@ def test_bf16_safetensors_input(tmp_path):
     r = run("encode", tmp_path / "m.safetensors", "-o", tmp_path / "m.nnsh")
     assert r.returncode == 0, r.stderr
     rep = json.loads(run("inspect", tmp_path / "m.nnsh", "--json").stdout)
-    assert {t["name"] for t in rep["tensors"]} == {"w", "b"}
+    assert {t["name"] for t in rep["tensors"]} == {"w", "b", "__nnshare_meta__"}
+    assert {t["name"]: t["scheme"] for t in rep["tensors"]}["b"] == "bf16"  # kept in its own dtype
 
 
 def test_encode_under_a_budget(model_files, tmp_path):
@@ -177,7 +178,7 @@ def test_update_chain_and_wrong_base(model_files, tmp_path):
     r = run("decode", u, "--base", tmp_path / "new.safetensors", "-o", tmp_path / "x.safetensors")
     assert r.returncode == 2 and "base fingerprint mismatch" in r.stderr
     r = run("decode", u, "-o", tmp_path / "x.safetensors")
-    assert r.returncode == 2 and "must supply the base" in r.stderr
+    assert r.returncode == 2 and "give --base" in r.stderr
     assert not (tmp_path / "x.safetensors").exists()
     r = run("inspect", u)
     assert r.returncode == 2 and "model update" in r.stderr

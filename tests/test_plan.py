@@ -64,7 +64,9 @@ def test_plan_apply_is_the_one_path_to_the_stream():
     assert exact_stream_bits(state, plan, "self", None, "auto") == 8 * len(data)
     applied = plan.apply(state)
     model = nnshare.quantize_model(state, plan)
-    for name in state:
+    assert set(applied) == set(model) == set(state) - {"n.count"}  # counters only when asked
+    assert "n.count" in plan.apply(state, counters=True)
+    for name in applied:
         np.testing.assert_array_equal(applied[name].dequantize(), model[name].dequantize())
     # per-tensor seeds differ, so two tensors of the same shape get independent rounding noise
     twin = {"x": state["a.weight"], "y": state["a.weight"].copy()}

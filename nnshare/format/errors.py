@@ -1,13 +1,6 @@
-"""The one exception type a receiver raises for a bad stream."""
+"""The stream errors, re-exported from :mod:`nnshare.errors` (which imports nothing, so the
+receiver stays numpy-only)."""
 
+from ..errors import FormatError, NNShareError, SpecError
 
-class NNShareError(Exception):
-    """Base class of every error nnshare raises on purpose."""
-
-
-class FormatError(NNShareError, ValueError):
-    """A bitstream is malformed, truncated, corrupted or of an unsupported version."""
-
-
-class SpecError(NNShareError, ValueError):
-    """A quantization spec, plan or budget is invalid (bit width out of range, unknown scheme...)."""
+__all__ = ["FormatError", "NNShareError", "SpecError"]

@@ -13,6 +13,7 @@ import numpy as np
 from ..format.errors import SpecError
 from ..format.spec import QuantSpec
 from ..plan import Plan
+from ..state import model_state
 from . import cost as costs
 from .budget import Budget
 from .knapsack import Solution, choose_solver, pareto_front, solve_lagrangian, solve_milp
@@ -23,7 +24,7 @@ from .sensitivity import (
     check_candidates,
     estimate_sensitivity,
 )
-from .tensors import DEFAULT_BASE, TensorInfo, all_arrays, module_types_of, select_tensors
+from .tensors import DEFAULT_BASE, TensorInfo, all_arrays, select_tensors
 
 
 @dataclass(frozen=True, eq=False)
@@ -223,8 +224,9 @@ def search(
     t_sens = time.perf_counter() - t0 if not isinstance(sensitivity, Sensitivity) else sens.seconds
 
     t1 = time.perf_counter()
-    sd_all = all_arrays(model)
-    mtypes = module_types_of(model)
+    st_all = model_state(model)
+    sd_all = all_arrays(st_all)
+    mtypes = dict(st_all.module_types)
     qnames = {t.name for t in quant}
     keep = keep_list(sd_all, qnames, float_dtype)
     layout = [(n, tuple(int(s) for s in a.shape)) for n, a in sd_all.items()]
@@ -303,7 +305,7 @@ def search(
     exact = None
     if verify and total is not None:
         eff = total
-        exact = exact_stream_bits(sd_all, plan, mode, mtypes, entropy)
+        exact = exact_stream_bits(st_all, plan, mode, mtypes, entropy)
         for _ in range(8):
             if exact <= total:
                 break
@@ -312,7 +314,7 @@ def search(
             model_bits = int(round(sol.cost)) + pr.sm.fixed
             eff = min(eff - 1, total - (exact - model_bits))
             pr, sol, widths, plan = solve_total(eff)
-            exact = exact_stream_bits(sd_all, plan, mode, mtypes, entropy)
+            exact = exact_stream_bits(st_all, plan, mode, mtypes, entropy)
         if exact > total:
             raise SpecError("could not meet the size budget with the format's exact accounting")
         # The model may reserve fields the stream does not need (a tensor whose channels all
@@ -324,7 +326,7 @@ def search(
             trial = solve_total(eff + slack)
             if trial[1].loss >= sol.loss:
                 break
-            trial_exact = exact_stream_bits(sd_all, trial[3], mode, mtypes, entropy)
+            trial_exact = exact_stream_bits(st_all, trial[3], mode, mtypes, entropy)
             if trial_exact > total:
                 break
             eff += slack

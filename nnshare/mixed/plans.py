@@ -8,8 +8,10 @@ import re
 import numpy as np
 
 from ..format.container import write_stream
+from ..format.meta import with_meta
 from ..format.spec import QuantSpec
 from ..plan import Plan, Rule
+from ..state import model_state
 from .tensors import TensorInfo
 
 
@@ -34,14 +36,18 @@ def plan_from_widths(
 
 
 def exact_stream_bits(
-    arrays: dict[str, np.ndarray],
+    arrays,
     plan: Plan,
     mode: str = "self",
     module_types=None,
     entropy: str = "none",
 ) -> int:
-    """Bits of the real stream for ``plan``, written by the format itself (nnshare.format)."""
-    data, _ = write_stream(plan.apply(arrays, module_types), mode, entropy=entropy)
+    """Bits of the real stream for ``plan``, written by the format itself (nnshare.format), as
+    ``nnshare.encode`` writes it (dtypes / ties record included). ``arrays``: a model, a state
+    dict or a :class:`~nnshare.state.ModelState`."""
+    st = model_state(arrays)
+    tensors = with_meta(plan.apply(st, module_types), mode, st.dtypes, st.ties)
+    data, _ = write_stream(tensors, mode, entropy=entropy)
     return 8 * len(data)
 
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from ..format.errors import SpecError
 from ..format.spec import QuantSpec, from_blocks, to_blocks
-from ..quant.affine import as_float_array, quantize
+from ..quant.affine import quantize
+from ..state import MATRIX_ROLES, model_state
 
 DEFAULT_BASE = QuantSpec(bits=8, symmetric=True, granularity="channel", axis=0)
 
@@ -33,45 +34,21 @@ class TensorInfo:
 
 
 def state_dict_of(model) -> dict[str, np.ndarray]:
-    """Float32 numpy arrays of a module's state dict (or of a dict of tensors / arrays)."""
-    sd = model.state_dict() if hasattr(model, "state_dict") else dict(model)
-    out = {}
-    for k, v in sd.items():
-        if hasattr(v, "is_floating_point"):
-            if not v.is_floating_point():
-                continue
-        elif np.asarray(v).dtype.kind != "f":
-            continue
-        out[k] = np.array(as_float_array(v), dtype=np.float32, copy=True)  # never alias the model
-    return out
+    """Float32 copies of a model's float tensors (tied aliases once; see :mod:`nnshare.state`)."""
+    st = model_state(model)
+    return {k: np.array(v, dtype=np.float32, copy=True) for k, v in st.arrays.items() if v.dtype.kind == "f"}
 
 
 def all_arrays(model) -> dict[str, np.ndarray]:
-    """Every tensor of the state dict as numpy: floats as float32 copies, integers as they are
-    (they travel as raw records)."""
-    sd = model.state_dict() if hasattr(model, "state_dict") else dict(model)
-    out = {}
-    for k, v in sd.items():
-        if hasattr(v, "detach"):
-            v = v.detach().cpu()
-            v = v.float() if v.is_floating_point() else v
-            v = v.numpy()
-        arr = np.asarray(v)
-        if arr.dtype.kind not in "fiub":
-            raise SpecError(f"tensor {k!r} has unsupported dtype {arr.dtype}")
-        out[k] = np.array(arr, dtype=np.float32) if arr.dtype.kind == "f" else np.array(arr)
-    return out
+    """Every tensor the encoder sends by default: floats as float32 copies, integers as they are
+    (they travel as raw records); tied aliases once, bookkeeping counters left out."""
+    st = model_state(model).without_counters()
+    return {k: np.array(v, copy=True) for k, v in st.arrays.items()}
 
 
 def module_types_of(model) -> dict[str, str]:
     """Tensor name -> class name of the module that owns it (empty for a plain state dict)."""
-    if not hasattr(model, "named_modules"):
-        return {}
-    out = {}
-    for mname, mod in model.named_modules():
-        for pname, _ in list(mod.named_parameters(recurse=False)) + list(mod.named_buffers(recurse=False)):
-            out[f"{mname}.{pname}" if mname else pname] = type(mod).__name__
-    return out
+    return dict(model_state(model).module_types)
 
 
 def select_tensors(
@@ -80,13 +57,14 @@ def select_tensors(
     include: str | None = None,
     exclude: str | None = None,
 ) -> tuple[list[TensorInfo], list[TensorInfo]]:
-    """Split the state dict into (quantized, kept in float).
+    """Split the float tensors into (quantized, kept in float).
 
-    Quantized: float tensors with ``ndim >= min_ndim`` whose name fully matches ``include``
-    (default any) and not ``exclude``. Raises SpecError when nothing is left to quantize.
+    Quantized: weight matrices, conv kernels and embeddings (roles ``weight`` / ``embedding``,
+    :mod:`nnshare.state`) with ``ndim >= min_ndim`` whose name fully matches ``include`` (default
+    any) and not ``exclude``; with ``min_ndim=0`` every float tensor may be chosen. Raises
+    SpecError when nothing is left to quantize.
     """
-    sd = state_dict_of(model)
-    types = module_types_of(model)
+    st = model_state(model)
     for pat in (include, exclude):
         if pat is not None:
             try:
@@ -94,9 +72,12 @@ def select_tensors(
             except re.error as e:
                 raise SpecError(f"bad regular expression {pat!r}: {e}") from None
     quant, keep = [], []
-    for name, arr in sd.items():
-        info = TensorInfo(name, tuple(int(s) for s in arr.shape), types.get(name))
+    for name, arr in st.arrays.items():
+        if arr.dtype.kind != "f":
+            continue
+        info = TensorInfo(name, tuple(int(s) for s in arr.shape), st.module_types.get(name))
         ok = arr.ndim >= min_ndim and arr.size > 0
+        ok = ok and (min_ndim == 0 or st.roles[name] in MATRIX_ROLES)
         ok = ok and (include is None or re.fullmatch(include, name) is not None)
         ok = ok and (exclude is None or re.fullmatch(exclude, name) is None)
         (quant if ok else keep).append(info)

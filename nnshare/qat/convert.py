@@ -16,16 +16,12 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ..format.errors import NNShareError, SpecError
+from ..errors import ConvertError, SpecError
 from ..format.spec import FloatTensor, QuantizedTensor, QuantSpec, RawTensor
 from ..plan import Plan, Rule
 from ..quant.affine import quantize
 from .activations import detach_activation_quant
 from .prepare import QAT_ATTR, quantizers
-
-
-class ConvertError(NNShareError):
-    """The exported tensors do not reproduce the fake-quant weights (an internal bug)."""
 
 
 def _info(model: nn.Module) -> dict:
@@ -100,9 +96,13 @@ def encode(model: nn.Module, mode: str = "self", *, submodule: str | None = None
 
     ``mode``: "self" or "agreed" (see ``nnshare.encode``); ``submodule`` as in :func:`convert`.
     """
-    from ..share import encode_tensors
+    from ..format.container import write_stream
 
-    return encode_tensors(convert(model, submodule=submodule), mode, entropy=entropy)
+    if mode not in ("self", "agreed"):
+        raise SpecError(f"mode must be 'self' or 'agreed', got {mode!r}")
+    if entropy not in ("none", "auto"):
+        raise SpecError(f"entropy must be 'none' or 'auto', got {entropy!r}")
+    return write_stream(convert(model, submodule=submodule), mode, entropy=entropy)[0]
 
 
 def qat_plan(model: nn.Module) -> Plan:
@@ -113,6 +113,8 @@ def qat_plan(model: nn.Module) -> Plan:
         pattern = re.escape(name)
         if isinstance(choice, QuantSpec):
             rules.append(Rule(spec=choice, name=pattern))
+        elif choice == "raw":  # integer buffers: always sent raw, no rule applies
+            continue
         else:
             rules.append(Rule(spec=None, name=pattern, float_dtype=choice))
     return Plan(rules=tuple(rules))

@@ -20,6 +20,7 @@ from torch.nn.utils import parametrize
 from ..format.errors import SpecError
 from ..format.spec import QuantSpec
 from ..plan import Plan, preset
+from ..state import model_state
 from .activations import ActFakeQuant, attach_activation_quant
 from .quantizer import RANGES, FloatRound, WeightFakeQuant
 
@@ -37,13 +38,7 @@ def as_plan(plan: Plan | str) -> Plan:
 
 def module_types(model: nn.Module) -> dict[str, str]:
     """Tensor name -> class name of the module that owns it (for plan rules on module types)."""
-    out: dict[str, str] = {}
-    for mname, mod in model.named_modules():
-        for pname, _ in list(mod.named_parameters(recurse=False)) + list(
-            mod.named_buffers(recurse=False)
-        ):
-            out[f"{mname}.{pname}" if mname else pname] = type(mod).__name__
-    return out
+    return dict(model_state(model).module_types)
 
 
 def in_prefixes(name: str, prefixes: Iterable[str]) -> bool:
@@ -94,7 +89,9 @@ def prepare(
 
     state = model.state_dict(keep_vars=True)
     shapes = {k: tuple(v.shape) for k, v in state.items()}
-    resolved = plan.resolve(shapes, module_types(model))
+    st = model_state(model)
+    roles = {n: st.roles.get(n, "vector") for n in shapes}
+    resolved = plan.resolve(shapes, st.module_types, roles)
     param_names = {n for n, _ in model.named_parameters()}
     quantized_modules: list[tuple[str, nn.Module]] = []
     final: dict[str, QuantSpec | str] = {}

@@ -183,6 +183,7 @@ def rate_control(
     models: str | Iterable[str] = "auto",
     tol: float = 0.003,
     max_iter: int = 40,
+    max_step: Mapping[str, float] | None = None,
 ) -> RateResult:
     """Quantize every tensor so that the total meets exactly one target.
 
@@ -195,6 +196,8 @@ def rate_control(
     "sqnr" = step proportional to each tensor's (or channel's, with granularity "channel") RMS.
     ``lam_scale`` scales the RD multiplier of "rdo"/"tcq" (in units of the high-rate slope
     :data:`LAMBDA_HIGH_RATE`; 0 = distortion-only; None = :data:`DEFAULT_LAM_SCALE`).
+    ``max_step``: per-tensor upper bounds on the step (e.g. the tensor's RMS, so that no tensor
+    rounds to all zeros under a step chosen for the others).
     Bisection on the log of the step.
     """
     given = [v is not None for v in (bits, bits_per_param, sqnr_db, mse)]
@@ -228,6 +231,8 @@ def rate_control(
         out, tb, sse = {}, 0.0, 0.0
         for k, a in arrays.items():
             steps = m * rms[k] if allocation == "sqnr" else np.full(rms[k].shape, m)
+            if max_step is not None and k in max_step:
+                steps = np.minimum(steps, max_step[k])
             q = quantize_tensor(a, steps, method=method, lam=lam, granularity=granularity,
                                 axis=axis, scale_dtype=scale_dtype)
             out[k] = q

@@ -12,7 +12,8 @@ Stream (integers big-endian unless noted; varints LEB128):
   payload (:mod:`nnshare.format.entropy`, codes in [-2**(b-1), 2**(b-1) - 1]).
 - CRC-32 (u32) of everything before.
 
-The receiver rebuilds ``base + step * codes`` (float32). A receiver holding another base, or
+The receiver rebuilds ``base + step * codes`` (float32; integer tensors exactly, in their own
+dtype). A receiver holding another base, or
 another previous update, gets FormatError: never a wrong model.
 """
 
@@ -29,6 +30,7 @@ from ..format.entropy import decode_codes, describe, encode_codes
 from ..format.errors import FormatError, SpecError
 from ..format.wire import Reader, Writer
 from ..quant.affine import as_float_array
+from ..quant.fine import fine_step, is_fine
 from ..quant.rate import DEFAULT_LAM_SCALE, LAMBDA_HIGH_RATE, quantize_tensor, rate_control
 
 MAGIC = b"NNSU"
@@ -136,9 +138,17 @@ def encode_update(
     lam_scale: float | None = None,
     models: str | Iterable[str] = "auto",
 ) -> EncodedUpdate:
-    """Encode ``new - base`` with one global step: given, or chosen by rate control for an update
-    SQNR (dB, of the delta) or bits per parameter. ``state``: the previous update's state (both
-    sides hold it) for temporal context; None starts a chain."""
+    """Encode ``new - base`` tensor by tensor, each at its own step:
+
+    - weight deltas (rank >= 2): a step proportional to each delta's RMS, chosen by rate control
+      so that every weight delta meets the update SQNR target (dB) or all of them together the
+      bits-per-parameter target; or the one given ``step``;
+    - 1-D float deltas (biases, norms, BatchNorm statistics): their own fine step
+      (:func:`nnshare.quant.fine.fine_step`);
+    - integer / bool tensors (counters, position ids): exactly, step 1.
+
+    ``state``: the previous update's state (both sides hold it) for temporal context; None
+    starts a chain."""
     new_a, base_a = _arrays(new, "new"), _arrays(base, "base")
     if set(new_a) != set(base_a):
         raise SpecError(f"new and base differ in tensors: {sorted(set(new_a) ^ set(base_a))}")
@@ -146,35 +156,48 @@ def encode_update(
         if new_a[k].shape != base_a[k].shape:
             raise SpecError(f"tensor {k!r}: shape {new_a[k].shape} vs base {base_a[k].shape}")
     names = sorted(new_a)
+    exact = {k for k in names if _is_integer(new[k]) or _is_integer(base[k])}
     delta = {k: new_a[k].astype(np.float64) - base_a[k] for k in names}
+    for k in exact:
+        delta[k] = np.asarray(new[k]).astype(np.int64) - np.asarray(base[k]).astype(np.int64)
     if sum(x is not None for x in (step, sqnr_db, bits_per_param)) != 1:
         raise SpecError("give exactly one of step, sqnr_db, bits_per_param")
     if lam_scale is None:
         lam_scale = DEFAULT_LAM_SCALE[method] if method in DEFAULT_LAM_SCALE else 0.0
-    if step is None:
+    weights = [k for k in names if k not in exact and not is_fine(delta[k].shape) and np.any(delta[k])]
+    steps: dict[str, float] = {k: 1.0 for k in exact}
+    for k in names:
+        if k not in exact and k not in weights:
+            steps[k] = fine_step(delta[k])
+    if step is not None:
+        if not (np.isfinite(step) and step > 0):
+            raise SpecError(f"step must be a positive number, got {step}")
+        steps.update({k: float(step) for k in weights})
+    elif weights:
         rc = rate_control(
-            {k: v.astype(np.float32) for k, v in delta.items()},
+            {k: delta[k].astype(np.float32) for k in weights},
             sqnr_db=sqnr_db,
             bits_per_param=bits_per_param,
             method=method,
             lam_scale=lam_scale,
+            allocation="sqnr",
             models={"tcq": ("iid", "tcq8"), "tcq4": ("iid", "tcq")}.get(method, ("iid",)),
         )
-        step = rc.multiplier
-    if not (np.isfinite(step) and step > 0):
-        raise SpecError(f"step must be a positive number, got {step}")
+        steps.update({k: float(rc.tensors[k].params["scale"]) for k in weights})
     if state is not None and set(state.codes) != set(names):
         raise SpecError("the previous update's state covers other tensors")
     w = Writer()
     w.raw(MAGIC + bytes([VERSION, FLAG_CHAIN if state is not None else 0]))
     w.raw(struct.pack(">II", fingerprint_arrays(base_a), state.fingerprint if state else 0))
     w.varint(len(names))
-    codes_out, recon, steps, chosen = {}, {}, {}, {}
+    codes_out, recon, chosen = {}, {}, {}
     for k in names:
-        q = quantize_tensor(delta[k].astype(np.float32), step, method=method,
-                            lam=lam_scale * LAMBDA_HIGH_RATE)
+        kind = method if k in weights else "nearest"
+        q = quantize_tensor(delta[k].astype(np.float32) if k not in exact else delta[k].astype(np.float64),
+                            steps[k], method=kind, lam=lam_scale * LAMBDA_HIGH_RATE)
         c = q.codes.reshape(-1)
         s = float(q.params["scale"])
+        steps[k] = s
         w.raw(struct.pack("<f", s))
         ctx = state.codes[k] if state is not None else None
         if c.size == 0 or not c.any():
@@ -190,10 +213,27 @@ def encode_update(
             w.raw(p)
             chosen[k] = describe(p, c.size, q.spec.qmin, q.spec.qmax)["model"]
         codes_out[k] = c.astype(np.int32)
-        recon[k] = (base_a[k] + q.dequantize()).astype(np.float32)
-        steps[k] = s
+        recon[k] = _rebuild(np.asarray(base[k]), base_a[k], s, c)
     w.raw(struct.pack(">I", zlib.crc32(w.buf)))
     return EncodedUpdate(bytes(w.buf), UpdateState(codes_out), recon, steps, chosen)
+
+
+def _is_integer(v: object) -> bool:
+    dt = getattr(v, "dtype", None)
+    if dt is None:
+        return False
+    if hasattr(v, "is_floating_point"):  # torch
+        return not v.is_floating_point()
+    return np.dtype(dt).kind in "iub"
+
+
+def _rebuild(base_orig: np.ndarray, base_f: np.ndarray, step: float, codes: np.ndarray) -> np.ndarray:
+    """``base + step * codes``: float32 for float tensors; integer / bool tensors exactly, in
+    their own dtype."""
+    if _is_integer(base_orig):
+        d = np.rint(np.float64(step) * codes).astype(np.int64).reshape(base_f.shape)
+        return (np.asarray(base_orig).astype(np.int64) + d).astype(np.asarray(base_orig).dtype)
+    return (base_f + np.float32(step) * codes.astype(np.float32).reshape(base_f.shape)).astype(np.float32)
 
 
 def decode_update(
@@ -261,7 +301,7 @@ def decode_update(
                 raise FormatError(f"tensor {k!r}: previous update has another size")
             c = decode_codes(r.take(length), b_.size, -(2 ** (bits - 1)), 2 ** (bits - 1) - 1,
                              context=ctx)
-        out[k] = (b_ + np.float32(s) * c.astype(np.float32).reshape(b_.shape)).astype(np.float32)
+        out[k] = _rebuild(np.asarray(base[k]), b_, s, c)
         codes[k] = c
     if r.remaining:
         raise FormatError(f"{r.remaining} unexpected bytes after the last tensor")

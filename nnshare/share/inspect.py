@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..format import container
+from ..format.meta import META_NAME
 from ..format.schemes import scheme_of
 from ..format.spec import FloatTensor, RawTensor
 
@@ -25,6 +26,7 @@ class TensorRow:
     side_bits: int
     record_bits: int
     pad_bits: int
+    fields: dict = field(default_factory=dict, compare=False)
 
     @property
     def total_bits(self) -> int:
@@ -62,7 +64,8 @@ class Inspection:
 
     @property
     def float32_bits(self) -> int:
-        return 32 * sum(r.elements for r in self.rows)
+        """32 bits per model element (the meta record of dtypes / ties is not a model tensor)."""
+        return 32 * sum(r.elements for r in self.rows if r.name != META_NAME)
 
     @property
     def reduction_percent(self) -> float:
@@ -74,7 +77,8 @@ class Inspection:
             "mode": self.mode,
             "version": self.version,
             "tensors": [
-                {**r.__dict__, "shape": list(r.shape), "total_bits": r.total_bits}
+                {**{k: v for k, v in r.__dict__.items() if k != "fields"}, "shape": list(r.shape),
+                 "total_bits": r.total_bits, "spec": r.fields}
                 for r in self.rows
             ],
             "header_bits": self.header_bits,
@@ -97,6 +101,28 @@ def describe(t) -> str:
         return str(t.values.dtype)
     scheme = scheme_of(t.spec)
     return scheme.describe(scheme.wire(t.spec, tuple(t.shape)))
+
+
+def fields_of(t) -> dict[str, Any]:
+    """How a tensor is sent, as structured fields (for ``inspect --json``): ``kind`` (quantized
+    | float | raw) and, for quantized tensors, scheme, bits, symmetric, granularity, axis,
+    group size and per-channel widths."""
+    if isinstance(t, FloatTensor):
+        return {"kind": "float", "dtype": t.dtype}
+    if isinstance(t, RawTensor):
+        return {"kind": "raw", "dtype": str(t.values.dtype)}
+    s = scheme_of(t.spec).wire(t.spec, tuple(t.shape))
+    out: dict[str, Any] = {"kind": "quantized", "scheme": s.scheme}
+    for key in ("bits", "symmetric", "restricted", "granularity", "axis", "group_size", "scale_dtype"):
+        if hasattr(s, key):
+            out[key] = getattr(s, key)
+    if out.get("granularity") == "tensor":
+        out.pop("axis", None)
+    if out.get("granularity") != "group":
+        out.pop("group_size", None)
+    if getattr(s, "channel_bits", ()):
+        out["channel_bits"] = list(s.channel_bits)
+    return out
 
 
 def inspect(data: bytes, into: Any = None, *, layout=None) -> Inspection:
@@ -134,6 +160,8 @@ def inspect(data: bytes, into: Any = None, *, layout=None) -> Inspection:
                 side_bits=d.get("side", 0),
                 record_bits=d.get("record", 0),
                 pad_bits=d.get("pad", 0),
+                fields={**fields_of(t), **({"entropy": notes[name]} if name in notes else {})}
+                if name != META_NAME else {"kind": "meta"},
             )
         )
     total = header + sum(r.total_bits for r in rows)

@@ -3,79 +3,59 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..errors import FormatError, NNShareWarning, OutputError, SpecError
 from ..format import container
-from ..format.errors import FormatError, NNShareError, SpecError
+from ..format.meta import read_meta, with_meta
 from ..format.records import Tensor
 from ..format.spec import QuantSpec
 from ..plan import Plan, preset
+from ..state import ModelState, model_state
+from .quality import Quality, assess, warn_damage
 
 PlanLike = Plan | str | Mapping[str, "QuantSpec | str"]
 
 
 def tensors_of(model_or_state: Any) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Named numpy arrays of an ``nn.Module`` (its state_dict) or a mapping of tensors/arrays,
-    plus the class name of each tensor's owning module (empty for a plain mapping)."""
-    module_types: dict[str, str] = {}
-    if hasattr(model_or_state, "state_dict") and hasattr(model_or_state, "named_modules"):
-        mods = dict(model_or_state.named_modules())
-        state = model_or_state.state_dict()
-        for name in state:
-            owner = name.rsplit(".", 1)[0] if "." in name else ""
-            if owner in mods:
-                module_types[name] = type(mods[owner]).__name__
-    elif isinstance(model_or_state, Mapping):
-        state = model_or_state
-    else:
-        raise SpecError(
-            f"expected an nn.Module or a mapping of tensors, got {type(model_or_state).__name__}"
-        )
-    out: dict[str, np.ndarray] = {}
-    for name, v in state.items():
-        if not isinstance(name, str):
-            raise SpecError(f"tensor names must be strings, got {name!r}")
-        if hasattr(v, "detach"):
-            v = v.detach().cpu()
-            if v.dtype.is_floating_point:
-                v = v.float()
-            v = v.numpy()
-        arr = np.asarray(v)
-        if arr.dtype.kind == "c" or arr.dtype.kind not in "fiub":
-            raise SpecError(f"tensor {name!r} has unsupported dtype {arr.dtype}")
-        out[name] = arr
-    if not out:
-        raise SpecError("the model has no tensors to encode")
-    return out, module_types
+    """Named numpy arrays of a model (tied aliases once) and each tensor's owning module class
+    name: a thin view of :func:`nnshare.state.model_state`."""
+    st = model_state(model_or_state)
+    return dict(st.arrays), dict(st.module_types)
 
 
-def as_plan(plan: PlanLike, names) -> Plan:
-    """A Plan from a Plan, a preset name or an explicit {name: spec | float dtype}."""
+def as_plan(plan: PlanLike) -> Plan:
+    """A Plan from a Plan, a preset name or an explicit {name: spec | float dtype}
+    (:meth:`Plan.from_choices`)."""
     if isinstance(plan, str):
         return preset(plan)
     if isinstance(plan, Plan):
         return plan
     if isinstance(plan, Mapping):
-        unknown = set(plan) - set(names)
-        if unknown:
-            raise SpecError(f"plan names tensors the model does not have: {sorted(unknown)[:5]}")
         return Plan.from_choices(plan)
     raise SpecError(f"plan must be a Plan, a preset name or a mapping, got {type(plan).__name__}")
 
 
-def resolve_plan(plan: PlanLike, shapes, module_types) -> dict[str, QuantSpec | str]:
-    """Per-tensor choices from a Plan, a preset name or an explicit {name: spec | float dtype}."""
-    return as_plan(plan, shapes).resolve(shapes, module_types)
-
-
-def quantize_model(model_or_state: Any, plan: PlanLike = "ptq-t8") -> dict[str, Tensor]:
+def quantize_model(model_or_state: Any, plan: PlanLike = "ptq-t8", *,
+                   counters: bool = False) -> dict[str, Tensor]:
     """Quantize every tensor the plan names; the rest become float (or raw integer) tensors
-    (:meth:`Plan.apply`, the one path from a plan to quantized tensors)."""
-    arrays, module_types = tensors_of(model_or_state)
-    return as_plan(plan, arrays).apply(arrays, module_types)
+    (:meth:`nnshare.plan.Plan.apply`)."""
+    return as_plan(plan).apply(model_or_state, counters=counters)
+
+
+@dataclass(frozen=True, eq=False)
+class Encoded:
+    """An encoded model: the stream, what was written, and what it cost the model."""
+
+    data: bytes
+    tensors: dict[str, Tensor]
+    quality: Quality
+    state: ModelState
 
 
 def encode_tensors(
@@ -84,77 +64,158 @@ def encode_tensors(
     *,
     entropy: str = "none",
     base_fingerprint: int | None = None,
+    dtypes: Mapping[str, str] | None = None,
+    ties: Mapping[str, str] | None = None,
 ) -> bytes:
-    """Serialise already-quantized tensors (e.g. from QAT's convert or an allocator)."""
+    """Serialise already-quantized tensors (e.g. from QAT's convert or an allocator).
+
+    ``dtypes`` / ``ties`` (self mode only): original float dtypes and tied aliases the receiver
+    restores (:mod:`nnshare.share.meta`)."""
     if mode not in ("self", "agreed"):
         raise SpecError(f"mode must be 'self' or 'agreed', got {mode!r}")
     if entropy not in ("none", "auto"):
         raise SpecError(f"entropy must be 'none' or 'auto', got {entropy!r}")
-    data, _ = container.write_stream(
-        dict(tensors), mode, entropy=entropy, base_fingerprint=base_fingerprint
-    )
+    tensors = with_meta(dict(tensors), mode, dtypes, ties)
+    data, _ = container.write_stream(tensors, mode, entropy=entropy, base_fingerprint=base_fingerprint)
     return data
 
 
+def encode_model(
+    model_or_state: Any, plan: PlanLike = "ptq-t8", mode: str = "self", *, entropy: str = "none",
+    counters: bool = False, warn: bool = True,
+) -> Encoded:
+    """Quantize and encode a model; also return the tensors and the per-tensor quality (worst
+    SQNR, tensors decoding to zeros), warned about as NNShareWarning unless ``warn=False``."""
+    st = model_state(model_or_state)
+    tensors = quantize_model(st, plan, counters=counters)
+    data = encode_tensors(tensors, mode, entropy=entropy, dtypes=st.dtypes, ties=st.ties)
+    q = assess(st.arrays, {n: t.dequantize() for n, t in tensors.items()}, st.roles)
+    if warn:
+        warn_damage(q)
+    return Encoded(data, tensors, q, st)
+
+
 def encode(
-    model_or_state: Any, plan: PlanLike = "ptq-t8", mode: str = "self", *, entropy: str = "none"
+    model_or_state: Any, plan: PlanLike = "ptq-t8", mode: str = "self", *, entropy: str = "none",
+    counters: bool = False,
 ) -> bytes:
     """Quantize a model (``nn.Module`` or state dict) with ``plan`` and return the stream bytes.
 
     ``mode``: "self" (names and shapes in the header) or "agreed" (a 32-bit architecture
-    fingerprint only; the receiver must hold the same architecture).
+    fingerprint only; the receiver must hold the same architecture). ``counters``: also send
+    integer bookkeeping counters (``num_batches_tracked``). Tied tensors are sent once.
+    Warns (NNShareWarning) when a tensor decodes to all zeros or loses much of its energy.
     """
-    return encode_tensors(quantize_model(model_or_state, plan), mode, entropy=entropy)
+    return encode_model(model_or_state, plan, mode, entropy=entropy, counters=counters).data
 
 
-def layout_of(model_or_state: Any) -> list[tuple[str, tuple[int, ...]]]:
-    """Ordered (name, shape) of a model or state dict: what agreed mode fingerprints."""
-    arrays, _ = tensors_of(model_or_state)
-    return [(n, tuple(a.shape)) for n, a in arrays.items()]
+def layout_of(model_or_state: Any, *, counters: bool = False) -> list[tuple[str, tuple[int, ...]]]:
+    """Ordered (name, shape) of a model or state dict as :func:`encode` sends it (tied aliases
+    and, unless ``counters``, bookkeeping counters left out): what agreed mode fingerprints."""
+    st = model_state(model_or_state)
+    return (st if counters else st.without_counters()).layout()
+
+
+@dataclass(frozen=True, eq=False)
+class Decoded:
+    """What a stream rebuilds: float32 / integer arrays (tied aliases included, sharing their
+    canonical array), the original dtype of float tensors, and the ties."""
+
+    arrays: dict[str, np.ndarray]
+    dtypes: dict[str, str]
+    ties: dict[str, str]
+
+
+def decode_model(data: bytes, layout=None) -> Decoded:
+    """Parse a stream and rebuild every tensor (FormatError on a bad stream)."""
+    stream = container.read_stream(data, layout)
+    arrays = {n: t.dequantize() for n, t in stream.tensors.items()}
+    dtypes, ties = read_meta(arrays)
+    for n, t in stream.tensors.items():
+        if n in arrays and n not in dtypes:
+            dtypes[n] = {"bf16": "bfloat16", "fp16": "float16"}.get(getattr(t, "dtype", ""), "")
+            if not dtypes[n]:
+                dtypes[n] = str(arrays[n].dtype)
+    for alias, canon in ties.items():
+        arrays[alias] = arrays[canon]
+        dtypes[alias] = dtypes[canon]
+    return Decoded(arrays, dtypes, ties)
 
 
 def decode(data: bytes, into: Any = None, *, layout=None, state_dict: bool = False):
     """Rebuild tensors from a stream.
 
-    - ``into=None``: returns ``{name: numpy array}`` (float32 for quantized and float tensors),
-      or with ``state_dict=True`` a ``{name: torch.Tensor}`` state dict.
-    - ``into=nn.Module``: loads the tensors into it (strict) and returns the module.
+    - ``into=None``: returns ``{name: numpy array}`` (float32 for quantized and float tensors,
+      integers in their own dtype; tied aliases share one array), or with ``state_dict=True`` a
+      ``{name: torch.Tensor}`` state dict in the original dtypes (bf16 stays bf16).
+    - ``into=nn.Module``: loads the tensors into it and returns the module. Bookkeeping counters
+      the stream does not carry keep the module's values (with a warning); tied tensors load
+      once.
     - ``into=`` a state dict: used for its layout (agreed mode); returns the arrays.
     Agreed-mode streams need ``into`` or ``layout``. Raises FormatError on a bad stream.
     """
     if layout is None and into is not None:
-        layout = layout_of(into)
-    stream = container.read_stream(data, layout)
-    arrays = {n: t.dequantize() for n, t in stream.tensors.items()}
+        try:
+            dec = decode_model(data, layout_of(into))
+        except FormatError as e:  # an agreed stream that carries the counters too
+            if "fingerprint mismatch" not in str(e):
+                raise
+            dec = decode_model(data, layout_of(into, counters=True))
+    else:
+        dec = decode_model(data, layout)
+    arrays = dec.arrays
     if into is None or not hasattr(into, "load_state_dict"):
         if state_dict:
-            import torch
-
-            return {n: torch.from_numpy(a) for n, a in arrays.items()}
+            return _torch_state(dec)
         return arrays
     import torch
 
+    st = model_state(into)
     current = into.state_dict()
-    missing = set(current) - set(arrays)
+    need = set(st.arrays)
+    missing = need - set(arrays)
+    filled = sorted(n for n in missing if st.roles[n] == "counter")
+    missing -= set(filled)
     if missing:
         raise FormatError(f"stream lacks tensors the model needs: {sorted(missing)[:5]}")
     extra = set(arrays) - set(current)
     if extra:
         raise FormatError(f"stream holds tensors the model does not have: {sorted(extra)[:5]}")
+    if filled:
+        warnings.warn(
+            f"the stream does not carry {len(filled)} bookkeeping counter(s) "
+            f"({', '.join(filled[:3])}{' ...' if len(filled) > 3 else ''}); kept the model's values",
+            NNShareWarning, stacklevel=2,
+        )
     new_state = {}
-    for name, ref in current.items():
+    for name in st.arrays:
+        if name in filled:
+            continue
+        ref = current[name]
         arr = arrays[name]
         if tuple(arr.shape) != tuple(ref.shape):
-            raise FormatError(
-                f"tensor {name!r}: stream shape {arr.shape}, model {tuple(ref.shape)}"
-            )
+            raise FormatError(f"tensor {name!r}: stream shape {arr.shape}, model {tuple(ref.shape)}")
         new_state[name] = torch.from_numpy(np.asarray(arr, order="C").copy()).to(ref.dtype)
-    into.load_state_dict(new_state, strict=True)
+    with torch.no_grad():
+        for name, value in into.state_dict(keep_vars=True).items():
+            if name in new_state:
+                value.copy_(new_state[name])
     return into
 
 
-class OutputError(NNShareError, OSError):
-    """An output file cannot be written."""
+def _torch_state(dec: Decoded) -> dict:
+    import torch
+
+    names = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float64": torch.float64}
+    out: dict = {}
+    for n, a in dec.arrays.items():
+        if n in dec.ties:
+            continue
+        t = torch.from_numpy(np.asarray(a, order="C").copy())
+        out[n] = t.to(names[dec.dtypes[n]]) if dec.dtypes.get(n) in names else t
+    for alias, canon in dec.ties.items():
+        out[alias] = out[canon]
+    return out
 
 
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:

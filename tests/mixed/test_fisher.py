@@ -66,9 +66,11 @@ def test_fisher_leaves_model_unchanged():
 
 @pytest.mark.parametrize("method", ["hessian", "fisher"])
 def test_buffers_are_not_parameters(method):
-    from nnshare.format.errors import SpecError
+    from nnshare.mixed.tensors import select_tensors
 
     m = mlp()
     m.register_buffer("table", torch.ones(3, 3))
-    with pytest.raises(SpecError, match="not parameters"):
-        estimate_sensitivity(m, method, batches())
+    quant, keep = select_tensors(m)  # a float buffer is role "buffer": never a weight
+    assert "table" not in {t.name for t in quant} and "table" in {t.name for t in keep}
+    sens = estimate_sensitivity(m, method, batches())
+    assert "table" not in sens.tensor_loss

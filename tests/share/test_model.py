@@ -22,19 +22,27 @@ def test_decode_into_module_equals_quantized_values():
     fresh = small_cnn()
     for p in fresh.parameters():
         p.data.zero_()
-    nnshare.decode(data, into=fresh)
+    fresh[1].num_batches_tracked.fill_(7)
+    with pytest.warns(nnshare.NNShareWarning, match="bookkeeping counter"):
+        nnshare.decode(data, into=fresh)
     q = nnshare.quantize_model(model, "w4-channel")
+    assert "1.num_batches_tracked" not in q  # counters are not sent unless asked
     for name, t in fresh.state_dict().items():
+        if name == "1.num_batches_tracked":
+            assert int(t) == 7  # the receiver's own value is kept
+            continue
         ref = q[name].dequantize()
         assert np.array_equal(t.numpy(), ref.astype(t.numpy().dtype)), name
-    # integer buffer passes through exactly
-    assert fresh[1].num_batches_tracked.dtype == torch.int64
+    # with counters=True the integer buffer passes through exactly
+    model[1].num_batches_tracked.fill_(12)
+    nnshare.decode(nnshare.encode(model, "w4-channel", mode="agreed", counters=True), into=fresh)
+    assert fresh[1].num_batches_tracked.dtype == torch.int64 and int(fresh[1].num_batches_tracked) == 12
 
 
 def test_decode_returns_numpy_dict_in_self_mode():
     model = small_cnn()
     arrays = nnshare.decode(nnshare.encode(model, "ptq-t8"))
-    assert set(arrays) == set(model.state_dict())
+    assert set(arrays) == set(model.state_dict()) - {"1.num_batches_tracked"}
     assert arrays["0.weight"].dtype == np.float32
     assert np.array_equal(arrays["0.bias"], model[0].bias.detach().numpy())
 

@@ -1,0 +1,57 @@
+"""``nnshare encode`` under a size budget: mixed precision from a model file (data-free
+weight-error sensitivity, exact solve)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from .cli_util import fail
+
+
+def encode_budget(model: Path, out: Path, given: dict, as_json: bool) -> None:
+    """Solve the bit widths for the budget, write the stream (and --plan-out), print the table."""
+    from .cli_encode import load_model
+    from .format.spec import QuantSpec
+    from .mixed import Budget, rich_bits_table, search
+    from .progress import spinner
+    from .share.model import atomic_write, encode_model
+
+    cands_text = given["--candidates"] or "2,3,4,5,6,8"
+    try:
+        cands = tuple(int(c) for c in cands_text.split(","))
+    except ValueError:
+        fail(f"--candidates must be comma-separated integers, got {cands_text!r}")
+    budget = Budget(bits=given["--budget-bits"], bytes=given["--budget-bytes"],
+                    airtime_ms=given["--airtime"], rate_mbps=given["--rate"])
+    mode, entropy = given["--mode"] or "self", given["--entropy"] or "none"
+    counters = bool(given["--counters"])
+    st = load_model(model)
+    if not counters:
+        st = st.without_counters()
+    sym = given["--symmetric/--asymmetric"]
+    base = QuantSpec(granularity="channel", symmetric=True if sym is None else sym,
+                     range_method=given["--range"] or "minmax", scale_dtype=given["--scale-dtype"] or "fp32")
+    with spinner(f"mixed precision under {budget.describe()}"):
+        alloc = search(st, budget, "weight", granularity=given["--mixed"] or "channel", candidates=cands,
+                       base=base, mode=mode, float_dtype=given["--float-dtype"] or "fp32", entropy=entropy)
+        enc = encode_model(st, alloc.plan, mode, entropy=entropy, counters=counters)
+    atomic_write(out, enc.data)
+    if given["--plan-out"] is not None:
+        atomic_write(given["--plan-out"], alloc.plan.to_json().encode())
+    if as_json:
+        typer.echo(json.dumps({
+            "out": str(out), "bytes": len(enc.data), "bits": 8 * len(enc.data),
+            "budget_bits": budget.total_bits, "mean_bits": alloc.mean_bits,
+            "widths": {n: [int(x) for x in w] for n, w in alloc.widths.items()},
+            "quality": enc.quality.to_dict(),
+        }, indent=2))
+        return
+    from rich.console import Console
+
+    console = Console()
+    console.print(rich_bits_table(alloc))
+    console.print(f"wrote {out}: {len(enc.data):,} bytes ({8 * len(enc.data):,} bits; budget "
+                  f"{budget.total_bits:,} bits); {enc.quality.summary()}")

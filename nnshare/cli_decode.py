@@ -1,0 +1,164 @@
+"""``nnshare decode`` and ``nnshare inspect`` (torch is never imported: the receiver's path).
+
+``decode -o FILE.safetensors`` writes one safetensors file; ``decode -o DIR`` (any path without
+the ``.safetensors`` suffix) writes a model folder: ``DIR/model.safetensors`` plus, when
+``--like`` is a model folder, every other file of it (config, tokenizer, pooling...), so
+``AutoModel.from_pretrained(DIR)`` / ``SentenceTransformer(DIR)`` load it offline.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import typer
+
+from .cli_util import check_choice, fail, model_file, read_bytes, refuse_extra
+
+DTYPE_FLAGS = {"keep": None, "fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="decode", help=decode.__doc__)(decode)
+    app.command(name="inspect", help=inspect.__doc__)(inspect)
+
+
+def _layout(like: Path | None, counters: bool = False):
+    if like is None:
+        return None
+    from .io import load_checkpoint
+
+    st = load_checkpoint(model_file(like))
+    return (st if counters else st.without_counters()).layout()
+
+
+def _read_stream(data: bytes, like: Path | None):
+    """Decode with the layout of ``like`` (retrying with its counters for agreed streams)."""
+    from .errors import FormatError
+    from .share.model import decode_model
+
+    try:
+        return decode_model(data, _layout(like))
+    except FormatError as e:
+        if like is None or "fingerprint mismatch" not in str(e):
+            raise
+        return decode_model(data, _layout(like, counters=True))
+
+
+def decode(
+    stream: Path = typer.Argument(..., help="Stream file written by `nnshare encode`."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output .safetensors file, or a folder."),
+    like: Path | None = typer.Option(None, help="The original model (file or folder): its layout "
+                                     "for agreed mode, its config/tokenizer files for a folder."),
+    dtype: str = typer.Option("keep", help="Floats as: keep (original dtype) | fp32 | bf16 | fp16."),
+    base: Path | None = typer.Option(None, help="The base model an update was coded against."),
+    state_in: Path | None = typer.Option(None, help="Update chain state of the previous round."),
+    state_out: Path | None = typer.Option(None, help="Where to write this update's chain state."),
+) -> None:
+    """Decode a stream (or a model update, with --base) into a safetensors file or a model
+    folder; float tensors come back in their original dtype unless --dtype says otherwise."""
+    from .io import save_safetensors
+    from .share.delta import MAGIC as UPDATE_MAGIC
+
+    check_choice("--dtype", dtype, tuple(DTYPE_FLAGS))
+    data = read_bytes(stream)
+    to_dir = out.suffix != ".safetensors"
+    if data[:4] == UPDATE_MAGIC:
+        refuse_extra({"--like": like}, set(), "an update stream (it carries no layout; give --base)")
+        arrays, dtypes, ties = _decode_update(data, base, state_in, state_out)
+        what = "base + update"
+    else:
+        refuse_extra({"--base": base, "--state-in": state_in, "--state-out": state_out}, set(),
+                     "a model stream (these apply to updates)")
+        dec = _read_stream(data, like)
+        arrays, dtypes, ties = dec.arrays, dec.dtypes, dec.ties
+        what = "tensors"
+    if DTYPE_FLAGS[dtype] is not None:
+        dtypes = {n: DTYPE_FLAGS[dtype] if arrays[n].dtype.kind == "f" else d for n, d in dtypes.items()}
+    canon = {n: a for n, a in arrays.items() if n not in ties}
+    meta = {"format": "pt", **ties}
+    if to_dir:
+        _write_folder(out, canon, dtypes, meta, like)
+        target = out / "model.safetensors"
+    else:
+        save_safetensors(canon, out, dtypes, meta)
+        target = out
+    typer.echo(f"wrote {target}: {len(canon)} {what}" + (f" ({len(ties)} tied)" if ties else ""))
+
+
+def _decode_update(data, base, state_in, state_out):
+    from .io import load_checkpoint
+    from .share.delta import UpdateState, decode_update
+    from .share.model import atomic_write
+
+    if base is None:
+        fail("this is a model update: give --base, the model it was coded against")
+    prev = UpdateState.from_bytes(read_bytes(state_in)) if state_in is not None else None
+    bst = load_checkpoint(model_file(base))
+    arrays, new_state = decode_update(data, bst.arrays, state=prev)
+    if state_out is not None:
+        atomic_write(state_out, new_state.to_bytes())
+    for alias, canon in bst.ties.items():
+        arrays[alias] = arrays[canon]
+    return arrays, dict(bst.dtypes), dict(bst.ties)
+
+
+def _write_folder(out: Path, arrays, dtypes, meta, like: Path | None) -> None:
+    """A model folder: the original's non-weight files (when ``like`` is a folder), new weights."""
+    from .errors import OutputError
+    from .io import safetensors_bytes
+
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"cannot write folder {out}: a file of that name exists")
+    blob = safetensors_bytes(arrays, dtypes, meta)
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        if like is not None and like.is_dir():
+            shutil.copytree(like, tmp, ignore=_weights_ignored)
+        else:
+            tmp.mkdir(parents=True)
+        (tmp / "model.safetensors").write_bytes(blob)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"cannot write folder {out}: {e.strerror or e}") from None
+
+
+def _weights_ignored(folder, names):
+    return [n for n in names if n.endswith((".safetensors", ".bin", ".index.json", ".pt", ".pth"))
+            or n.startswith(".")]
+
+
+def inspect(
+    stream: Path = typer.Argument(..., help="Stream file."),
+    like: Path | None = typer.Option(None, help="Model file or folder with the architecture (agreed mode)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (structured per-tensor fields)."),
+) -> None:
+    """Account for every bit of a stream: per tensor, header, total."""
+    from .errors import FormatError
+    from .share import inspect as insp
+
+    data = read_bytes(stream)
+    if data[:4] == b"NNSU":
+        fail(f"{stream} is a model update (NNSU, {len(data):,} bytes): decode it with --base")
+    try:
+        rep = insp(data, layout=_layout(like))
+    except FormatError as e:
+        if like is None or "fingerprint mismatch" not in str(e):
+            raise
+        rep = insp(data, layout=_layout(like, counters=True))
+    if as_json:
+        typer.echo(json.dumps(rep.to_dict(), indent=2))
+        return
+    from rich.console import Console
+
+    from .report import inspection_table
+
+    console = None if sys.stdout.isatty() else Console(width=1000, soft_wrap=True)
+    inspection_table(rep, console)

@@ -1,0 +1,54 @@
+"""Helpers the command modules share: refusing flags, reading files, one torch thread."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .errors import UsageError
+
+
+def torch_threads() -> None:
+    """One torch thread (call after torch was imported by a command that needs it)."""
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+
+
+def fail(msg: str) -> None:
+    """Refuse: one error line, exit status 2."""
+    raise UsageError(msg)
+
+
+def refuse_extra(given: dict[str, object], allowed: set[str], what: str) -> None:
+    """Refuse flags that ``what`` would ignore. ``given``: flag -> value (None = not given)."""
+    extra = [f for f, v in given.items() if v is not None and f not in allowed]
+    if extra:
+        fail(f"{', '.join(extra)} {'has' if len(extra) == 1 else 'have'} no effect with {what}")
+
+
+def read_bytes(path: Path) -> bytes:
+    from .errors import ModelFileError
+
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ModelFileError(f"file not found: {path}") from None
+    except IsADirectoryError:
+        raise ModelFileError(f"{path} is a directory, not a stream file") from None
+    except OSError as e:
+        raise ModelFileError(f"cannot read {path}: {e.strerror}") from None
+
+
+def check_choice(flag: str, value: str | None, options: tuple[str, ...]) -> None:
+    """Refuse a value outside ``options``, naming the flag."""
+    if value is not None and value not in options:
+        fail(f"{flag} must be one of {', '.join(options)}, got {value!r}")
+
+
+def model_file(path: Path) -> Path:
+    """``path`` itself; a readable message when it does not exist."""
+    from .errors import ModelFileError
+
+    if not path.exists():
+        raise ModelFileError(f"model file not found: {path}")
+    return path

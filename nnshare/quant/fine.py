@@ -1,0 +1,42 @@
+"""The fixed fine step of 1-D tensors under rate control and update coding.
+
+Biases, norm scales and shifts and BatchNorm statistics are few but sensitive: a step chosen for
+the weight matrices rounds them to zero (a BatchNorm ``running_var`` of 0 divides activations by
+sqrt(eps)). Like NNCodec, which sends them at a fixed fine quantization parameter, they get their
+own step: uniform rounding noise step²/12 at :data:`FINE_SQNR_DB` below their mean square, and
+never so small that a code needs more than 16 bits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: SQNR (dB) a 1-D tensor is sent at by rate control and update coding.
+FINE_SQNR_DB = 50.0
+_MAX_CODE = 2**14
+
+
+def fine_step(x: np.ndarray, sqnr_db: float = FINE_SQNR_DB) -> float:
+    """Step (> 0) giving about ``sqnr_db`` of SQNR for ``x`` under rounding: sqrt(12) * RMS *
+    10^(-sqnr_db / 20), at least max|x| / 2**14; 1.0 for an all-zero tensor."""
+    x = np.asarray(x, np.float64)
+    if x.size == 0 or not np.any(x):
+        return 1.0
+    rms = math.sqrt(float((x**2).mean()))
+    step = math.sqrt(12.0) * rms * 10 ** (-sqnr_db / 20)
+    return float(max(step, float(np.abs(x).max()) / _MAX_CODE, np.finfo(np.float32).tiny))
+
+
+def is_fine(shape: tuple[int, ...]) -> bool:
+    """True for the tensors that get a fine step of their own: rank < 2."""
+    return len(shape) < 2
+
+
+def rms_cap(x: np.ndarray) -> float:
+    """The largest step a weight tensor may get under a shared step: its RMS (SQNR >= ~10.8 dB,
+    so it never rounds to all zeros); 1.0 for an all-zero tensor."""
+    x = np.asarray(x, np.float64)
+    r = math.sqrt(float((x**2).mean())) if x.size else 0.0
+    return r if r > 0 else 1.0

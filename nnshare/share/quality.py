@@ -1,0 +1,125 @@
+"""What an encode cost the model: SQNR per tensor, the worst one, and tensors that lost their
+signal. Every encode path reports it; :func:`warn_damage` turns it into one-line warnings."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import NNShareWarning
+
+#: A tensor that loses more than this share of its energy (error energy / signal energy, i.e.
+#: SQNR below 10 log10(1/0.25) = 6.0 dB) is warned about.
+MAX_ENERGY_LOSS = 0.25
+
+
+@dataclass(frozen=True)
+class TensorQuality:
+    """One tensor: role, SQNR in dB (inf when exact), and whether it decodes to all zeros
+    although it was not all zeros."""
+
+    name: str
+    role: str
+    sqnr_db: float
+    zeroed: bool
+
+    @property
+    def energy_loss(self) -> float:
+        """Error energy over signal energy (0 when exact)."""
+        return 0.0 if math.isinf(self.sqnr_db) else 10 ** (-self.sqnr_db / 10)
+
+
+@dataclass(frozen=True)
+class Quality:
+    """Per-tensor quality of an encode (lossy tensors only; exact ones have SQNR inf)."""
+
+    tensors: tuple[TensorQuality, ...]
+    max_energy_loss: float = MAX_ENERGY_LOSS
+
+    @property
+    def worst(self) -> TensorQuality | None:
+        """The tensor with the lowest SQNR (None when nothing is lossy)."""
+        lossy = [t for t in self.tensors if not math.isinf(t.sqnr_db)]
+        return min(lossy, key=lambda t: t.sqnr_db) if lossy else None
+
+    @property
+    def zeroed(self) -> list[str]:
+        return [t.name for t in self.tensors if t.zeroed]
+
+    @property
+    def damaged(self) -> list[str]:
+        """Tensors (not zeroed) losing more than ``max_energy_loss`` of their energy."""
+        return [t.name for t in self.tensors if not t.zeroed and t.energy_loss > self.max_energy_loss]
+
+    def by_role(self) -> dict[str, float]:
+        """Worst SQNR (dB) per role."""
+        out: dict[str, float] = {}
+        for t in self.tensors:
+            out[t.role] = min(out.get(t.role, math.inf), t.sqnr_db)
+        return out
+
+    def summary(self) -> str:
+        """One line, e.g. ``worst tensor SQNR 21.3 dB (fc.weight)``."""
+        w = self.worst
+        return "every tensor exact" if w is None else f"worst tensor SQNR {w.sqnr_db:.1f} dB ({w.name})"
+
+    def to_dict(self) -> dict:
+        w = self.worst
+        return {
+            "worst_sqnr_db": None if w is None else round(w.sqnr_db, 3),
+            "worst_tensor": None if w is None else w.name,
+            "zeroed": self.zeroed,
+            "damaged": self.damaged,
+            "sqnr_db_by_role": {
+                k: (None if math.isinf(v) else round(v, 3)) for k, v in self.by_role().items()
+            },
+        }
+
+
+def sqnr_db(x: np.ndarray, y: np.ndarray) -> float:
+    """10 log10(sum x² / sum (x - y)²) in dB; inf when exact, -inf when x is all zeros but y not."""
+    x = np.asarray(x, np.float64)
+    err = float(((x - np.asarray(y, np.float64)) ** 2).sum())
+    if err == 0.0:
+        return math.inf
+    energy = float((x**2).sum())
+    return 10 * math.log10(energy / err) if energy > 0 else -math.inf
+
+
+def assess(originals: Mapping[str, np.ndarray], decoded: Mapping[str, np.ndarray],
+           roles: Mapping[str, str] | None = None, max_energy_loss: float = MAX_ENERGY_LOSS) -> Quality:
+    """Compare what the receiver rebuilds with the original, tensor by tensor (names in both)."""
+    rows = []
+    for name, x in originals.items():
+        if name not in decoded:
+            continue
+        y = decoded[name]
+        x = np.asarray(x)
+        if x.dtype.kind != "f":
+            continue
+        s = sqnr_db(x, y)
+        zeroed = bool(x.size and np.any(x != 0) and not np.any(np.asarray(y) != 0))
+        rows.append(TensorQuality(name, (roles or {}).get(name, ""), s, zeroed))
+    return Quality(tuple(rows), max_energy_loss)
+
+
+def warn_damage(q: Quality, stacklevel: int = 3) -> None:
+    """One warning for tensors that decode to all zeros, one for tensors losing more than the
+    stated share of their energy."""
+    if q.zeroed:
+        names = ", ".join(q.zeroed[:5]) + (" ..." if len(q.zeroed) > 5 else "")
+        warnings.warn(f"{len(q.zeroed)} tensor(s) decode to all zeros: {names}", NNShareWarning,
+                      stacklevel=stacklevel)
+    bad = q.damaged
+    if bad:
+        worst = {t.name: t for t in q.tensors}
+        names = ", ".join(f"{n} ({worst[n].sqnr_db:.1f} dB)" for n in bad[:5])
+        names += " ..." if len(bad) > 5 else ""
+        warnings.warn(
+            f"{len(bad)} tensor(s) lose more than {q.max_energy_loss:.0%} of their energy: {names}",
+            NNShareWarning, stacklevel=stacklevel,
+        )

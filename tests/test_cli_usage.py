@@ -1,0 +1,99 @@
+"""Every usage error of the command line: one line ``error: ...`` naming the flag, status 2, no
+traceback, no output file; refused flag combinations; --version; no torch on the receiver path."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+CLI = [sys.executable, "-m", "nnshare.cli"]
+
+
+def run(*args, cwd=None):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    d = tmp_path_factory.mktemp("u")
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2))
+    torch.save(m.state_dict(), d / "m.pt")
+    assert run("encode", d / "m.pt", "-o", d / "m.nnsh").returncode == 0
+    return d
+
+
+USAGE = [
+    (["encode", "m.pt", "-o", "x.nnsh", "--bit", "4"], "No such option: --bit"),
+    (["encode", "m.pt"], "Missing option '-o'"),
+    (["encode", "m.pt", "-o", "x.nnsh", "--bits", "four"], "'--bits'"),
+    (["frobnicate"], "No such command 'frobnicate'"),
+    (["encode"], "Missing argument"),
+    (["encode", "m.pt", "-o", "x.nnsh", "--preset", "w4-g32", "--granularity", "channel"],
+     "--granularity has no effect with --preset"),
+    (["encode", "m.pt", "-o", "x.nnsh", "--budget-bits", "9000", "--rate", "6"], "--rate"),
+    (["encode", "m.pt", "-o", "x.nnsh", "--airtime", "1.5"], "--airtime needs the link rate"),
+    (["encode", "m.pt", "-o", "x.nnsh", "--base", "m.pt", "--target-sqnr", "20", "--mode", "agreed"],
+     "--mode has no effect with --base"),
+    (["encode", "m.pt", "-o", "x.nnsh", "--base", "m.pt", "--target-sqnr", "20", "--entropy", "auto"],
+     "--entropy has no effect with --base"),
+    (["encode", "m.pt", "-o", "x.nnsh", "--base", "m.pt"], "needs --target-sqnr"),
+    (["encode", "m.pt", "-o", "x.nnsh", "--method", "rdo"], "--method applies to a rate target"),
+    (["encode", "m.pt", "-o", "x.nnsh", "--target-sqnr", "20", "--entropy", "none"],
+     "--entropy has no effect with --target-sqnr"),
+    (["encode", "m.pt", "-o", "x.nnsh", "--bits", "4", "--group-size", "8"], "--group-size applies"),
+    (["encode", "m.pt", "-o", "x.nnsh", "--mode", "other"], "--mode must be one of self, agreed"),
+    (["encode", "m.pt", "-o", "x.nnsh", "--state-out", "s"], "--state-out applies to an update"),
+    (["encode", "m.pt", "-o", "x.nnsh", "--bits", "0"], "--bits must be in 1..16"),
+    (["encode", "m.pt", "-o", "x.nnsh", "--budget-bits", "9000", "--candidates", "4,x"], "--candidates"),
+    (["decode", "m.nnsh", "-o", "x.safetensors", "--dtype", "int3"], "--dtype must be one of"),
+    (["decode", "m.nnsh", "-o", "x.safetensors", "--base", "m.pt"], "--base has no effect"),
+    (["inspect", "m.nnsh", "--bogus"], "No such option: --bogus"),
+    (["demo", "--quick", "--full"], "--quick or --full"),
+]
+
+
+@pytest.mark.parametrize("args, msg", USAGE)
+def test_usage_error_is_one_line_status_2(folder, args, msg):
+    r = run(*args, cwd=folder)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and msg in lines[0], r.stderr
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    assert not (folder / "x.nnsh").exists() and not (folder / "x.safetensors").exists()
+
+
+def test_version_and_bare_help(folder):
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.strip() == "nnshare 0.1.0"
+    r = run()
+    assert r.returncode == 2 and "encode" in r.stdout and "Traceback" not in r.stderr
+
+
+def test_inspect_decode_help_do_not_import_torch(folder, tmp_path):
+    probe = (
+        "import sys, runpy\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch' or name.startswith('torch.'):\n"
+        "            raise ImportError('torch is blocked')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "sys.argv = ['nnshare'] + sys.argv[1:]\n"
+        "runpy.run_module('nnshare.cli', run_name='__main__')\n"
+    )
+    for args in (["inspect", folder / "m.nnsh"], ["inspect", folder / "m.nnsh", "--json"],
+                 ["decode", folder / "m.nnsh", "-o", tmp_path / "d.safetensors"], ["--help"],
+                 ["encode", "--help"]):
+        r = subprocess.run([sys.executable, "-c", probe, *map(str, args)], capture_output=True, text=True)
+        assert r.returncode == 0, (args, r.stderr)
+    assert (tmp_path / "d.safetensors").exists()
+
+
+def test_inspect_piped_is_not_truncated(tmp_path):
+    torch.manual_seed(0)
+    name = "encoder.layers.0.self_attention.query_key_value_projection.weight"
+    torch.save({name: torch.randn(16, 16)}, tmp_path / "w.pt")
+    assert run("encode", tmp_path / "w.pt", "-o", tmp_path / "w.nnsh").returncode == 0
+    r = run("inspect", tmp_path / "w.nnsh")
+    assert r.returncode == 0 and name in r.stdout and "…" not in r.stdout
