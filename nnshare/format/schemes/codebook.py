@@ -155,4 +155,4 @@ class CodebookScheme(Scheme):
     def dequantize(self, q) -> np.ndarray:
         levels = np.asarray(q.params["levels"], np.float32).reshape(-1)
         codes = np.asarray(q.codes).reshape(q.shape)
-        return np.ascontiguousarray(levels[codes], dtype=np.float32)
+        return np.asarray(levels[codes], dtype=np.float32, order="C").reshape(q.shape)
