@@ -85,8 +85,9 @@ def encode_record(
     """Bytes of one record (ending in its CRC-32) and its bit accounting.
 
     ``entropy``: "none" packs codes at their exact width; "auto" also tries the entropy coder and
-    keeps whichever is smaller. ``context``: n ints both sides hold (temporal context of an
-    update record), passed to the entropy coder; ``models``: the entropy models to try.
+    keeps whichever is smaller; "always" entropy-codes every non-empty quantized record.
+    ``context``: n ints both sides hold (temporal context of an update record), passed to the
+    entropy coder; ``models``: the entropy models to try.
     ``version``: 1 writes the CRC big-endian, 2 little-endian.
     """
     _check_version(version)

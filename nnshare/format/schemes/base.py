@@ -23,7 +23,8 @@ from ..errors import FormatError, SpecError
 from ..wire import Reader, Writer, varint, varint_len
 
 CODING_PACKED, CODING_ENTROPY = 0, 1
-ENTROPY_MODES = ("none", "auto")
+#: "none": packed codes; "auto": entropy-coded where smaller; "always": entropy-coded (tests, tools)
+ENTROPY_MODES = ("none", "auto", "always")
 #: An entropy-coded payload is padded with zero bytes to at least n / 4096 bytes, so no record
 #: carries more than 4,096 elements per byte (what the reader's allocation bound relies on).
 ENTROPY_ELEMENTS_PER_BYTE = 4096
@@ -44,8 +45,8 @@ def ceil8(bits: int) -> int:
 
 @dataclass(frozen=True)
 class Coding:
-    """How the sender wants codes laid out: ``entropy`` "none" (packed at the exact width) or
-    "auto" (entropy-coded when that is smaller); ``context`` (n ints both sides hold, e.g. the
+    """How the sender wants codes laid out: ``entropy`` "none" (packed at the exact width),
+    "auto" (entropy-coded when that is smaller) or "always"; ``context`` (n ints both sides hold, e.g. the
     previous update's codes) and ``models`` are passed to the entropy coder."""
 
     entropy: str = "none"
@@ -93,11 +94,12 @@ def choose_codes(
     n: int,
 ) -> CodeField:
     """Packed codes (``code_bits`` bits, built by ``pack()`` only if they win) or an entropy
-    payload of ``symbols()`` (n ints in [0, qmax]) when ``coding.entropy == "auto"`` and it is
-    strictly smaller. Entropy field: varint(length) + payload + :func:`entropy_pad` zero bytes."""
+    payload of ``symbols()`` (n ints in [0, qmax]) when ``coding.entropy`` is "auto" and it is
+    strictly smaller, or is "always" (n > 0). Entropy field: varint(length) + payload +
+    :func:`entropy_pad` zero bytes."""
     if coding.entropy not in ENTROPY_MODES:
         raise SpecError(f"entropy must be one of {', '.join(ENTROPY_MODES)}, got {coding.entropy!r}")
-    if coding.entropy == "auto" and n > 0:
+    if coding.entropy != "none" and n > 0:
         from .. import entropy as ent
 
         p = ent.encode_codes(
@@ -105,7 +107,7 @@ def choose_codes(
             context=coding.context,
         )
         coded = varint(len(p)) + p + bytes(entropy_pad(len(p), n))
-        if len(coded) < (code_bits + 7) // 8:
+        if coding.entropy == "always" or len(coded) < (code_bits + 7) // 8:
             return CodeField(CODING_ENTROPY, coded, 0)
     packed = pack()
     return CodeField(CODING_PACKED, packed, 8 * len(packed) - code_bits)
