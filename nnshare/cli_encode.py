@@ -177,11 +177,13 @@ def load_model(path: Path):
 def write_encoded(model: Path, out: Path, plan, mode: str, entropy: str, counters: bool,
                   plan_out: Path | None, as_json: bool) -> None:
     """Encode with a plan, write the stream (and the plan), print the summary."""
+    from .progress import spinner
     from .share import inspect as insp
     from .share.model import atomic_write, encode_model
 
     st = load_model(model)
-    enc = encode_model(st, plan, mode, entropy=entropy, counters=counters)
+    with spinner(f"quantizing {len(st.arrays)} tensors"):
+        enc = encode_model(st, plan, mode, entropy=entropy, counters=counters)
     atomic_write(out, enc.data)
     if plan_out is not None:
         atomic_write(plan_out, plan.to_json().encode())
@@ -203,11 +205,13 @@ def write_encoded(model: Path, out: Path, plan, mode: str, entropy: str, counter
 def _encode_rate(model, out, target_bits, target_bpp, target_sqnr, method, mode, scale_dtype,
                  counters, as_json):
     """Rate control over every float tensor (1-D tensors at their own fine step), entropy-coded."""
+    from .progress import spinner
     from .share.model import atomic_write
     from .share.rated import encode_rate
 
     st = load_model(model)
-    enc = encode_rate(st, bits=target_bits, bits_per_param=target_bpp, sqnr_db=target_sqnr,
+    with spinner(f"rate control over {len(st.arrays)} tensors"):
+        enc = encode_rate(st, bits=target_bits, bits_per_param=target_bpp, sqnr_db=target_sqnr,
                       method=method, mode=mode, scale_dtype=scale_dtype, counters=counters)
     atomic_write(out, enc.data)
     res = enc.result
@@ -231,9 +235,12 @@ def _encode_update(model, out, base, target_bpp, target_sqnr, method, state_in, 
     from .share.model import atomic_write
 
     prev = UpdateState.from_bytes(read_bytes(state_in)) if state_in is not None else None
+    from .progress import spinner
+
     new_st, base_st = load_model(model), load_model(base)
-    enc = encode_update(new_st.arrays, base_st.arrays, state=prev, sqnr_db=target_sqnr,
-                        bits_per_param=target_bpp, method=method)
+    with spinner(f"coding the update of {len(new_st.arrays)} tensors"):
+        enc = encode_update(new_st.arrays, base_st.arrays, state=prev, sqnr_db=target_sqnr,
+                            bits_per_param=target_bpp, method=method)
     atomic_write(out, enc.data)
     if state_out is not None:
         atomic_write(state_out, enc.state.to_bytes())

@@ -34,9 +34,10 @@ def is_fine(shape: tuple[int, ...]) -> bool:
     return len(shape) < 2
 
 
-def rms_cap(x: np.ndarray) -> float:
-    """The largest step a weight tensor may get under a shared step: its RMS (SQNR >= ~10.8 dB,
-    so it never rounds to all zeros); 1.0 for an all-zero tensor."""
+def step_cap(x: np.ndarray) -> float:
+    """The largest step a weight tensor may get under a shared step: half its largest magnitude,
+    so its largest element gets code +-2 and keeps at least +-1 after RDO / trellis moves (the
+    tensor never rounds to all zeros); 1.0 for an all-zero tensor."""
     x = np.asarray(x, np.float64)
-    r = math.sqrt(float((x**2).mean())) if x.size else 0.0
-    return r if r > 0 else 1.0
+    m = float(np.abs(x).max()) if x.size else 0.0
+    return m / 2 if m > 0 else 1.0

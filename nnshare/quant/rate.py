@@ -275,5 +275,8 @@ def rate_control(
         if hi - lo < 1e-4:
             break
     if best is None:
+        if bits is not None:
+            raise SpecError(f"bit target of {bits:,.0f} bits is not reachable: even the coarsest allowed "
+                            "steps need more")
         raise SpecError("target not reachable with codes of at most 16 bits")
     return RateResult(best.tensors, best.multiplier, best.bits, best.sse, energy, numel, it)

@@ -11,7 +11,7 @@ from ..errors import SpecError
 from ..format.container import write_stream
 from ..format.meta import with_meta
 from ..format.spec import RawTensor
-from ..quant.fine import fine_step, is_fine, rms_cap
+from ..quant.fine import fine_step, is_fine, step_cap
 from ..quant.rate import RateResult, quantize_tensor, rate_control, tensor_bits
 from ..state import ModelState, model_state
 from .quality import Quality, assess, warn_damage
@@ -37,8 +37,8 @@ def encode_rate(
 
     ``bits`` / ``bits_per_param``: the whole payload (weights, 1-D tensors, scales) within the
     target; ``sqnr_db``: SQNR of the weight matrices (rank >= 2) >= target, 1-D tensors at
-    :data:`~nnshare.quant.fine.FINE_SQNR_DB` each. No weight tensor is given a step above its
-    RMS, so none decodes to all zeros.
+    :data:`~nnshare.quant.fine.FINE_SQNR_DB` each. No weight tensor is given a step above half
+    its largest magnitude, so none decodes to all zeros.
     """
     st = model_state(model_or_state)
     if not counters:
@@ -59,7 +59,7 @@ def encode_rate(
                             f"need about {fine_bits:,.0f} bits")
         bits = bits - fine_bits
     res = rate_control(bulk, bits=bits, sqnr_db=sqnr_db, method=method, scale_dtype=scale_dtype,
-                       max_step={n: rms_cap(a) for n, a in bulk.items()})
+                       max_step={n: step_cap(a) for n, a in bulk.items()})
     tensors = {}
     for n, a in st.arrays.items():
         tensors[n] = res.tensors[n] if n in res.tensors else fine[n] if n in fine else RawTensor(a)
