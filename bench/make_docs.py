@@ -6,7 +6,7 @@
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["throughput", "vs_nncodec", "mixed_precision", "qat_parameterizations", "wlan"]
+ORDER = ["throughput", "vs_nncodec", "mixed_precision", "qat_parameterizations", "wlan", "hf_checkpoint"]
 
 
 def demote(section: str) -> str:

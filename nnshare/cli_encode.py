@@ -86,6 +86,9 @@ def encode(
     check_choice("--entropy", entropy, ("none", "auto"))
     check_choice("--mixed", mixed, ("channel", "tensor"))
     check_choice("--method", method, ("tcq", "tcq4", "rdo", "nearest"))
+    for flag in ("--budget-bits", "--budget-bytes", "--airtime", "--rate", "--target-bits", "--target-bpp"):
+        if given[flag] is not None and not given[flag] > 0:
+            fail(f"{flag} must be positive, got {given[flag]}")
     if bits is not None and not 1 <= bits <= 16:
         fail(f"--bits must be in 1..16, got {bits}")
     if group_size is not None and group_size < 1:

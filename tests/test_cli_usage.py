@@ -51,6 +51,10 @@ USAGE = [
     (["decode", "m.nnsh", "-o", "x.safetensors", "--base", "m.pt"], "--base has no effect"),
     (["inspect", "m.nnsh", "--bogus"], "No such option: --bogus"),
     (["demo", "--quick", "--full"], "--quick or --full"),
+    (["encode", "m.pt", "-o", "x.nnsh", "--budget-bytes", "0"], "--budget-bytes must be positive"),
+    (["encode", "m.pt", "-o", "x.nnsh", "--airtime", "1", "--rate", "-3"], "--rate must be positive"),
+    (["encode", "m.pt", "-o", "x.nnsh", "--target-sqnr", "20", "--plan-out", "p.json"],
+     "--plan-out has no effect with --target-sqnr"),
 ]
 
 
@@ -97,3 +101,24 @@ def test_inspect_piped_is_not_truncated(tmp_path):
     assert run("encode", tmp_path / "w.pt", "-o", tmp_path / "w.nnsh").returncode == 0
     r = run("inspect", tmp_path / "w.nnsh")
     assert r.returncode == 0 and name in r.stdout and "…" not in r.stdout
+
+
+def test_encode_json_and_plan_out(folder, tmp_path):
+    import json
+
+    r = run("encode", folder / "m.pt", "-o", tmp_path / "a.nnsh", "--bits", "5", "--granularity", "channel",
+            "--plan-out", tmp_path / "plan.json", "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["bytes"] == (tmp_path / "a.nnsh").stat().st_size
+    assert summary["bits"] == 8 * summary["bytes"]
+    assert summary["quality"]["worst_tensor"] in ("0.weight", "2.weight")
+    r = run("encode", folder / "m.pt", "-o", tmp_path / "b.nnsh", "--plan", tmp_path / "plan.json")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "a.nnsh").read_bytes() == (tmp_path / "b.nnsh").read_bytes()
+    rep = json.loads(run("inspect", tmp_path / "a.nnsh", "--json").stdout)
+    spec = {t["name"]: t["spec"] for t in rep["tensors"]}
+    assert spec["0.weight"]["kind"] == "quantized" and spec["0.weight"]["bits"] == 5
+    assert spec["0.weight"]["granularity"] == "channel" and spec["0.weight"]["axis"] == 0
+    assert spec["1.running_var"] == {"kind": "float", "dtype": "fp32"}
+    assert "1.num_batches_tracked" not in spec  # counters only with --counters
