@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..format.entropy import cost_bits
 from ..format.errors import SpecError
 from ..format.spec import QuantizedTensor, round_scale, scale_shape, to_blocks
 from .affine import as_float_array
+from .entropy_model import cost_bits
 from .spec import QuantSpec
 from .tcq import tcq_codes
 

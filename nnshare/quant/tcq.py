@@ -25,7 +25,7 @@ except ImportError:  # pragma: no cover - exercised where numba is absent
 if os.environ.get("NNSHARE_NO_NUMBA"):  # force the numpy path (tests, comparisons)
     numba = None
 
-_CHUNK = 1 << 14  # stripes per Viterbi block of the numpy path (bounds memory)
+_CHUNK = 1 << 13  # stripes per Viterbi block of the numpy path (bounds memory: ~40 MB)
 
 
 def _edges(states: int) -> tuple[np.ndarray, ...]:
@@ -50,12 +50,12 @@ def _candidates(V: np.ndarray, lam: float, rates, kmin: int):
     """
     a = np.abs(V)
     sg = np.where(V < 0, -1.0, 1.0)
-    r0e = 4 * np.rint(V / 4)
-    r0o = 4 * np.rint((V - 2) / 4) + 2
-    m = np.maximum(np.rint((a + 1) / 4), 1)
+    r0e = 4 * np.floor(V / 4 + 0.5)  # round half up, as the compiled loop
+    r0o = 4 * np.floor((V - 2) / 4 + 0.5) + 2
+    m = np.maximum(np.floor((a + 1) / 4 + 0.5), 1)
     far = 4 * m - 1
     r1e = np.where(a * a <= (a - far) ** 2, 0.0, far) * sg
-    r1o = (4 * np.maximum(np.rint((a - 1) / 4), 0) + 1) * sg
+    r1o = (4 * np.maximum(np.floor((a - 1) / 4 + 0.5), 0) + 1) * sg
     rs = (r0e, r0o, r1e, r1o)
     ds = [(V - r) ** 2 for r in rs]
     if lam and rates is not None:
@@ -64,7 +64,7 @@ def _candidates(V: np.ndarray, lam: float, rates, kmin: int):
             k = (r / 2) if q == 0 else (r + np.sign(r)) / 2
             tab = rates[q]
             ds[i] = ds[i] + lam * tab[np.clip(k.astype(np.int64) - kmin, 0, tab.size - 1)]
-    return [r.astype(np.int32) for r in rs], [d.astype(np.float32) for d in ds]
+    return [r.astype(np.int32) for r in rs], ds  # float64 costs, as the compiled loop
 
 
 def _viterbi(V: np.ndarray, lam: float, rates, kmin: int, states: int) -> np.ndarray:
@@ -73,7 +73,7 @@ def _viterbi(V: np.ndarray, lam: float, rates, kmin: int, states: int) -> np.nda
     rs, ds = _candidates(np.ascontiguousarray(V.T), lam, rates, kmin)  # each (t, s)
     R = np.stack(rs)  # (4, t, s)
     D = np.stack(ds)
-    J = np.full((states, s), np.inf, np.float32)
+    J = np.full((states, s), np.inf)
     J[0] = 0.0
     take = np.empty((t, states, s), bool)
     for step in range(t):

@@ -69,3 +69,46 @@ def test_blocked_imports_really_fail():
         "try:\n    import numba\nexcept ImportError:\n    print('blocked')\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip() == "blocked", r.stderr
+
+
+_CHILD_PAYLOADS = _CHILD.split("import numpy as np")[0] + r"""
+import numpy as np
+from nnshare.format.entropy import decode_codes, encode_codes
+from nnshare.format.errors import SpecError
+
+data = np.load(sys.argv[1], allow_pickle=False)
+x = data["x"]
+for key in data.files:
+    if key.startswith("payload"):
+        assert np.array_equal(decode_codes(data[key].tobytes(), x.size, -128, 127), x), key
+try:
+    encode_codes(x, -128, 127, coder="range")
+except SpecError as e:
+    assert "constriction" in str(e), e
+else:
+    raise AssertionError("coder='range' encoded without constriction")
+assert np.array_equal(decode_codes(encode_codes(x, -128, 127), x.size, -128, 127), x)
+loaded = [m for m in sys.modules if m.split(".")[0] in BLOCKED]
+assert not loaded, loaded
+print("ok")
+"""
+
+
+def test_new_payloads_of_every_coder_decode_with_numpy_alone(tmp_path):
+    """Payloads written here (rANS by default, the opt-in range coder, sequential and plain
+    models) decode in the blocked process; there the opt-in range coder is refused by name."""
+    import numpy as np
+    import pytest
+
+    from nnshare.format.entropy import encode_codes
+
+    pytest.importorskip("constriction")
+    rng = np.random.default_rng(5)
+    x = np.rint(rng.laplace(size=3000) * 5).clip(-128, 127).astype(np.int32)
+    payloads = {f"payload_{m}_{c}": np.frombuffer(
+        encode_codes(x, -128, 127, models=m, row_len=60, coder=c), np.uint8)
+        for m in ("iid", "rowcol+neighbour") for c in ("auto", "range")}
+    np.savez(tmp_path / "p.npz", x=x, **payloads)
+    r = subprocess.run([sys.executable, "-c", _CHILD_PAYLOADS, str(tmp_path / "p.npz")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr

@@ -1,5 +1,5 @@
-"""Context structure of entropy-coded records: stripes, the TCQ trellis, neighbour and row/column
-classes. numpy only.
+"""Context structure of entropy-coded records: stripes, the TCQ trellis, neighbour, row/column
+and temporal classes. numpy only.
 
 Sequential models (neighbour context, TCQ state) cut the flat code array into stripes of
 ``STRIPE`` consecutive elements; element ``i`` is step ``i % STRIPE`` of stripe ``i // STRIPE``.
@@ -100,37 +100,12 @@ def prev_magnitudes(sym: np.ndarray, center: int) -> np.ndarray:
     return prev
 
 
-def class_of(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Class index of each value against sorted class edges."""
-    return np.searchsorted(edges, values, side="right").astype(np.int8)
-
-
-def scale_classes(rms: np.ndarray, k: int, iters: int = 12) -> np.ndarray:
-    """Cluster RMS values into ``k`` classes by 1-D k-means on log2(rms + 0.5) (encoder only)."""
-    v = np.log2(rms + 0.5)
-    centers = np.unique(np.quantile(v, (np.arange(k) + 0.5) / k)) if k > 1 else v[:1]
-    for _ in range(iters):
-        if centers.size < 2:
-            break
-        cls = class_of(v, (centers[1:] + centers[:-1]) / 2)
-        sums = np.bincount(cls, weights=v, minlength=centers.size)
-        cnt = np.bincount(cls, minlength=centers.size)
-        centers = np.unique(np.where(cnt > 0, sums / np.maximum(cnt, 1), centers))
-    if centers.size < 2:
-        return np.zeros(v.size, np.int8)
-    return class_of(v, (centers[1:] + centers[:-1]) / 2)
-
-
-def rowcol_classes(
-    sym: np.ndarray, center: int, row_len: int, k_row: int, k_col: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column scale classes of ``sym - center`` seen as a (rows, row_len) matrix."""
-    from ._fast import sq_means
-
-    r2, c2 = sq_means(np.ascontiguousarray(sym), center, row_len)
-    rows = scale_classes(np.sqrt(r2), k_row)
-    cols = scale_classes(np.sqrt(c2), k_col)
-    return rows, cols
+def temporal_ctx(prev: np.ndarray, t: int) -> np.ndarray:
+    """Temporal context 0..4 of each element from its co-located previous code ``prev``:
+    0 if prev == 0, else 1/2 for prev in [-t, 0) / below -t, 3/4 for (0, t] / above t."""
+    p = prev.astype(np.int64)
+    c = np.where(p < 0, np.where(p < -t, 2, 1), np.where(p > t, 4, 3))
+    return np.where(p == 0, 0, c).astype(np.int16)
 
 
 def rowcol_ctx(rows: np.ndarray, cols: np.ndarray, k_col: int) -> np.ndarray:

@@ -16,8 +16,12 @@ kind   name      fields after ``kind`` (u8)
 4      uniform   ``lo``, ``width - 1``: every symbol of the range equally likely
 =====  ========  ==================================================================
 
-Every probability is floored at 2**-20 before normalisation, so every symbol of the range can
-be coded. Encoder and decoder build the same float64 table from the same fields.
+Every probability is floored at 2**-20 of the most probable one, so every symbol of the range
+can be coded. Payloads with integer tables (the ``INT`` flag) turn a record into integer weights
+(:meth:`Dist.weights`, :mod:`.tables`); older payloads into float64 probabilities
+(:meth:`Dist.probs`, kept bit for bit for them).
+
+The sender's fitting of these records to histograms lives in :mod:`nnshare.quant.entropy_fit`.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import numpy as np
 
 from ..errors import FormatError
 from ..wire import Reader, Writer
+from . import tables
 
 CONST, TABLE, GEOMETRIC, GAUSS, UNIFORM = 0, 1, 2, 3, 4
 KIND_NAMES = {CONST: "const", TABLE: "table", GEOMETRIC: "geometric", GAUSS: "gauss",
@@ -37,7 +42,6 @@ _MAX_LEVEL = (1 << LEVEL_BITS) - 1
 # 2**(-j/4) for j = 0..62, from Python floats (identical on every IEEE-754 platform).
 _LEVELS = np.array([2.0 ** (-j / 4.0) for j in range(_MAX_LEVEL)], dtype=np.float64)
 _FLOOR = 2.0**-20
-_SCALE_STEPS = (0.85, 0.93, 1.0, 1.07, 1.15)
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,24 @@ class Dist:
             p = np.exp(-0.5 * ((k - self.a) / self.b) ** 2)
         p = np.maximum(p / max(p.max(), 1e-300), _FLOOR)
         return p / p.sum()
+
+    def weights(self) -> np.ndarray:
+        """int64 integer weights of the ``width`` symbols (top 2**36, floor 2**16): the table
+        of payloads with integer tables, the same on every machine (see :mod:`.tables`)."""
+        if self.kind == CONST:
+            return np.ones(1, np.int64)
+        if self.kind == UNIFORM:
+            return np.full(self.width, np.int64(1) << tables.TOP_BITS)
+        if self.kind == TABLE:
+            lv = self.levels.astype(np.int64)
+            present = lv > 0
+            y = (np.maximum(lv, 1) - 1) << (tables.FRAC - 2)
+            y = y - y[present].min()
+            w = tables.weights_of_exponents(y)
+            return np.where(present, w, np.int64(1) << tables.FLOOR_BITS)
+        fn = tables.geometric_exponents if self.kind == GEOMETRIC else tables.gauss_exponents
+        y = fn(self.lo, self.width, self.a, self.b)
+        return tables.weights_of_exponents(y - y.min())
 
     def side_bits(self) -> int:
         """Bits this record takes in the payload."""
@@ -116,88 +138,3 @@ class Dist:
         if not (np.isfinite(a) and np.isfinite(b) and b > 0):
             raise FormatError(f"bad distribution parameters ({a}, {b})")
         return Dist(kind, lo, width, a=a, b=b)
-
-
-def cost_of(hist: np.ndarray, dist: Dist) -> float:
-    """Ideal coded bits of symbols with histogram ``hist`` (over dist's range) under ``dist``."""
-    if dist.kind == CONST:
-        return 0.0
-    p = dist.probs()
-    nz = hist > 0
-    return float(-(hist[nz] * np.log2(p[nz])).sum())
-
-
-def _table(hist: np.ndarray, lo: int) -> Dist:
-    c = hist.astype(np.float64)
-    v = 1 + np.rint(-4.0 * np.log2(np.maximum(c, 1e-300) / c.max()))
-    levels = np.where(c > 0, np.clip(v, 1, _MAX_LEVEL), 0).astype(np.uint8)
-    return Dist(TABLE, lo, hist.size, levels=levels)
-
-
-def _varint_len(v: int) -> int:
-    return max(1, (int(v).bit_length() + 6) // 7)
-
-
-def _side_bits(kind: int, lo: int, width: int) -> int:
-    """Bits of a distribution record (same as ``Dist.side_bits`` without writing it)."""
-    b = 1 + _varint_len(2 * lo if lo >= 0 else -2 * lo - 1)
-    if kind == CONST:
-        return 8 * b
-    b += _varint_len(width - 1)
-    if kind == TABLE:
-        b += (width * LEVEL_BITS + 7) // 8
-    elif kind in (GEOMETRIC, GAUSS):
-        b += 8
-    return 8 * b
-
-
-def _refine(hist: np.ndarray, lo: int, kind: int, a: float, b: float) -> tuple[Dist, float]:
-    """The best of a few scales around ``b`` (same probabilities as ``Dist.probs``), with its
-    coded bits; all scales evaluated at once."""
-    k = np.arange(hist.size, dtype=np.float64) + lo
-    a32 = float(np.float32(a))
-    bs = [float(np.float32(max(b * f, 0.05))) for f in _SCALE_STEPS]
-    bv = np.array(bs)[:, None]
-    p = np.exp(-np.abs(k - a32) / bv) if kind == GEOMETRIC else np.exp(-0.5 * ((k - a32) / bv) ** 2)
-    p = np.maximum(p / np.maximum(p.max(axis=1, keepdims=True), 1e-300), _FLOOR)
-    nz = hist > 0
-    lp = np.log2(p[:, nz]) - np.log2(p.sum(axis=1, keepdims=True))
-    costs = -(lp * hist[nz]).sum(axis=1)
-    j = int(np.argmin(costs))
-    return Dist(kind, lo, hist.size, a=a32, b=bs[j]), float(costs[j])
-
-
-def fit_cost(
-    hist: np.ndarray, lo: int, kinds: tuple[int, ...] = (TABLE, GEOMETRIC, GAUSS, UNIFORM)
-) -> tuple[Dist, float]:
-    """:func:`fit` and the ideal coded bits of ``hist`` under the chosen distribution."""
-    if hist.size == 1:
-        return Dist(CONST, lo, 1), 0.0
-    k = np.arange(hist.size, dtype=np.float64) + lo
-    n = hist.sum()
-    mean = float((hist * k).sum() / n)
-    cands: list[tuple[Dist, float]] = []
-    if UNIFORM in kinds:
-        cands.append((Dist(UNIFORM, lo, hist.size), float(n) * np.log2(hist.size)))
-    if TABLE in kinds:
-        d = _table(hist, lo)
-        cands.append((d, cost_of(hist, d)))
-    if GEOMETRIC in kinds:
-        cdf = np.cumsum(hist)
-        med = float(k[np.searchsorted(cdf, (n + 1) // 2)])
-        mad = float((hist * np.abs(k - med)).sum() / n)
-        cands.append(_refine(hist, lo, GEOMETRIC, med, max(mad, 0.1)))
-    if GAUSS in kinds:
-        std = float(np.sqrt((hist * (k - mean) ** 2).sum() / n))
-        cands.append(_refine(hist, lo, GAUSS, mean, max(std, 0.1)))
-    return min(cands, key=lambda dc: dc[1] + _side_bits(dc[0].kind, lo, hist.size))
-
-
-def fit(
-    hist: np.ndarray, lo: int, kinds: tuple[int, ...] = (TABLE, GEOMETRIC, GAUSS, UNIFORM)
-) -> Dist:
-    """The cheapest distribution (coded bits + side-info bits) for a histogram starting at ``lo``.
-
-    ``hist``: int64 counts of the symbols ``lo .. lo + len(hist) - 1``; first and last non-zero.
-    """
-    return fit_cost(hist, lo, kinds)[0]

@@ -8,8 +8,8 @@ A clean stream ends with every word consumed and the state back at 2**31.
 The decoder computes each element's context itself (trellis state, neighbour magnitude,
 row/column and temporal classes), so sequential models decode in one pass. The loops are
 compiled with numba when it is available (the ``fast`` extra). Without numba (or with
-``NNSHARE_NO_NUMBA=1``) the same Python functions run, bit-identical but ~1 us per code, and the
-encoder's ``coder="auto"`` picks constriction's range coder instead.
+``NNSHARE_NO_NUMBA=1``) the same Python functions run, bit-identical but ~1 us per code.
+Frequencies come from :mod:`.tables` (integer, or float64 for payloads written before).
 """
 
 from __future__ import annotations
@@ -28,25 +28,26 @@ if os.environ.get("NNSHARE_NO_NUMBA"):
     numba = None
 
 RANS_L = 1 << 31
-MIN_PREC, MAX_PREC = 10, 16
+MIN_PREC, MAX_PREC = 10, 22
+LEGACY_MAX_PREC = 16  # payloads with float tables (before the INT flag)
 MAX_LOSS = 0.001  # relative coding loss accepted from a smaller frequency precision
-_TABLE_ENTRIES = 1 << 22  # most slot-table entries (contexts x 2**prec): 32 MiB
+_TABLE_ENTRIES = 1 << 22  # most slot-table entries (contexts x 2**prec): 16 MiB of int32
 
 
 def available() -> bool:
-    """Whether the fast (compiled) rANS path is available to the encoder."""
+    """Whether the compiled (numba) rANS loops are available."""
     return numba is not None
 
 
-def precision(n_tables: int, max_width: int, loss=None) -> int | None:
+def precision(n_tables: int, max_width: int, loss=None, max_prec: int = MAX_PREC) -> int | None:
     """Frequency precision (bits) for ``n_tables`` contexts whose widest alphabet has
-    ``max_width`` symbols, or None when rANS does not apply (the range coder is used instead).
+    ``max_width`` symbols, or None when no precision fits (:func:`fits`).
 
     ``loss(prec)``: extra bits of coding at ``prec`` (the encoder's histograms); the smallest
     precision within :data:`MAX_LOSS` of the ideal code length wins (small decoder tables stay
     in cache), else the largest that fits.
     """
-    ok = [p for p in range(MIN_PREC + 2, MAX_PREC + 1) if fits(n_tables, max_width, p)]
+    ok = [p for p in range(MIN_PREC + 2, max_prec + 1) if fits(n_tables, max_width, p)]
     if not ok or loss is None:
         return ok[0] if ok else None
     for p in ok:
@@ -61,58 +62,22 @@ def fits(n_tables: int, max_width: int, prec: int) -> bool:
     return max_width * 2 <= (1 << prec) and n_tables << prec <= _TABLE_ENTRIES
 
 
-def quantize(p: np.ndarray, prec: int) -> np.ndarray:
-    """Integer frequencies (int64, each >= 1, summing to ``2**prec``) of probabilities ``p``:
-    rounded, floored at 1, the remainder on the first most probable symbol (if that leaves it
-    < 1: floor(p * (2**prec - width)) + 1 instead). Deterministic float64 arithmetic."""
-    m = 1 << prec
-    top = int(np.argmax(p))
-    f = np.maximum(np.rint(p * float(m)), 1.0).astype(np.int64)
-    f[top] += m - int(f.sum())
-    if f[top] < 1:  # only for flat tables with many floored symbols
-        f = np.floor(p * float(m - p.size)).astype(np.int64) + 1
-        f[top] += m - int(f.sum())
-    return f
-
-
-def tables(probs: list[np.ndarray | None], prec: int):
-    """Frequency and cumulative tables (contexts x width; zero rows for constant contexts,
-    ``None`` in ``probs``) and the decoder's slot table (contexts x 2**prec, each entry
-    ``freq << 32 | (slot - cum) << 16 | symbol index``)."""
-    n_ctx = len(probs)
-    width = max([p.size for p in probs if p is not None], default=1)
+def tables(freqs: list[np.ndarray | None], prec: int):
+    """Frequency and cumulative tables (int64, contexts x width; zero rows for constant
+    contexts, ``None`` in ``freqs``) and the decoder's slot table (int32, contexts x 2**prec:
+    the symbol index whose frequency interval holds each slot)."""
+    n_ctx = len(freqs)
+    width = max([f.size for f in freqs if f is not None], default=1)
     freq = np.zeros((n_ctx, width), np.int64)
-    for i, p in enumerate(probs):
-        if p is not None:
-            freq[i, : p.size] = quantize(p, prec)
+    for i, f in enumerate(freqs):
+        if f is not None:
+            freq[i, : f.size] = f
     cum = np.cumsum(freq, axis=1) - freq
-    slot = _slots_fast(freq, cum, prec) if _slots_fast is not None else _slots_np(freq, cum, prec)
+    slot = np.zeros((n_ctx, 1 << prec), np.int32)
+    for c, f in enumerate(freqs):
+        if f is not None:
+            slot[c] = np.repeat(np.arange(f.size, dtype=np.int32), f)
     return freq, cum, slot
-
-
-def _slots_np(freq, cum, prec):
-    """numpy equivalent of :func:`_slots_loop`."""
-    slot = np.zeros((freq.shape[0], 1 << prec), np.uint64)
-    for c in range(freq.shape[0]):
-        if not freq[c].any():
-            continue
-        k = np.repeat(np.arange(freq.shape[1], dtype=np.int64), freq[c])
-        bias = np.arange(1 << prec, dtype=np.int64) - cum[c, k]
-        slot[c] = ((freq[c, k] << 32) | (bias << 16) | k).astype(np.uint64)
-    return slot
-
-
-def _slots_loop(freq, cum, prec):
-    """Slot table of the decoder (see :func:`tables`)."""
-    n_ctx, width = freq.shape
-    slot = np.zeros((n_ctx, 1 << prec), np.uint64)
-    for c in range(n_ctx):
-        for k in range(width):
-            f = freq[c, k]
-            base = cum[c, k]
-            for j in range(f):
-                slot[c, base + j] = np.uint64((f << 32) | (j << 16) | k)
-    return slot
 
 
 def _encode_loop(sym, ctx, const, lo, freq, cum, prec):
@@ -144,7 +109,7 @@ def _encode_loop(sym, ctx, const, lo, freq, cum, prec):
 
 
 def _decode_loop(words, n, t_len, tcq, nb, center, t1, t2, rc, n_rc, trans, quant, const, lo,
-                 slot, prec):
+                 freq, cum, slot, prec):
     """Symbols (codes; reconstruction indices r under TCQ, before the zero offset) and a status:
     0 ok, 1 words exhausted, 2 words left over or bad final state."""
     out = np.empty(n, np.int32)
@@ -156,9 +121,6 @@ def _decode_loop(words, n, t_len, tcq, nb, center, t1, t2, rc, n_rc, trans, quan
     mask = np.uint64((1 << prec) - 1)
     p = np.uint64(prec)
     low = np.uint64(RANS_L)
-    m16 = np.uint64(0xFFFF)
-    s16 = np.uint64(16)
-    s32 = np.uint64(32)
     state = 0
     prev = 0
     step = t_len
@@ -180,9 +142,9 @@ def _decode_loop(words, n, t_len, tcq, nb, center, t1, t2, rc, n_rc, trans, quan
         if const[c]:
             s = lo[c]
         else:
-            e = slot[c, x & mask]
-            k = np.int64(e & m16)
-            x = (e >> s32) * (x >> p) + ((e >> s16) & m16)
+            j = x & mask
+            k = slot[c, j]
+            x = np.uint64(freq[c, k]) * (x >> p) + j - np.uint64(cum[c, k])
             if x < low:
                 if pos >= nw:
                     return out, 1
@@ -211,9 +173,8 @@ def _decode_loop(words, n, t_len, tcq, nb, center, t1, t2, rc, n_rc, trans, quan
 if numba is not None:
     _encode_fast = numba.njit(cache=True, nogil=True)(_encode_loop)
     _decode_fast = numba.njit(cache=True, nogil=True)(_decode_loop)
-    _slots_fast = numba.njit(cache=True, nogil=True)(_slots_loop)
 else:  # pragma: no cover
-    _encode_fast = _decode_fast = _slots_fast = None
+    _encode_fast = _decode_fast = None
 
 
 def encode(sym: np.ndarray, ctx: np.ndarray, const, lo, freq, cum, prec: int) -> np.ndarray:
@@ -225,7 +186,7 @@ def encode(sym: np.ndarray, ctx: np.ndarray, const, lo, freq, cum, prec: int) ->
 
 
 def decode(words: np.ndarray, n: int, *, t_len: int, tcq: bool, nb: bool, center: int, t1: int,
-           t2: int, rc: np.ndarray | None, n_rc: int, trellis, const, lo, slot,
+           t2: int, rc: np.ndarray | None, n_rc: int, trellis, const, lo, freq, cum, slot,
            prec: int) -> np.ndarray:
     """n symbols (int32): codes, or reconstruction indices r under TCQ (before the zero)."""
     fn = _decode_fast or _decode_loop
@@ -234,7 +195,7 @@ def decode(words: np.ndarray, n: int, *, t_len: int, tcq: bool, nb: bool, center
     out, status = fn(np.ascontiguousarray(words, np.uint32), int(n), int(t_len), bool(tcq),
                      bool(nb), int(center), int(t1), int(t2), rc_a, int(n_rc),
                      trans.astype(np.int64), quant.astype(np.int64), np.asarray(const, np.bool_),
-                     np.asarray(lo, np.int64), slot, int(prec))
+                     np.asarray(lo, np.int64), freq, cum, slot, int(prec))
     if status == 1:
         raise FormatError("entropy payload: rANS words exhausted before the last code")
     if status == 2:

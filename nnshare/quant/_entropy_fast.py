@@ -95,7 +95,7 @@ _levels_fast = numba.njit(cache=True, nogil=True)(_levels_loop) if numba is not 
 
 def tcq_levels(codes: np.ndarray, zero: int, states: int):
     """(levels, quantizer ids) of ``codes - zero`` along the trellis, or None if not a path."""
-    from . import contexts as cx
+    from ..format.entropy import contexts as cx
 
     if _levels_fast is None:
         return cx.tcq_levels(codes - zero, states)

@@ -1,0 +1,163 @@
+"""Integer probability tables of the entropy coder (payloads with the ``INT`` flag).
+
+Every table the decoder needs is built here with integer arithmetic only, so encoder and
+decoder agree on every machine (no libm ``exp``/``pow``, no float rounding mode):
+
+1. Each symbol of a context gets an exponent ``y >= 0`` in units of 2**-16 bit
+   (``-log2`` of its weight relative to the most probable symbol):
+   table levels ``y = (v - 1) * 2**14``; geometric ``y = |k - a| log2(e) / b``; Gaussian
+   ``y = ((k - a) / b)**2 log2(e) / 2``; uniform ``y = 0``. The f32 parameters are read as exact
+   rationals; ``a`` (in units of 2**-16) and ``1 / b`` (24 significant bits) become fixed-point
+   integers; ``log2(e)`` is the integer constant :data:`LOG2E_Q64` (= floor(log2(e) * 2**64)).
+   ``y`` is shifted so its minimum is 0.
+2. Weight ``w = max(floor(2**36 * 2**(-y / 2**16)), 2**16)`` from two 256-entry tables of
+   ``2**31 * 2**(-j/256)`` and ``2**31 * 2**(-j/65536)``, themselves built by integer square
+   roots (:func:`exp2_tables`). Level-0 (absent) table symbols get the floor weight 2**16.
+3. Frequencies summing to ``2**prec`` (:func:`quantize`): ``max(1, round(w 2**prec / W))``,
+   the remainder on the first heaviest symbol (if that leaves it < 1:
+   ``floor(w (2**prec - width) / W) + 1``, remainder again on it).
+
+Payloads written before the flag keep their float64 tables (:meth:`.dists.Dist.probs` and
+:func:`quantize_float` for rANS, constriction's quantisation for the range coder).
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+
+FRAC = 16  # fractional bits of exponents y
+TOP_BITS = 36  # weight of the most probable symbol: 2**36
+FLOOR_BITS = 16  # smallest weight: 2**16 (2**-20 of the top, as the float tables)
+LOG2E_Q64 = 0x171547652B82FE177  # floor(log2(e) * 2**64)
+_K = 96  # fixed-point bits of the square-root chain
+
+
+def exp2_tables() -> tuple[np.ndarray, np.ndarray]:
+    """(hi, lo): int64 ``floor(2**31 * 2**(-j/256))`` and ``floor(2**31 * 2**(-j/65536))``,
+    j = 0..255, from a chain of integer square roots (s_m = 2**(-1/2**m) with 96 bits)."""
+    s = [0, math.isqrt(1 << (2 * _K - 1))]  # s[m] ~ 2**K * 2**(-1 / 2**m)
+    for _ in range(2, 17):
+        s.append(math.isqrt(s[-1] << _K))
+
+    def table(first_m: int) -> np.ndarray:  # bit i of j weighs 2**(-1 / 2**(first_m - i))
+        out = []
+        for j in range(256):
+            acc = 1 << _K
+            for i in range(8):
+                if j >> i & 1:
+                    acc = acc * s[first_m - i] >> _K
+            out.append(acc >> (_K - 31))
+        return np.array(out, np.int64)
+
+    return table(8), table(16)
+
+
+_HI, _LO = exp2_tables()
+
+
+def weights_of_exponents(y: np.ndarray) -> np.ndarray:
+    """int64 weights ``max(floor(2**36 * 2**(-y / 2**16)), 2**16)`` of int64 exponents y >= 0."""
+    y = np.asarray(y, np.int64)
+    ip = np.minimum(y >> FRAC, 37)
+    prod = _HI[(y >> 8) & 255] * _LO[y & 255]  # < 2**62
+    w = prod >> (62 - TOP_BITS + ip)
+    return np.maximum(w, np.int64(1) << FLOOR_BITS)
+
+
+def _fixed(x: Fraction, bits: int) -> tuple[int, int]:
+    """(m, sh) with m = floor(x * 2**sh) holding ``bits`` significant bits (x > 0)."""
+    sh = bits - (x.numerator.bit_length() - x.denominator.bit_length())
+    m = (x.numerator << sh) // x.denominator if sh >= 0 else x.numerator // (x.denominator << -sh)
+    return m, sh
+
+
+def _distance(lo: int, width: int, a: float) -> np.ndarray:
+    """|k - a| * 2**16 (int64, rounded) for k = lo .. lo + width - 1; a clamped near the range."""
+    fa = Fraction(float(a))
+    fa = min(max(fa, Fraction(lo - (1 << 21))), Fraction(lo + width + (1 << 21)))
+    a16 = round(fa * (1 << 16))
+    k = np.arange(width, dtype=np.int64) + lo
+    return np.abs((k << 16) - a16)  # < 2**38
+
+
+def _scale(b: float) -> Fraction:
+    return min(max(Fraction(float(b)), Fraction(1, 1 << 8)), Fraction(1 << 24))
+
+
+def geometric_exponents(lo: int, width: int, a: float, b: float) -> np.ndarray:
+    """y = |k - a| log2(e) / b in units of 2**-16 (before the shift to minimum 0)."""
+    g, sh = _fixed(Fraction(LOG2E_Q64, 1 << 64) / _scale(b), 24)  # g < 2**24
+    d = _distance(lo, width, a)
+    return (d * g) >> sh
+
+
+def gauss_exponents(lo: int, width: int, a: float, b: float) -> np.ndarray:
+    """y = ((k - a) / b)**2 log2(e) / 2 in units of 2**-16 (before the shift to minimum 0)."""
+    c = math.isqrt(LOG2E_Q64 << 63)  # floor(sqrt(log2(e) / 2) * 2**64)
+    h, sh = _fixed(Fraction(c, 1 << 64) / _scale(b), 24)
+    u16 = np.minimum((_distance(lo, width, a) * h) >> sh, 1 << 27)  # |k - a| sqrt(.) / b * 2**16
+    return (u16 * u16) >> 16
+
+
+def quantize(w: np.ndarray, prec: int) -> np.ndarray:
+    """Integer frequencies (int64, each >= 1, summing to ``2**prec``) of int64 weights ``w``."""
+    m = 1 << prec
+    w = np.asarray(w, np.int64)
+    total = int(w.sum())
+    f = np.maximum((w * m + total // 2) // total, 1)
+    top = int(np.argmax(w))
+    f[top] += m - int(f.sum())
+    if f[top] < 1:  # only for flat tables with many floored symbols
+        f = (w * (m - w.size)) // total + 1
+        f[top] += m - int(f.sum())
+    return f
+
+
+def quantize_float(p: np.ndarray, prec: int) -> np.ndarray:
+    """Frequencies of float64 probabilities as rANS payloads without integer tables have them:
+    rounded, floored at 1, the remainder on the first most probable symbol (if that leaves it
+    < 1: floor(p * (2**prec - width)) + 1 instead)."""
+    m = 1 << prec
+    top = int(np.argmax(p))
+    f = np.maximum(np.rint(p * float(m)), 1.0).astype(np.int64)
+    f[top] += m - int(f.sum())
+    if f[top] < 1:
+        f = np.floor(p * float(m - p.size)).astype(np.int64) + 1
+        f[top] += m - int(f.sum())
+    return f
+
+
+def context_freqs(dists, prec: int, int_tables: bool) -> list[np.ndarray | None]:
+    """Per context: frequencies summing to 2**prec (None for a constant context), from the
+    integer weights (payloads with integer tables) or the float64 probabilities (older ones)."""
+    from .dists import CONST
+
+    q = (lambda d: quantize(d.weights(), prec)) if int_tables else (
+        lambda d: quantize_float(d.probs(), prec))
+    return [None if d.kind == CONST else q(d) for d in dists]
+
+
+def checksum_dists():
+    """Fixed distribution records whose tables :func:`checksum` covers."""
+    from .dists import GAUSS, GEOMETRIC, TABLE, UNIFORM, Dist
+
+    levels = (np.arange(40) * 7 % 64).astype(np.uint8)
+    return [Dist(GEOMETRIC, -40, 81, a=0.37, b=3.1), Dist(GAUSS, -300, 601, a=-2.5, b=71.0),
+            Dist(GAUSS, -5000, 10001, a=13.25, b=2000.0), Dist(TABLE, 0, 40, levels=levels),
+            Dist(UNIFORM, 5, 9), Dist(GEOMETRIC, 0, 4096, a=4000.5, b=1e5),
+            Dist(GAUSS, 0, 64, a=31.0, b=0.06), Dist(GEOMETRIC, -(2**19), 2**20, a=-3.0, b=7e4)]
+
+
+def checksum() -> int:
+    """CRC-32 of the exp2 tables and of frequency tables for fixed parameters (a test pins it)."""
+    import zlib
+
+    parts = [_HI, _LO]
+    for d in checksum_dists():
+        for prec in (12, 16, 22, 24):
+            if d.width * 2 <= 1 << prec:
+                parts.append(quantize(d.weights(), prec))
+    return zlib.crc32(b"".join(np.asarray(p, "<i8").tobytes() for p in parts))

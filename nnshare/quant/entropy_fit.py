@@ -1,0 +1,131 @@
+"""Sender side of the entropy coder's distributions: fitting a distribution record
+(:class:`nnshare.format.entropy.dists.Dist`) to a histogram, and the row/column scale classes of
+the row/column contexts. A sender decision: the receiver only reads the records.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..format.entropy.dists import CONST, GAUSS, GEOMETRIC, LEVEL_BITS, TABLE, UNIFORM, Dist
+from ._entropy_fast import sq_means
+
+_MAX_LEVEL = (1 << LEVEL_BITS) - 1
+_FLOOR = 2.0**-20
+_SCALE_STEPS = (0.85, 0.93, 1.0, 1.07, 1.15)
+
+
+def cost_of(hist: np.ndarray, dist: Dist) -> float:
+    """Ideal coded bits of symbols with histogram ``hist`` (over dist's range) under ``dist``."""
+    if dist.kind == CONST:
+        return 0.0
+    p = dist.probs()
+    nz = hist > 0
+    return float(-(hist[nz] * np.log2(p[nz])).sum())
+
+
+def _table(hist: np.ndarray, lo: int) -> Dist:
+    c = hist.astype(np.float64)
+    v = 1 + np.rint(-4.0 * np.log2(np.maximum(c, 1e-300) / c.max()))
+    levels = np.where(c > 0, np.clip(v, 1, _MAX_LEVEL), 0).astype(np.uint8)
+    return Dist(TABLE, lo, hist.size, levels=levels)
+
+
+def _varint_len(v: int) -> int:
+    return max(1, (int(v).bit_length() + 6) // 7)
+
+
+def side_bits(kind: int, lo: int, width: int) -> int:
+    """Bits of a distribution record (same as ``Dist.side_bits`` without writing it)."""
+    b = 1 + _varint_len(2 * lo if lo >= 0 else -2 * lo - 1)
+    if kind == CONST:
+        return 8 * b
+    b += _varint_len(width - 1)
+    if kind == TABLE:
+        b += (width * LEVEL_BITS + 7) // 8
+    elif kind in (GEOMETRIC, GAUSS):
+        b += 8
+    return 8 * b
+
+
+def _refine(hist: np.ndarray, lo: int, kind: int, a: float, b: float) -> tuple[Dist, float]:
+    """The best of a few scales around ``b`` (same probabilities as ``Dist.probs``), with its
+    coded bits; all scales evaluated at once."""
+    k = np.arange(hist.size, dtype=np.float64) + lo
+    a32 = float(np.float32(a))
+    bs = [float(np.float32(max(b * f, 0.05))) for f in _SCALE_STEPS]
+    bv = np.array(bs)[:, None]
+    p = np.exp(-np.abs(k - a32) / bv) if kind == GEOMETRIC else np.exp(-0.5 * ((k - a32) / bv) ** 2)
+    p = np.maximum(p / np.maximum(p.max(axis=1, keepdims=True), 1e-300), _FLOOR)
+    nz = hist > 0
+    lp = np.log2(p[:, nz]) - np.log2(p.sum(axis=1, keepdims=True))
+    costs = -(lp * hist[nz]).sum(axis=1)
+    j = int(np.argmin(costs))
+    return Dist(kind, lo, hist.size, a=a32, b=bs[j]), float(costs[j])
+
+
+def fit_cost(
+    hist: np.ndarray, lo: int, kinds: tuple[int, ...] = (TABLE, GEOMETRIC, GAUSS, UNIFORM)
+) -> tuple[Dist, float]:
+    """:func:`fit` and the ideal coded bits of ``hist`` under the chosen distribution."""
+    if hist.size == 1:
+        return Dist(CONST, lo, 1), 0.0
+    k = np.arange(hist.size, dtype=np.float64) + lo
+    n = hist.sum()
+    mean = float((hist * k).sum() / n)
+    cands: list[tuple[Dist, float]] = []
+    if UNIFORM in kinds:
+        cands.append((Dist(UNIFORM, lo, hist.size), float(n) * np.log2(hist.size)))
+    if TABLE in kinds:
+        d = _table(hist, lo)
+        cands.append((d, cost_of(hist, d)))
+    if GEOMETRIC in kinds:
+        cdf = np.cumsum(hist)
+        med = float(k[np.searchsorted(cdf, (n + 1) // 2)])
+        mad = float((hist * np.abs(k - med)).sum() / n)
+        cands.append(_refine(hist, lo, GEOMETRIC, med, max(mad, 0.1)))
+    if GAUSS in kinds:
+        std = float(np.sqrt((hist * (k - mean) ** 2).sum() / n))
+        cands.append(_refine(hist, lo, GAUSS, mean, max(std, 0.1)))
+    return min(cands, key=lambda dc: dc[1] + side_bits(dc[0].kind, lo, hist.size))
+
+
+def fit(
+    hist: np.ndarray, lo: int, kinds: tuple[int, ...] = (TABLE, GEOMETRIC, GAUSS, UNIFORM)
+) -> Dist:
+    """The cheapest distribution (coded bits + side-info bits) for a histogram starting at ``lo``.
+
+    ``hist``: int64 counts of the symbols ``lo .. lo + len(hist) - 1``; first and last non-zero.
+    """
+    return fit_cost(hist, lo, kinds)[0]
+
+
+def class_of(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Class index of each value against sorted class edges."""
+    return np.searchsorted(edges, values, side="right").astype(np.int8)
+
+
+def scale_classes(rms: np.ndarray, k: int, iters: int = 12) -> np.ndarray:
+    """Cluster RMS values into ``k`` classes by 1-D k-means on log2(rms + 0.5) (encoder only)."""
+    v = np.log2(rms + 0.5)
+    centers = np.unique(np.quantile(v, (np.arange(k) + 0.5) / k)) if k > 1 else v[:1]
+    for _ in range(iters):
+        if centers.size < 2:
+            break
+        cls = class_of(v, (centers[1:] + centers[:-1]) / 2)
+        sums = np.bincount(cls, weights=v, minlength=centers.size)
+        cnt = np.bincount(cls, minlength=centers.size)
+        centers = np.unique(np.where(cnt > 0, sums / np.maximum(cnt, 1), centers))
+    if centers.size < 2:
+        return np.zeros(v.size, np.int8)
+    return class_of(v, (centers[1:] + centers[:-1]) / 2)
+
+
+def rowcol_classes(
+    sym: np.ndarray, center: int, row_len: int, k_row: int, k_col: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column scale classes of ``sym - center`` seen as a (rows, row_len) matrix."""
+    r2, c2 = sq_means(np.ascontiguousarray(sym), center, row_len)
+    rows = scale_classes(np.sqrt(r2), k_row)
+    cols = scale_classes(np.sqrt(c2), k_col)
+    return rows, cols

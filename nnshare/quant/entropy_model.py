@@ -1,0 +1,378 @@
+"""The sender's choice of entropy model: candidate context models, fitted distributions,
+estimated costs, the cheapest wins; then :func:`nnshare.format.entropy.encode.write_payload`
+writes it. The receiver (:mod:`nnshare.format.entropy`) only decodes what was chosen.
+
+Speed: arrays of >= 2**14 codes choose their model by a quick estimate (empirical entropy per
+context, Miller-Madow corrected, plus table side info; on an evenly spread sample of whole rows
+for >= 2**18 codes), preferring non-neighbour models unless the neighbour context saves > 0.01
+bit per code (its range-coded decoder was sequential); only the chosen model is fitted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ..format.entropy import contexts as cx
+from ..format.entropy import rans, tables
+from ..format.entropy.decode import check_context
+from ..format.entropy.dists import CONST, Dist
+from ..format.entropy.encode import write_payload
+from ..format.entropy.header import (
+    K_T,
+    MAX_CODE_RANGE,
+    MODEL_NAMES,
+    MODELS,
+    NEIGHBOUR,
+    ROWCOL,
+    TCQ,
+    TCQ8,
+    TEMPORAL,
+    PayloadHeader,
+    alphabet_budget,
+)
+from ..format.errors import SpecError
+from . import entropy_fit as fit
+from ._entropy_fast import joint_hist, tcq_levels
+
+K_ROW = K_COL = 4
+_MAX_HIST_BINS = 1 << 22  # contexts x alphabet of a model's histogram (memory bound)
+_SAMPLE = 1 << 16  # big arrays: models are compared on a sample of about this many elements
+_QUICK_MIN = 1 << 14  # arrays this big choose their model by a quick estimate, then fit once
+_NB_PENALTY = 0.01  # bits per symbol a neighbour model must save on a big array
+_MIN_PER_CTX = 64  # "auto" skips models with fewer symbols than this per context
+_FLUSH_BITS = 64  # coder flush, worst case
+_CRC_BITS = 32
+CODERS = ("auto", "rans", "range")
+
+
+@dataclass
+class _Setup:
+    """What the encoder decided for one model: header fields, contexts and symbols."""
+
+    head: PayloadHeader
+    ctx: np.ndarray
+    sym: np.ndarray
+    dists: list[Dist] = field(default_factory=list)
+    bits: float = 0.0  # estimated payload bits: side info + coded + CRC + flush
+    coded: float = 0.0  # the ideal code length part of ``bits``
+    hist: np.ndarray | None = None  # contexts x symbols from hist_lo
+    hist_lo: int = 0
+
+    @property
+    def flags(self) -> int:
+        return self.head.flags
+
+    @property
+    def n_ctx(self) -> int:
+        return self.head.n_ctx
+
+
+def _check_codes(codes: np.ndarray, qmin: int, qmax: int) -> np.ndarray:
+    a = np.asarray(codes)
+    if a.ndim != 1:
+        raise SpecError(f"codes must be a 1-D array, got shape {a.shape}")
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+        raise SpecError(f"codes must be integers, got dtype {a.dtype}")
+    if not (isinstance(qmin, int | np.integer) and isinstance(qmax, int | np.integer)):
+        raise SpecError("qmin and qmax must be integers")
+    if not 0 <= qmax - qmin <= MAX_CODE_RANGE:
+        raise SpecError(f"code range [{qmin}, {qmax}] empty or wider than {MAX_CODE_RANGE}")
+    a = a.astype(np.int64)
+    if a.size and (a.min() < qmin or a.max() > qmax):
+        raise SpecError(f"codes outside [{qmin}, {qmax}]: min {a.min()}, max {a.max()}")
+    return a
+
+
+def _names(models: str | Iterable[str]) -> list[str]:
+    names = list(MODELS) if models == "auto" else [models] if isinstance(models, str) else list(models)
+    for m in names:
+        if m not in MODELS:
+            raise SpecError(f"unknown entropy model {m!r}; known: auto, {', '.join(MODELS)}")
+    return names
+
+
+def _int_quantile(v: np.ndarray, qs) -> list[int]:
+    """Quantiles (lower) of a non-empty array of non-negative integers, via a histogram."""
+    v = np.asarray(v)
+    if v.size and v.max() < (1 << 22):
+        cdf = np.cumsum(np.bincount(v.astype(np.int64)))
+        return [int(np.searchsorted(cdf, q * (v.size - 1) + 1)) for q in qs]
+    return [int(x) for x in np.quantile(v, qs, method="lower")]
+
+
+def _median(v: np.ndarray, memo: dict | None = None) -> int:
+    if memo is not None and id(v) in memo:
+        return memo[id(v)]
+    lo = int(v.min())
+    m = lo + _int_quantile(v - lo, [0.5])[0]
+    if memo is not None:
+        memo[id(v)] = m
+    return m
+
+
+def _setup(codes, flags: int, row_len, tcq, context, memo: dict | None = None) -> _Setup | None:
+    """Header fields and contexts for one model, or None when the model does not apply.
+    ``memo`` caches the context components shared by several models of one array."""
+    n = codes.size
+    memo = {} if memo is None else memo
+    if flags & TEMPORAL and context is None or flags & TCQ and tcq is None:
+        return None
+    if flags & ROWCOL and (not row_len or row_len < 2 or n % row_len or n // row_len < 2):
+        return None
+    variant = (8 if flags & TCQ8 else 4) if flags & TCQ else 0
+    sym = tcq[0] if variant else codes
+    kw: dict = {}
+    ctx = np.zeros(n, np.int16)
+    if variant:
+        kw["zero"] = tcq[2]
+        ctx = tcq[1].astype(np.int16)
+    if flags & NEIGHBOUR:
+        key = ("nb", variant)
+        if key not in memo:
+            center = _median(sym, memo) if n else 0
+            t1, t2 = _int_quantile(np.abs(sym - center), [1 / 3, 2 / 3]) if n else (0, 0)
+            memo[key] = ({"center": center, "t1": t1, "t2": t2},
+                         cx.neighbour_ctx(cx.prev_magnitudes(sym, center), t1, t2))
+        fields, c = memo[key]
+        kw.update(fields)
+        ctx = ctx * 3 + c
+    if flags & ROWCOL:
+        key = ("rc", variant)
+        if key not in memo:
+            rows, cols = fit.rowcol_classes(sym, _median(sym, memo), row_len, K_ROW, K_COL)
+            memo[key] = ({"row_len": row_len, "k_row": K_ROW, "k_col": K_COL, "rows": rows,
+                          "cols": cols}, cx.rowcol_ctx(rows, cols, K_COL))
+        fields, c = memo[key]
+        kw.update(fields)
+        ctx = ctx * (K_ROW * K_COL) + c
+    if flags & TEMPORAL:
+        key = ("t", variant)
+        if key not in memo:
+            p = context - (tcq[2] if variant else 0)
+            nzp = np.abs(p[p != 0])
+            t = _median(nzp) if nzp.size else 0
+            memo[key] = ({"t_thr": t}, cx.temporal_ctx(p, t))
+        fields, c = memo[key]
+        kw.update(fields)
+        ctx = ctx * K_T + c
+    return _Setup(PayloadHeader(flags, **kw), ctx.astype(np.int16), sym)
+
+
+def _head_bits(s: _Setup) -> float:
+    return 8.0 * s.head.fields_bytes()
+
+
+def _fit(s: _Setup, qmin: int) -> _Setup:
+    """Fit one distribution per context and the estimated total bits."""
+    if s.sym.size == 0:
+        s.dists = [Dist(CONST, qmin, 1)] * s.n_ctx
+        s.bits = _head_bits(s) + _CRC_BITS + 8 * s.n_ctx
+        return s
+    if s.hist is None:
+        lo = int(s.sym.min())
+        s.hist = joint_hist(s.ctx, s.sym, lo, s.n_ctx, int(s.sym.max()) - lo + 1)
+        s.hist_lo = lo
+    hist, lo = s.hist, s.hist_lo
+    s.dists, s.coded = [], 0.0
+    bits = _head_bits(s) + _CRC_BITS + _FLUSH_BITS
+    for c in range(s.n_ctx):
+        nz = np.flatnonzero(hist[c])
+        if nz.size == 0:
+            d = Dist(CONST, lo, 1)  # empty context: never used
+        else:
+            d, coded = fit.fit_cost(hist[c, nz[0] : nz[-1] + 1], lo + int(nz[0]))
+            s.coded += coded
+        s.dists.append(d)
+        bits += fit.side_bits(d.kind, d.lo, d.width)
+    s.bits = bits + s.coded
+    return s
+
+
+def _n_ctx(flags: int) -> int:
+    """Number of contexts of a model (row/column with the default class counts)."""
+    return PayloadHeader(flags, k_row=K_ROW, k_col=K_COL).n_ctx
+
+
+def _estimate(s: _Setup) -> _Setup:
+    """Quick payload estimate for model choice: per context the empirical entropy (with the
+    Miller-Madow small-sample correction) plus the side info of a table, no fitting."""
+    if s.sym.size == 0:
+        return _fit(s, 0)
+    lo = int(s.sym.min())
+    width = int(s.sym.max()) - lo + 1
+    hist = joint_hist(s.ctx, s.sym, lo, s.n_ctx, width)
+    s.hist, s.hist_lo = hist, lo
+    cnt = hist.sum(axis=1)
+    h = hist.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ent = np.where(hist > 0, h * np.log2(np.maximum(cnt, 1)[:, None] / h), 0.0).sum()
+    nzc = hist > 0
+    ent += float(np.maximum(nzc.sum(axis=1) - 1, 0).sum()) / (2 * math.log(2))  # Miller-Madow
+    first = nzc.argmax(axis=1)
+    last = width - 1 - nzc[:, ::-1].argmax(axis=1)
+    w = np.where(cnt > 0, last - first + 1, 1)
+    side = np.where(cnt > 1, np.minimum(32 + 6 * w, 128 + 0.02 * cnt), 24).sum()
+    s.coded = float(ent)
+    s.bits = _head_bits(s) + _CRC_BITS + _FLUSH_BITS + float(side) + s.coded
+    return s
+
+
+def _acceptable(s: _Setup, n: int, coder: str) -> bool:
+    """Whether a fitted model's tables suit the payload budget and the coder."""
+    live = [d.width for d in s.dists if d.kind != CONST]
+    if sum(live) > alphabet_budget(n, int(s.bits // 8)):
+        return False
+    return coder == "range" or rans.precision(len(s.dists), max(live, default=1)) is not None
+
+
+def _candidates(codes, qmin, qmax, models, row_len, context=None, quick=False,
+                coder="auto") -> list[_Setup]:
+    names = _names(models)
+    context = check_context(context, codes.size, SpecError)
+    if codes.size == 0:
+        return [_fit(_setup(codes, 0, None, None, None), qmin)]
+    tcq_by = {}  # trellis states -> (levels, quantizers, zero) of a valid path
+    for states in (4, 8):
+        if not any(MODELS[m] & TCQ and bool(MODELS[m] & TCQ8) == (states == 8) for m in names):
+            continue
+        mid = (qmin + qmax + 1) // 2
+        for zero in dict.fromkeys((0, mid, mid - 1)):  # signed codes, offsets (code - qmin)
+            if qmin <= zero <= qmax:
+                lv = tcq_levels(codes, zero, states)
+                if lv is not None:
+                    tcq_by[states] = (*lv, zero)
+                    break
+    widths = {0: int(codes.max()) - int(codes.min()) + 1}
+    for states, t in tcq_by.items():
+        widths[states] = int(t[0].max()) - int(t[0].min()) + 1
+    out = []
+    memo: dict = {}
+    for m in names:
+        flags = MODELS[m]
+        states = (8 if flags & TCQ8 else 4) if flags & TCQ else 0
+        if states and states not in tcq_by:
+            continue
+        if _n_ctx(flags) * widths[states] > _MAX_HIST_BINS:
+            continue  # histogram too large: a model with fewer contexts covers it
+        if flags and _n_ctx(flags) > max(2, codes.size // _MIN_PER_CTX) and "iid" in names:
+            continue  # too few symbols per context to pay for the side info
+        s = _setup(codes, flags, row_len, tcq_by.get(states), context, memo)
+        if s is not None and quick:
+            out.append(_estimate(s))
+        elif s is not None:
+            s = _fit(s, qmin)
+            if _acceptable(s, codes.size, coder):
+                out.append(s)
+    if not out:
+        raise SpecError(f"none of the entropy models {names} applies to these codes"
+                        + ("" if coder == "range" else " with the rANS coder (coder='range' "
+                           "takes wider tables; it needs constriction)"))
+    return out
+
+
+def _sampled_choice(codes, qmin, qmax, models, row_len, context):
+    """For a big array, the name of the model with the lowest quick estimate (:func:`_estimate`),
+    on an evenly spread sample of whole stripes (and whole rows) for very big arrays, so only
+    that model is fitted on everything. Returns (names, its setup when made on all the data)."""
+    names = _names(models)
+    n = codes.size
+    if len(names) < 2 or n < _QUICK_MIN:
+        return names, None
+    unit = math.lcm(int(row_len), cx.STRIPE) if row_len else 64 * cx.STRIPE
+    sel = None
+    if n >= 4 * _SAMPLE and unit * 16 <= n:
+        units = n // unit
+        take = np.unique(np.linspace(0, units - 1, max(1, min(units, _SAMPLE // unit)))
+                         .astype(int))
+        sel = (take[:, None] * unit + np.arange(unit)).reshape(-1)
+    m = n if sel is None else sel.size
+    sub_ctx = context if context is None or sel is None else np.asarray(context)[sel]
+    cands = _candidates(codes if sel is None else codes[sel], qmin, qmax, names, row_len,
+                        sub_ctx, quick=True)
+
+    def full_bits(c: _Setup) -> float:  # coded bits scale with n, side info does not
+        extra = cx.class_bits(K_ROW) * (n - m) // row_len if c.flags & ROWCOL else 0
+        slow = _NB_PENALTY * n if c.flags & NEIGHBOUR else 0.0
+        return c.coded * n / m + (c.bits - c.coded) + extra + slow
+
+    best = min(cands, key=full_bits)
+    return [MODEL_NAMES[best.flags]], (best if sel is None else None)
+
+
+def model_costs(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = "auto",
+                row_len: int | None = None, context=None) -> dict[str, float]:
+    """Estimated payload bits (ideal code length + side info + CRC + coder flush) per model that
+    applies to ``codes`` (1-D ints in [qmin, qmax])."""
+    codes = _check_codes(codes, qmin, qmax)
+    cands = _candidates(codes, qmin, qmax, models, row_len, context)
+    return {MODEL_NAMES[s.flags]: s.bits for s in cands}
+
+
+def cost_bits(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = "auto",
+              row_len: int | None = None, context=None) -> float:
+    """Estimated payload bits of the cheapest applicable model (within ~64 bits of the truth)."""
+    codes = _check_codes(codes, qmin, qmax)
+    models = _sampled_choice(codes, qmin, qmax, models, row_len, context)[0]
+    costs = model_costs(codes, qmin, qmax, models=models, row_len=row_len, context=context)
+    return min(costs.values())
+
+
+def _rans_loss(s: _Setup, prec: int) -> float:
+    """Extra bits of rANS frequencies at ``prec`` over the ideal code length, minus what
+    :data:`rans.MAX_LOSS` allows (<= 0: acceptable)."""
+    extra = ideal = 0.0
+    for c, d in enumerate(s.dists):
+        if d.kind == CONST or s.hist is None:
+            continue
+        h = s.hist[c, d.lo - s.hist_lo : d.lo - s.hist_lo + d.width]
+        nz = h > 0
+        w = d.weights()
+        lp = -np.log2(w[nz] / w.sum())
+        f = tables.quantize(w, prec)
+        ideal += float((h[nz] * lp).sum())
+        extra += float((h[nz] * (-np.log2(f[nz] / float(1 << prec)) - lp)).sum())
+    return extra - rans.MAX_LOSS * ideal - 32
+
+
+def encode_codes(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = "auto",
+                 row_len: int | None = None, context=None, coder: str = "auto") -> bytes:
+    """Entropy-code a 1-D integer array with values in ``[qmin, qmax]``.
+
+    ``models``: "auto" (every model, the cheapest wins, side info counted) or one or more names
+    of :data:`MODELS`. ``row_len``: the tensor's last-axis length, enabling row/column contexts.
+    ``context``: n integers both sides hold (the previous update's codes), enabling temporal
+    models. ``coder``: "auto" or "rans" (nnshare's static rANS: the receiver needs numpy only)
+    or "range" (constriction's range coder, opt-in: the sender needs constriction, the receiver
+    still numpy only). Returns a payload; ``decode_codes`` needs ``n``, ``qmin``, ``qmax`` (and
+    the same ``context`` if a temporal model was chosen). Tables are integer (flag 64).
+    """
+    if coder not in CODERS:
+        raise SpecError(f"unknown coder {coder!r}; known: {', '.join(CODERS)}")
+    codes = _check_codes(codes, qmin, qmax)
+    n = codes.size
+    chosen, s = _sampled_choice(codes, qmin, qmax, models, row_len, context)
+    if s is not None:
+        s = _fit(s, qmin)
+        if not _acceptable(s, n, coder):
+            s = None
+    elif len(chosen) == 1:
+        try:
+            s = _candidates(codes, qmin, qmax, chosen, row_len, context, coder=coder)[0]
+        except SpecError:  # the quick choice failed the table budget
+            s = None
+    if s is None:
+        s = min(_candidates(codes, qmin, qmax, models, row_len, context, coder=coder),
+                key=lambda c: c.bits)
+    prec = 0
+    if coder != "range":
+        live = [d.width for d in s.dists if d.kind != CONST]
+        prec = rans.precision(len(s.dists), max(live, default=1), lambda p: _rans_loss(s, p))
+        if prec is None:  # explicit models only: "auto" keeps to models the rANS tables fit
+            raise SpecError(f"entropy model {MODEL_NAMES[s.flags]!r}: tables too large for the "
+                            "rANS coder; use another model or coder='range' (needs constriction)")
+    head = replace(s.head, rans_prec=prec, dists=tuple(s.dists))
+    return write_payload(head, s.sym, s.ctx)

@@ -1,0 +1,84 @@
+"""The numba-compiled and the pure numpy/Python paths of the entropy coder agree bit for bit.
+
+``make test`` installs the ``fast`` extra, so these run (never skip) in CI; on a machine without
+numba they fail, saying so."""
+
+import importlib
+
+import numpy as np
+import pytest
+
+from nnshare.format.entropy import MODELS, decode_codes, describe, encode_codes, rans
+from nnshare.quant.tcq import tcq_codes
+
+
+def _model_input(model: str, n: int = 1500, seed: int = 11):
+    """Codes (int32 in [-128, 127]) suiting ``model``, and its temporal context if it has one."""
+    rng = np.random.default_rng(seed)
+    prev = np.rint(rng.standard_normal(n) * 3).astype(np.int32)
+    u = prev * 0.5 + rng.standard_normal(n) * 4 * np.repeat(rng.random(n // 50 + 1), 50)[:n]
+    x = tcq_codes(u, 0.0, 8 if "tcq8" in model else 4) if "tcq" in model else np.rint(u)
+    return np.clip(x, -128, 127).astype(np.int32), (prev if "temporal" in model else None)
+
+
+def test_numba_is_installed_and_compiles_every_loop(compiled_loops):
+    assert rans.available(), "numba missing: install the 'fast' extra (make test does)"
+    for mod, attr in compiled_loops:
+        assert getattr(importlib.import_module(mod), attr) is not None, (mod, attr)
+
+
+def test_numpy_path_fixture_really_switches(compiled_loops, numpy_path):
+    for mod, attr in compiled_loops:
+        assert getattr(importlib.import_module(mod), attr) is None
+
+
+@pytest.fixture(scope="module")
+def compiled_payloads():
+    """Payloads of every model written by the compiled path (n = 1500 codes each)."""
+    out = {}
+    for m in MODELS:
+        x, ctx = _model_input(m, n=1500)
+        out[m] = (x, ctx, encode_codes(x, -128, 127, models=m, row_len=50, context=ctx))
+    return out
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_compiled_and_numpy_rans_agree_bit_for_bit(model, compiled_payloads, numpy_path):
+    x, ctx, fast = compiled_payloads[model]
+    assert describe(fast, x.size, -128, 127)["coder"].startswith("rans")
+    slow = encode_codes(x, -128, 127, models=model, row_len=50, context=ctx)
+    assert slow == fast  # model choice, tables and coded words identical
+    np.testing.assert_array_equal(decode_codes(fast, x.size, -128, 127, context=ctx), x)
+
+
+def test_compiled_decoder_reads_numpy_written_payloads(compiled_payloads):
+    for x, ctx, p in compiled_payloads.values():
+        np.testing.assert_array_equal(decode_codes(p, x.size, -128, 127, context=ctx), x)
+
+
+def test_compiled_and_numpy_rans_agree_on_damaged_words(compiled_payloads, monkeypatch):
+    """Behind a valid CRC, both decoders give the same codes or the same error."""
+    import zlib
+
+    from nnshare.format.errors import FormatError
+
+    x, ctx, p = compiled_payloads["rowcol+neighbour"]
+    rng = np.random.default_rng(0)
+    cases = []
+    for _ in range(40):
+        b = bytearray(p[:-4])
+        b[int(rng.integers(len(b) - 60, len(b)))] ^= 1 << int(rng.integers(0, 8))
+        cases.append(bytes(b) + zlib.crc32(b).to_bytes(4, "little"))
+
+    def run():
+        out = []
+        for c in cases:
+            try:
+                out.append(decode_codes(c, x.size, -128, 127).tobytes())
+            except FormatError as e:
+                out.append(str(e))
+        return out
+
+    fast = run()
+    monkeypatch.setattr(rans, "_decode_fast", None)
+    assert run() == fast
