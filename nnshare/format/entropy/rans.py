@@ -8,7 +8,8 @@ A clean stream ends with every word consumed and the state back at 2**31.
 The decoder computes each element's context itself (trellis state, neighbour magnitude,
 row/column and temporal classes), so sequential models decode in one pass. The loops are
 compiled with numba when it is available (the ``fast`` extra). Without numba (or with
-``NNSHARE_NO_NUMBA=1``) the same Python functions run, bit-identical but ~1 us per code.
+``NNSHARE_NO_NUMBA=1``) the same loops run in plain Python integers (:mod:`.rans_py`),
+bit-identical, ~1 us per code.
 Frequencies come from :mod:`.tables` (integer, or float64 for payloads written before).
 """
 
@@ -19,6 +20,7 @@ import os
 import numpy as np
 
 from ..errors import FormatError
+from . import rans_py
 
 try:  # optional accelerator
     import numba
@@ -179,7 +181,7 @@ else:  # pragma: no cover
 
 def encode(sym: np.ndarray, ctx: np.ndarray, const, lo, freq, cum, prec: int) -> np.ndarray:
     """uint32 words of the symbols ``sym`` (int64) under contexts ``ctx``."""
-    fn = _encode_fast or _encode_loop
+    fn = _encode_fast or rans_py.encode_loop
     w = fn(np.ascontiguousarray(sym, np.int64), np.ascontiguousarray(ctx, np.int16),
            np.asarray(const, np.bool_), np.asarray(lo, np.int64), freq, cum, int(prec))
     return w.astype(np.uint32)
@@ -189,7 +191,7 @@ def decode(words: np.ndarray, n: int, *, t_len: int, tcq: bool, nb: bool, center
            t2: int, rc: np.ndarray | None, n_rc: int, trellis, const, lo, freq, cum, slot,
            prec: int) -> np.ndarray:
     """n symbols (int32): codes, or reconstruction indices r under TCQ (before the zero)."""
-    fn = _decode_fast or _decode_loop
+    fn = _decode_fast or rans_py.decode_loop
     rc_a = np.zeros(1, np.int16) if rc is None else np.ascontiguousarray(rc, np.int16)
     trans, quant = trellis
     out, status = fn(np.ascontiguousarray(words, np.uint32), int(n), int(t_len), bool(tcq),
