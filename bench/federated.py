@@ -57,12 +57,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=40)
+    ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--settings", type=int, default=len(SETTINGS), help="how many of the settings to run")
     a = ap.parse_args()
     rounds = 15 if a.quick else a.rounds
-    seeds = [0] if a.quick else [0, 1]
+    seeds = [0] if a.quick else list(range(a.seeds))
     data = digits()
     res = {"rounds": rounds, "seeds": seeds, "clients": 10, "settings": {}}
-    for sname, opts in (SETTINGS[:1] if a.quick else SETTINGS):
+    for sname, opts in (SETTINGS[:1] if a.quick else SETTINGS[: a.settings]):
         rows = {}
         for cname, make in CODECS:
             runs = []
