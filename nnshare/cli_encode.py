@@ -247,10 +247,29 @@ def _encode_update(model, out, base, target_bpp, target_sqnr, method, state_in, 
     atomic_write(out, enc.data)
     if state_out is not None:
         atomic_write(state_out, enc.state.to_bytes())
+    q = update_quality(new_st, base_st, enc.reconstruction)
     n = sum(c.size for c in enc.state.codes.values())
     if as_json:
         typer.echo(json.dumps({"out": str(out), "bytes": len(enc.data), "params": n,
-                               "bits_per_param": 8 * len(enc.data) / max(n, 1)}, indent=2))
+                               "bits_per_param": 8 * len(enc.data) / max(n, 1),
+                               "quality": q.to_dict()}, indent=2))
         return
     typer.echo(f"wrote update {out}: {len(enc.data):,} bytes ({8 * len(enc.data) / max(n, 1):.3f} "
-               f"bits/param over {n:,} parameters)")
+               f"bits/param over {n:,} parameters); {q.summary()} of the deltas")
+
+
+def update_quality(new_st, base_st, reconstruction):
+    """Per-tensor SQNR of the decoded deltas (new - base) against the true ones; warns about
+    deltas that decode to zeros."""
+    import numpy as np
+
+    from .share.quality import assess, warn_damage
+
+    true, got = {}, {}
+    for k, a in new_st.arrays.items():
+        if a.dtype.kind == "f" and k in reconstruction:
+            b = base_st.arrays[k].astype(np.float64)
+            true[k], got[k] = a.astype(np.float64) - b, reconstruction[k].astype(np.float64) - b
+    q = assess(true, got, new_st.roles)
+    warn_damage(q)
+    return q

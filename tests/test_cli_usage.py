@@ -58,14 +58,36 @@ USAGE = [
 ]
 
 
+def in_process(args, capsys):
+    """The command line in this process (as the `nnshare` script runs it): status, out, err."""
+    from nnshare.cli import main
+
+    try:
+        main([str(a) for a in args])
+        rc = 0
+    except SystemExit as e:
+        rc = int(e.code or 0)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
 @pytest.mark.parametrize("args, msg", USAGE)
-def test_usage_error_is_one_line_status_2(folder, args, msg):
-    r = run(*args, cwd=folder)
-    assert r.returncode == 2, r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and msg in lines[0], r.stderr
-    assert "Traceback" not in r.stderr and r.stdout == ""
+def test_usage_error_is_one_line_status_2(folder, args, msg, capsys, monkeypatch):
+    monkeypatch.chdir(folder)
+    rc, out, err = in_process(args, capsys)
+    assert rc == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and msg in lines[0], err
+    assert "Traceback" not in err and out == ""
     assert not (folder / "x.nnsh").exists() and not (folder / "x.safetensors").exists()
+
+
+def test_usage_errors_in_a_real_process(folder):
+    """The same through the installed entry point's interpreter: no traceback, status 2."""
+    for args, msg in (USAGE[0], USAGE[1], USAGE[5]):
+        r = run(*args, cwd=folder)
+        assert r.returncode == 2 and r.stderr.startswith("error: ") and msg in r.stderr, r.stderr
+        assert r.stderr.count("\n") == 1
 
 
 def test_version_and_bare_help(folder):
@@ -122,3 +144,23 @@ def test_encode_json_and_plan_out(folder, tmp_path):
     assert spec["0.weight"]["granularity"] == "channel" and spec["0.weight"]["axis"] == 0
     assert spec["1.running_var"] == {"kind": "float", "dtype": "fp32"}
     assert "1.num_batches_tracked" not in spec  # counters only with --counters
+
+
+def test_update_reports_delta_quality(folder, tmp_path):
+    import json
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from nnshare.io import load_state
+
+    base = load_state(folder / "m.pt")
+    rng = np.random.default_rng(0)
+    new = {k: (v + 0.01 * rng.standard_normal(v.shape)).astype(v.dtype) if v.dtype.kind == "f"
+           else np.asarray(v + 3) for k, v in base.items()}
+    save_file(new, str(tmp_path / "new.safetensors"))
+    r = run("encode", tmp_path / "new.safetensors", "--base", folder / "m.pt", "-o", tmp_path / "u.nnsu",
+            "--target-sqnr", "25", "--json")
+    assert r.returncode == 0, r.stderr
+    q = json.loads(r.stdout)["quality"]
+    assert q["zeroed"] == [] and q["worst_sqnr_db"] >= 24
