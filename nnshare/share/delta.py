@@ -140,9 +140,9 @@ def encode_update(
 ) -> EncodedUpdate:
     """Encode ``new - base`` tensor by tensor, each at its own step:
 
-    - weight deltas (rank >= 2): a step proportional to each delta's RMS, chosen by rate control
-      so that every weight delta meets the update SQNR target (dB) or all of them together the
-      bits-per-parameter target; or the one given ``step``;
+    - weight deltas (rank >= 2): a step per tensor chosen by rate control so that every weight
+      delta meets the update SQNR target (dB) on its own, or (a step proportional to each delta's
+      RMS) all of them together the bits-per-parameter target; or the one given ``step``;
     - 1-D float deltas (biases, norms, BatchNorm statistics): their own fine step
       (:func:`nnshare.quant.fine.fine_step`);
     - integer / bool tensors (counters, position ids): exactly, step 1.
@@ -174,16 +174,20 @@ def encode_update(
             raise SpecError(f"step must be a positive number, got {step}")
         steps.update({k: float(step) for k in weights})
     elif weights:
-        rc = rate_control(
-            {k: delta[k].astype(np.float32) for k in weights},
-            sqnr_db=sqnr_db,
-            bits_per_param=bits_per_param,
-            method=method,
-            lam_scale=lam_scale,
-            allocation="sqnr",
-            models={"tcq": ("iid", "tcq8"), "tcq4": ("iid", "tcq")}.get(method, ("iid",)),
-        )
-        steps.update({k: float(rc.tensors[k].params["scale"]) for k in weights})
+        models_ = {"tcq": ("iid", "tcq8"), "tcq4": ("iid", "tcq")}.get(method, ("iid",))
+        # an SQNR target holds for every weight delta on its own; a rate target for them together
+        groups = [[k] for k in weights] if sqnr_db is not None else [weights]
+        for group in groups:
+            rc = rate_control(
+                {k: delta[k].astype(np.float32) for k in group},
+                sqnr_db=sqnr_db,
+                bits_per_param=bits_per_param,
+                method=method,
+                lam_scale=lam_scale,
+                allocation="sqnr",
+                models=models_,
+            )
+            steps.update({k: float(rc.tensors[k].params["scale"]) for k in group})
     if state is not None and set(state.codes) != set(names):
         raise SpecError("the previous update's state covers other tensors")
     w = Writer()
