@@ -6,7 +6,8 @@
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["throughput", "vs_nncodec", "mixed_precision", "qat_parameterizations", "wlan", "hf_checkpoint"]
+ORDER = ["throughput", "vs_nncodec", "entropy_speed", "mixed_precision", "qat_parameterizations",
+         "wlan", "hf_checkpoint"]
 
 
 def demote(section: str) -> str:
