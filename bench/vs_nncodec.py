@@ -704,8 +704,8 @@ NOTES: list[str] = [
     "(~0.4 s, `records.py`), model choice + fit ~0.5 s, rANS encode 0.2 s. TCQ encode is "
     "bounded by the Viterbi search (~4 s with RD rates: two passes at 25 + 110 ns per "
     "parameter) and decode by the serial trellis-state chain (~27 ns per parameter). "
-    "Without numba the same streams decode correctly but slowly (pure Python loops), and "
-    "the encoder falls back to the range coder.",
+    "Without numba the same streams decode correctly but slowly (pure Python loops, ~1-2 us "
+    "per code: `docs/benchmarks/entropy_speed.md`); the encoder writes the same rANS payloads.",
     "- **Row/column context.** The container passes each tensor's row length, so the entropy "
     "coder's per-row / per-column scale classes (4 x 4 contexts) are in the stream as "
     "shipped; the `entropy models` column gives the share of parameters per chosen model.",
