@@ -20,7 +20,9 @@ def folder(tmp_path_factory):
     torch.manual_seed(0)
     m = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2))
     torch.save(m.state_dict(), d / "m.pt")
-    assert run("encode", d / "m.pt", "-o", d / "m.nnsh").returncode == 0
+    import nnshare
+
+    (d / "m.nnsh").write_bytes(nnshare.encode(m))
     return d
 
 
@@ -116,29 +118,31 @@ def test_inspect_decode_help_do_not_import_torch(folder, tmp_path):
     assert (tmp_path / "d.safetensors").exists()
 
 
-def test_inspect_piped_is_not_truncated(tmp_path):
+def test_inspect_piped_is_not_truncated(tmp_path, capsys):
     torch.manual_seed(0)
     name = "encoder.layers.0.self_attention.query_key_value_projection.weight"
     torch.save({name: torch.randn(16, 16)}, tmp_path / "w.pt")
-    assert run("encode", tmp_path / "w.pt", "-o", tmp_path / "w.nnsh").returncode == 0
-    r = run("inspect", tmp_path / "w.nnsh")
-    assert r.returncode == 0 and name in r.stdout and "…" not in r.stdout
+    assert in_process(["encode", tmp_path / "w.pt", "-o", tmp_path / "w.nnsh"], capsys)[0] == 0
+    rc, out, _ = in_process(["inspect", tmp_path / "w.nnsh"], capsys)  # stdout is not a terminal
+    assert rc == 0 and name in out and "…" not in out
 
 
-def test_encode_json_and_plan_out(folder, tmp_path):
+def test_encode_json_and_plan_out(folder, tmp_path, capsys):
     import json
 
-    r = run("encode", folder / "m.pt", "-o", tmp_path / "a.nnsh", "--bits", "5", "--granularity", "channel",
-            "--plan-out", tmp_path / "plan.json", "--json")
-    assert r.returncode == 0, r.stderr
-    summary = json.loads(r.stdout)
+    rc, out, err = in_process(["encode", folder / "m.pt", "-o", tmp_path / "a.nnsh", "--bits", "5",
+                               "--granularity", "channel", "--plan-out", tmp_path / "plan.json", "--json"],
+                              capsys)
+    assert rc == 0, err
+    summary = json.loads(out)
     assert summary["bytes"] == (tmp_path / "a.nnsh").stat().st_size
     assert summary["bits"] == 8 * summary["bytes"]
     assert summary["quality"]["worst_tensor"] in ("0.weight", "2.weight")
-    r = run("encode", folder / "m.pt", "-o", tmp_path / "b.nnsh", "--plan", tmp_path / "plan.json")
-    assert r.returncode == 0, r.stderr
+    rc, _, err = in_process(["encode", folder / "m.pt", "-o", tmp_path / "b.nnsh", "--plan",
+                             tmp_path / "plan.json"], capsys)
+    assert rc == 0, err
     assert (tmp_path / "a.nnsh").read_bytes() == (tmp_path / "b.nnsh").read_bytes()
-    rep = json.loads(run("inspect", tmp_path / "a.nnsh", "--json").stdout)
+    rep = json.loads(in_process(["inspect", tmp_path / "a.nnsh", "--json"], capsys)[1])
     spec = {t["name"]: t["spec"] for t in rep["tensors"]}
     assert spec["0.weight"]["kind"] == "quantized" and spec["0.weight"]["bits"] == 5
     assert spec["0.weight"]["granularity"] == "channel" and spec["0.weight"]["axis"] == 0
@@ -146,7 +150,7 @@ def test_encode_json_and_plan_out(folder, tmp_path):
     assert "1.num_batches_tracked" not in spec  # counters only with --counters
 
 
-def test_update_reports_delta_quality(folder, tmp_path):
+def test_update_reports_delta_quality(folder, tmp_path, capsys):
     import json
 
     import numpy as np
@@ -159,8 +163,8 @@ def test_update_reports_delta_quality(folder, tmp_path):
     new = {k: (v + 0.01 * rng.standard_normal(v.shape)).astype(v.dtype) if v.dtype.kind == "f"
            else np.asarray(v + 3) for k, v in base.items()}
     save_file(new, str(tmp_path / "new.safetensors"))
-    r = run("encode", tmp_path / "new.safetensors", "--base", folder / "m.pt", "-o", tmp_path / "u.nnsu",
-            "--target-sqnr", "25", "--json")
-    assert r.returncode == 0, r.stderr
-    q = json.loads(r.stdout)["quality"]
+    rc, out, err = in_process(["encode", tmp_path / "new.safetensors", "--base", folder / "m.pt", "-o",
+                               tmp_path / "u.nnsu", "--target-sqnr", "25", "--json"], capsys)
+    assert rc == 0, err
+    q = json.loads(out)["quality"]
     assert q["zeroed"] == [] and q["worst_sqnr_db"] >= 24
