@@ -58,3 +58,20 @@ def accuracy(model, x, y) -> float:
 
     with torch.no_grad():
         return float((model(x).argmax(1) == y).float().mean())
+
+
+def digits_cnn(channels: tuple[int, int] = (8, 16), hidden: int = 40, seed: int = 0):
+    """A small CNN for the 8x8 digits: input (N, 64) pixels, two 3x3 convs, max-pool, two linears."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    c1, c2 = channels
+    return nn.Sequential(
+        nn.Unflatten(1, (1, 8, 8)),
+        nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(c2 * 4 * 4, hidden), nn.ReLU(),
+        nn.Linear(hidden, 10),
+    )

@@ -1,0 +1,73 @@
+"""Run a stream in PyTorch without expanding it: ``load_quantized(module, stream)``.
+
+Weight-only int1..16 Linear, Conv1d/2d/3d and Embedding modules keep their integer codes (1..4-bit
+codes two to a byte) and scales in memory and dequantize on the fly, so the model's resident
+memory shrinks with the stream; outputs equal the dequantized float model's bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .export.modules import QuantConv, QuantEmbedding, QuantLinear, QuantWeight, resident_bytes
+from .export.modules import quantized_module as _quantized_module
+from .format import read_stream
+from .format.errors import FormatError
+from .format.spec import QuantizedTensor
+
+__all__ = ["QuantConv", "QuantEmbedding", "QuantLinear", "QuantWeight", "load_quantized", "resident_bytes"]
+
+
+def _set_tensor(model: nn.Module, name: str, value: torch.Tensor) -> None:
+    owner_name, _, leaf = name.rpartition(".")
+    owner = model.get_submodule(owner_name) if owner_name else model
+    if leaf in owner._parameters:
+        owner._parameters[leaf] = nn.Parameter(value, requires_grad=False)
+    elif leaf in owner._buffers:
+        owner._buffers[leaf] = value
+    else:
+        raise FormatError(f"tensor {name!r}: the model has no parameter or buffer there")
+
+
+def load_quantized(module: nn.Module, stream: bytes, *, layout=None) -> nn.Module:
+    """Load a stream into ``module`` (which may live on the meta device): every quantized affine
+    ``<m>.weight`` of a Linear / Conv / Embedding ``m`` becomes a quantized module holding codes
+    and scales; every other tensor is loaded as its decoded float32 (or raw) values. The stream
+    must hold exactly the module's state-dict tensors with the same shapes (FormatError
+    otherwise). Returns ``module`` (changed in place)."""
+    current = module.state_dict(keep_vars=True)
+    if layout is None:
+        layout = [(n, tuple(t.shape)) for n, t in current.items()]
+    tensors = read_stream(stream, layout).tensors
+    missing, extra = set(current) - set(tensors), set(tensors) - set(current)
+    if missing:
+        raise FormatError(f"stream lacks tensors the model needs: {sorted(missing)[:5]}")
+    if extra:
+        raise FormatError(f"stream holds tensors the model does not have: {sorted(extra)[:5]}")
+    for name, t in tensors.items():
+        if tuple(t.shape) != tuple(current[name].shape):
+            raise FormatError(f"tensor {name!r}: stream shape {tuple(t.shape)}, model "
+                              f"{tuple(current[name].shape)}")
+    done: set[str] = set()
+    for name, t in tensors.items():
+        owner_name, _, leaf = name.rpartition(".")
+        if leaf != "weight" or not isinstance(t, QuantizedTensor) or t.spec.scheme != "affine":
+            continue
+        owner = module.get_submodule(owner_name) if owner_name else module
+        new = _quantized_module(owner, t)
+        if new is None:
+            continue
+        if not owner_name:
+            raise FormatError("load_quantized needs the quantized layer inside a container module")
+        parent_name, _, child = owner_name.rpartition(".")
+        parent = module.get_submodule(parent_name) if parent_name else module
+        setattr(parent, child, new)
+        done.add(name)
+    for name, t in tensors.items():
+        if name in done:
+            continue
+        arr = np.ascontiguousarray(t.dequantize())
+        _set_tensor(module, name, torch.from_numpy(arr.copy()).to(current[name].dtype))
+    return module
