@@ -6,5 +6,6 @@ Optional dependencies are imported inside the functions that need them.
 
 from .compressed_tensors import to_compressed_tensors
 from .errors import ExportError
+from .onnx_qdq import to_onnx
 
-__all__ = ["ExportError", "to_compressed_tensors"]
+__all__ = ["ExportError", "to_compressed_tensors", "to_onnx"]
