@@ -1,4 +1,4 @@
-"""The command line: ``nnshare encode | decode | inspect | demo``.
+"""The command line: ``nnshare encode | decode | inspect | export | demo``.
 
 Every usage error and every expected failure prints one line ``error: ...`` to stderr and exits
 with status 2; nothing half-written is left behind. Warnings print one line ``warning: ...``.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from . import cli_decode, cli_encode
+from . import cli_decode, cli_encode, cli_export
 from .cli_util import fail, torch_threads
 from .errors import NNShareError
 
@@ -45,6 +45,7 @@ def _root(
 
 cli_encode.register(app)
 cli_decode.register(app)
+cli_export.register(app)
 
 
 @app.command()
