@@ -70,4 +70,9 @@ def load_quantized(module: nn.Module, stream: bytes, *, layout=None) -> nn.Modul
             continue
         arr = np.ascontiguousarray(t.dequantize())
         _set_tensor(module, name, torch.from_numpy(arr.copy()).to(current[name].dtype))
+    left = [n for n, t in list(module.named_parameters()) + list(module.named_buffers())
+            if t.device.type == "meta"]
+    if left:
+        raise FormatError(f"tensors not in the stream are still on the meta device: {left[:5]} "
+                          "(non-persistent buffers: create them before loading)")
     return module

@@ -75,6 +75,11 @@ def test_meta_skeleton_and_embedding():
     with torch.no_grad():
         assert torch.equal(q(idx), ref(idx))
     assert torch.equal(q[1].weight, ref[1].weight)
+    with torch.device("meta"):
+        skeleton = nn.Sequential(nn.Embedding(50, 16), nn.Linear(16, 8), nn.LayerNorm(8))
+    skeleton[1].register_buffer("pos", torch.zeros(3, device="meta"), persistent=False)
+    with pytest.raises(FormatError, match=r"still on the meta device: \['1.pos'\]"):
+        load_quantized(skeleton, data)
 
 
 def test_agreed_mode_and_bad_streams(trained_cnn):
