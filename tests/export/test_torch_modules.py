@@ -77,8 +77,8 @@ def test_meta_skeleton_and_embedding():
     assert torch.equal(q[1].weight, ref[1].weight)
     with torch.device("meta"):
         skeleton = nn.Sequential(nn.Embedding(50, 16), nn.Linear(16, 8), nn.LayerNorm(8))
-    skeleton[1].register_buffer("pos", torch.zeros(3, device="meta"), persistent=False)
-    with pytest.raises(FormatError, match=r"still on the meta device: \['1.pos'\]"):
+    skeleton[2].register_buffer("pos", torch.zeros(3, device="meta"), persistent=False)
+    with pytest.raises(FormatError, match=r"still on the meta device: \['2.pos'\]"):
         load_quantized(skeleton, data)
 
 
