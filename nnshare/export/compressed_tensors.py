@@ -95,6 +95,11 @@ def ct_layout(name: str, q: QuantizedTensor) -> dict:
             raise ExportError(
                 f"{TARGET} needs the group size to divide the row length; {where} has rows of {cols}"
             )
+    rows = int(q.shape[0])
+    if spec.bits == 4 and not spec.symmetric and spec.granularity != "tensor" and rows * 4 <= 32:
+        # its 4-bit unpack views the transposed one-word zero-point array as bytes and fails
+        raise ExportError(f"{TARGET} 0.20 cannot unpack 4-bit zero points of a weight with at most "
+                          f"8 rows; {where} has {rows}")
     return {
         "num_bits": int(spec.bits),
         "type": "int",

@@ -94,6 +94,24 @@ def test_pack_matches_library(bits):
     assert np.array_equal(unpack_int32(ours, bits, 77), v)
 
 
+@pytest.mark.parametrize("bits", [3, 4, 8])
+def test_few_rows(tmp_path, bits):
+    """One packed word of zero points per group column (rows * bits <= 32)."""
+    torch.manual_seed(bits)
+    model = nn.Sequential(nn.Linear(64, 2))
+    spec = QuantSpec(bits=bits, granularity="group", group_size=16, axis=1)
+    data = nnshare.encode(model, {"0.weight": spec})
+    to_compressed_tensors(data, tmp_path)
+    got, ref = ct_decompress(tmp_path, nn.Sequential(nn.Linear(64, 2))), decode_arrays(data)
+    assert all(np.array_equal(got[k], ref[k]) for k in ref)
+    if bits != 4:
+        asym = nnshare.encode(model, {"0.weight": QuantSpec(bits=bits, granularity="group", group_size=16,
+                                                            axis=1, symmetric=False)})
+        to_compressed_tensors(asym, tmp_path / "a")
+        got, ref = ct_decompress(tmp_path / "a", nn.Sequential(nn.Linear(64, 2))), decode_arrays(asym)
+        assert all(np.array_equal(got[k], ref[k]) for k in ref)
+
+
 def test_mixed_layouts_get_one_group_each(tmp_path):
     plan = {"0.weight": QuantSpec(bits=4, granularity="group", group_size=32, axis=1),
             "2.weight": QuantSpec(bits=8, granularity="channel", symmetric=False)}
@@ -118,6 +136,8 @@ def test_mixed_layouts_get_one_group_each(tmp_path):
         (QuantSpec(bits=8, granularity="channel", channel_bits=(4,) * 7 + (8,)), (8, 64),
          "width per channel"),
         (QuantSpec(bits=8, granularity="channel"), (4, 2, 3, 3), "shape (4, 2, 3, 3)"),
+        (QuantSpec(bits=4, granularity="group", group_size=16, axis=1, symmetric=False), (2, 64),
+         "at most 8 rows"),
     ],
 )
 def test_unsupported_layouts_are_named(tmp_path, spec, shape, needle):
