@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..format.errors import SpecError
+from ..errors import SpecError
 
 
 class ExportError(SpecError):
