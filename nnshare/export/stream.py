@@ -18,6 +18,9 @@ def stream_tensors(data: bytes | Mapping[str, Tensor], layout=None) -> dict[str,
 
 def describe(spec: QuantSpec) -> str:
     """Short layout text, e.g. ``affine 4-bit asymmetric group 32 on axis 1``."""
+    if getattr(spec, "scheme", "affine") != "affine":
+        bits = getattr(spec, "bits", None)
+        return f"{spec.scheme}" + (f" {bits}-bit" if bits is not None else "")
     kind = "symmetric" if spec.symmetric else "asymmetric"
     if spec.restricted:
         kind += " restricted"
