@@ -40,7 +40,7 @@ def load_quantized(module: nn.Module, stream: bytes, *, layout=None) -> nn.Modul
     current = module.state_dict(keep_vars=True)
     if layout is None:
         layout = [(n, tuple(t.shape)) for n, t in current.items()]
-    tensors = read_stream(stream, layout).tensors
+    tensors = dict(read_stream(stream, layout).tensors)
     missing, extra = set(current) - set(tensors), set(tensors) - set(current)
     if missing:
         raise FormatError(f"stream lacks tensors the model needs: {sorted(missing)[:5]}")
@@ -51,7 +51,8 @@ def load_quantized(module: nn.Module, stream: bytes, *, layout=None) -> nn.Modul
             raise FormatError(f"tensor {name!r}: stream shape {tuple(t.shape)}, model "
                               f"{tuple(current[name].shape)}")
     done: set[str] = set()
-    for name, t in tensors.items():
+    for name in list(tensors):
+        t = tensors[name]
         owner_name, _, leaf = name.rpartition(".")
         if leaf != "weight" or not isinstance(t, QuantizedTensor) or t.spec.scheme != "affine":
             continue
@@ -65,9 +66,8 @@ def load_quantized(module: nn.Module, stream: bytes, *, layout=None) -> nn.Modul
         parent = module.get_submodule(parent_name) if parent_name else module
         setattr(parent, child, new)
         done.add(name)
+        del tensors[name], t  # free the int32 codes as soon as they are packed
     for name, t in tensors.items():
-        if name in done:
-            continue
         arr = np.ascontiguousarray(t.dequantize())
         _set_tensor(module, name, torch.from_numpy(arr.copy()).to(current[name].dtype))
     left = [n for n, t in list(module.named_parameters()) + list(module.named_buffers())

@@ -56,20 +56,46 @@ class QuantWeight(nn.Module):
             z = np.asarray(q.params["zero_point"], np.int32).reshape(-1, 1)
             self.register_buffer("zero_point", torch.from_numpy(z.astype(np.int32)))
 
-    def _blocks(self) -> torch.Tensor:
-        """Integer codes as int32 (blocks, g)."""
+    def _blocks(self, codes: torch.Tensor) -> torch.Tensor:
+        """Stored codes (some block rows) as int32 (rows, g)."""
         if self.nibbles:
-            c = self.codes.to(torch.int32)
+            c = codes.to(torch.int32)
             both = torch.stack((c & 0xF, c >> 4), dim=-1).reshape(c.shape[0], -1)
             return both[:, : self.block_len] - self.offset
-        return self.codes.to(torch.int32)
+        return codes.to(torch.int32)
+
+    def _dequantize_blocks(self, codes, scale, zero_point) -> torch.Tensor:
+        b = self._blocks(codes)
+        if zero_point is not None:
+            b = b - zero_point
+        return b.to(torch.float32) * scale
+
+    def rows_per_index(self) -> int:
+        """Block rows per slice along axis 0 when each block lies inside one such slice (per
+        channel on axis 0, per group along the last axis of a 2-D tensor), else 0."""
+        spec, shape = self.spec, self.shape
+        if len(shape) == 2 and spec.granularity == "channel" and spec.axis % 2 == 0:
+            return 1
+        if len(shape) == 2 and spec.granularity == "group" and spec.axis % 2 == 1:
+            return math.ceil(shape[1] / group_len(shape[1], spec))
+        return 0
+
+    def dequantize_rows(self, idx: torch.Tensor) -> torch.Tensor:
+        """float32 rows ``idx`` (any int shape) of a 2-D tensor, dequantizing only those rows;
+        bit-identical to ``dequantize()[idx]``."""
+        nb = self.rows_per_index()
+        if not nb:
+            return self.dequantize()[idx]
+        flat = idx.reshape(-1)
+        sel = (flat[:, None] * nb + torch.arange(nb)).reshape(-1)
+        z = self.zero_point[sel] if self.zero_point is not None else None
+        out = self._dequantize_blocks(self.codes[sel], self.scale[sel], z)
+        rows = out.reshape(flat.shape[0], -1)[:, : self.shape[1]].contiguous()
+        return rows.view(*idx.shape, self.shape[1])
 
     def dequantize(self) -> torch.Tensor:
         """float32 tensor of ``shape``: ``float32(code - z) * scale``, the receiver's values."""
-        b = self._blocks()
-        if self.zero_point is not None:
-            b = b - self.zero_point
-        out = b.to(torch.float32) * self.scale
+        out = self._dequantize_blocks(self.codes, self.scale, self.zero_point)
         # canonical strides (size-1 dims too): conv kernels pick their path by stride
         return _from_blocks(out, self.shape, self.spec).contiguous().view(-1).view(self.shape)
 
@@ -139,7 +165,7 @@ class QuantConv(_QuantModule):
 
 
 class QuantEmbedding(_QuantModule):
-    """Weight-only quantized ``nn.Embedding`` (the table is dequantized per call)."""
+    """Weight-only quantized ``nn.Embedding``."""
 
     def __init__(self, base: nn.Embedding, q: QuantizedTensor):
         super().__init__(base, q)
@@ -150,7 +176,9 @@ class QuantEmbedding(_QuantModule):
         self.num_embeddings, self.embedding_dim = base.num_embeddings, base.embedding_dim
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        return F.embedding(idx, self.qweight.dequantize(), self.padding_idx)
+        """Dequantizes only the looked-up rows when the layout allows (per channel on axis 0,
+        per group along the embedding axis)."""
+        return self.qweight.dequantize_rows(idx)
 
 
 def quantized_module(base: nn.Module, q: QuantizedTensor) -> nn.Module | None:

@@ -60,10 +60,18 @@ def test_resident_memory_drops_with_the_stream(trained_mlp):
     assert resident_bytes(q) < 0.2 * resident_bytes(trained_mlp)
 
 
-def test_meta_skeleton_and_embedding():
+EMB = [
+    QuantSpec(bits=4, granularity="group", group_size=6, axis=1, symmetric=False),  # row gather
+    QuantSpec(bits=8, granularity="channel", axis=0),  # row gather
+    QuantSpec(bits=3, granularity="group", group_size=8, axis=0),  # whole table
+    QuantSpec(bits=5, granularity="tensor", symmetric=False),
+]
+
+
+@pytest.mark.parametrize("spec", EMB, ids=lambda s: f"b{s.bits}-{s.granularity}-{s.axis}")
+def test_meta_skeleton_and_embedding(spec):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Embedding(50, 16), nn.Linear(16, 8), nn.LayerNorm(8))
-    spec = QuantSpec(bits=4, granularity="group", group_size=8, axis=1, symmetric=False)
     data = nnshare.encode(model, _plan(model, spec))
     ref = nnshare.decode(data, into=copy.deepcopy(model))
     with torch.device("meta"):
@@ -75,6 +83,7 @@ def test_meta_skeleton_and_embedding():
     with torch.no_grad():
         assert torch.equal(q(idx), ref(idx))
     assert torch.equal(q[1].weight, ref[1].weight)
+    assert torch.equal(q[0].qweight.dequantize_rows(idx), ref[0].weight[idx])
     with torch.device("meta"):
         skeleton = nn.Sequential(nn.Embedding(50, 16), nn.Linear(16, 8), nn.LayerNorm(8))
     skeleton[2].register_buffer("pos", torch.zeros(3, device="meta"), persistent=False)
