@@ -108,7 +108,7 @@ def nnr_qp(name: str, t: Tensor) -> int:
         if qp is None:
             raise ExportError(f"{TARGET} codes integer levels of one step; float tensor {name!r} "
                               f"({t.dtype}) is on no power-of-two lattice below 2**31 levels "
-                              "(send it as fp16 or bf16)")
+                              "(its values span too wide a range; quantize it per tensor instead)")
         return qp
     raise ExportError(f"{TARGET} via NNCodec codes float tensors; tensor {name!r} is integer "
                       f"({t.values.dtype})")
