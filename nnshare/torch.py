@@ -75,4 +75,17 @@ def load_quantized(module: nn.Module, stream: bytes, *, layout=None) -> nn.Modul
     if left:
         raise FormatError(f"tensors not in the stream are still on the meta device: {left[:5]} "
                           "(non-persistent buffers: create them before loading)")
+    del tensors
+    _release_heap()
     return module
+
+
+def _release_heap() -> None:
+    """Give the decoded codes' freed memory back to the OS (glibc keeps it in the heap)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass

@@ -17,7 +17,8 @@ def test_guide_has_every_recipe():
     text = GUIDE.read_text()
     for heading in ("Recipe 1: share a small model over the air", "Recipe 2: compress a Hugging Face",
                     "Recipe 3: federated updates", "The Plan JSON schema", "Export to a runtime",
-                    "### compressed-tensors", "### ONNX QDQ", "### MPEG NNR", "### Quantized modules in place"):
+                    "### compressed-tensors", "### ONNX QDQ", "### MPEG NNR",
+                    "### Quantized modules in place"):
         assert heading in text
     assert len(blocks()) >= 10
 
