@@ -135,10 +135,24 @@ def differential_entropy_bits(source: str) -> float:
     return float(np.log2(np.sqrt(2.0) * np.e))  # log2(2 e b), b = 1 / sqrt(2)
 
 
-def sample(source: str, n: int, seed: int = 0) -> np.ndarray:
-    """n float64 samples of the unit-variance source."""
+def inverse_cdf(source: str, u: np.ndarray) -> np.ndarray:
+    """Quantile function of the unit-variance source, u in (0, 1)."""
+    _check(source)
+    u = np.asarray(u, np.float64)
+    if source == "gaussian":
+        return special.ndtri(u)
+    return -np.sign(u - 0.5) * np.log1p(-np.abs(2 * u - 1)) / _LAM
+
+
+def sample(source: str, n: int, seed: int = 0, stratified: bool = False) -> np.ndarray:
+    """n float64 samples of the unit-variance source: i.i.d., or stratified (one uniform draw in
+    each of n equal-probability strata, shuffled) so the tails hold exactly their share of the
+    samples and Monte Carlo noise in the MSE of a clipping quantizer drops by orders of magnitude."""
     _check(source)
     rng = np.random.default_rng(seed)
+    if stratified:
+        u = (np.arange(n) + rng.random(n)) / n
+        return rng.permutation(inverse_cdf(source, u))
     if source == "gaussian":
         return rng.standard_normal(n)
     return rng.laplace(0.0, 1 / _LAM, n)
