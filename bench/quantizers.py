@@ -37,17 +37,8 @@ from nnshare.format.spec import QuantSpec  # noqa: E402
 from nnshare.quant import compand, densities  # noqa: E402
 from nnshare.quant.affine import quantize as affine_quantize  # noqa: E402
 from nnshare.quant.lloyd import CodebookConfig, assign, dequantize_codebook, quantize_codebook  # noqa: E402
-from nnshare.quant.minifloat import (  # noqa: E402
-    MinifloatConfig,
-    MXConfig,
-    NVFP4Config,
-    dequantize_minifloat,
-    dequantize_mx_tensor,
-    dequantize_nvfp4_tensor,
-    quantize_minifloat,
-    quantize_mx,
-    quantize_nvfp4,
-)
+from nnshare.quant.minifloat import MinifloatConfig  # noqa: E402
+from nnshare.quant.minifloat import quantize as mf_quantize  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 JSON_PATH = ROOT / "bench/results/quantizers.json"
@@ -66,11 +57,11 @@ NAMED = {  # Max / Jayant-Noll tables and ../shared/research/algorithms.md secti
     },
 }
 BLOCKS = [
-    ("MXFP4", MXConfig.named("mxfp4")),
-    ("MXFP6 E2M3", MXConfig.named("mxfp6_e2m3")),
-    ("MXFP6 E3M2", MXConfig.named("mxfp6_e3m2")),
-    ("MXFP8 E4M3", MXConfig.named("mxfp8_e4m3")),
-    ("NVFP4", NVFP4Config()),
+    ("MXFP4", MinifloatConfig.mx("mxfp4")),
+    ("MXFP6 E2M3", MinifloatConfig.mx("mxfp6_e2m3")),
+    ("MXFP6 E3M2", MinifloatConfig.mx("mxfp6_e3m2")),
+    ("MXFP8 E4M3", MinifloatConfig.mx("mxfp8_e4m3")),
+    ("NVFP4", MinifloatConfig.nvfp4()),
 ]
 RD_OFFSET = {"gaussian": 0.0, "laplacian": 10 * np.log10(np.pi / np.e)}  # R(D) / Shannon lower bound
 
@@ -164,9 +155,7 @@ def _levels_fn(levels):
 def _block_fn(cfg):
     def run(x):
         xr = x.astype(np.float32).reshape(-1, 1000)
-        if isinstance(cfg, MXConfig):
-            return sqnr(xr, dequantize_mx_tensor(*quantize_mx(xr, cfg), cfg))
-        return sqnr(xr, dequantize_nvfp4_tensor(*quantize_nvfp4(xr, cfg), cfg))
+        return sqnr(xr, mf_quantize(xr, cfg).dequantize())
 
     return run
 
@@ -187,7 +176,7 @@ def _affine_fn(spec, scales):
 
 def _fp_fn(fmt):
     cfg = MinifloatConfig(fmt=fmt, scale_method="mse")
-    return lambda x: sqnr(x, dequantize_minifloat(*quantize_minifloat(x.astype(np.float32), cfg), cfg))
+    return lambda x: sqnr(x, mf_quantize(x.astype(np.float32), cfg).dequantize())
 
 
 def synthetic(n: int, bit_range: range) -> list[dict]:
@@ -311,14 +300,14 @@ def synthetic(n: int, bit_range: range) -> list[dict]:
                     )
                 )
             for name, cfg in BLOCKS:
-                if FORMATS[getattr(cfg, "fmt", "e2m1")].bits == b:
+                if cfg.bits == b:
                     rows.append(
                         row(
                             name,
                             source,
                             b,
                             both(_block_fn(cfg)),
-                            rate=b + 8 / cfg.block,
+                            rate=b + 8 / cfg.wire().group_size,
                             note="block scales: no closed form",
                         )
                     )

@@ -19,20 +19,16 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from nnshare.format.records import encode_record  # noqa: E402
 from nnshare.format.spec import QuantSpec  # noqa: E402
 from nnshare.quant.affine import quantize as affine_quantize  # noqa: E402
-from nnshare.quant.minifloat import (  # noqa: E402
-    MinifloatConfig,
-    MXConfig,
-    NVFP4Config,
-    dequantize_minifloat,
-    dequantize_mx_tensor,
-    dequantize_nvfp4_tensor,
-    element_bits,
-    quantize_minifloat,
-    quantize_mx,
-    quantize_nvfp4,
-)
+from nnshare.quant.minifloat import MinifloatConfig  # noqa: E402
+from nnshare.quant.minifloat import quantize as mf_quantize  # noqa: E402
+
+
+def _bits(q) -> int:
+    """Bits of the tensor's record in an nnshare stream (framing, side info, packed codes)."""
+    return 8 * len(encode_record("w", q)[0])
 
 
 def _int(bits: int, gran: str, group: int = 0, rng: str = "minmax", sdt: str = "fp32"):
@@ -48,49 +44,44 @@ def _int(bits: int, gran: str, group: int = 0, rng: str = "minmax", sdt: str = "
 
     def run(w2: np.ndarray):
         q = affine_quantize(w2, spec)
-        rows = w2.shape[0] if gran == "channel" else w2.shape[0] * -(-w2.shape[1] // group)
-        return q.dequantize(), bits * w2.size + rows * (32 if sdt == "fp32" else 16)
+        return q.dequantize(), _bits(q)
+
+    return run
+
+
+def _mf(cfg: MinifloatConfig):
+    def run(w2: np.ndarray):
+        q = mf_quantize(w2, cfg)
+        return q.dequantize(), _bits(q)
 
     return run
 
 
 def _fp(fmt: str, method: str = "absmax"):
-    cfg = MinifloatConfig(fmt=fmt, granularity="channel", axis=0, scale_method=method)
-
-    def run(w2: np.ndarray):
-        codes, p = quantize_minifloat(w2, cfg)
-        return dequantize_minifloat(codes, p, cfg), sum(element_bits(cfg, w2.shape))
-
-    return run
-
-
-def _block(cfg):
-    q, dq = (
-        (quantize_mx, dequantize_mx_tensor)
-        if isinstance(cfg, MXConfig)
-        else (quantize_nvfp4, dequantize_nvfp4_tensor)
-    )
-
-    def run(w2: np.ndarray):
-        codes, p = q(w2, cfg)
-        return dq(codes, p, cfg), sum(element_bits(cfg, w2.shape))
-
-    return run
+    return _mf(MinifloatConfig(fmt=fmt, granularity="channel", scale_method=method))
 
 
 #: (name, group, runner): groups compare at (nearly) equal bits per weight.
 SCHEMES = [
+    ("INT8 per tensor", "8-bit per tensor", _int(8, "tensor")),
+    ("FP8 E4M3 per tensor", "8-bit per tensor", _mf(MinifloatConfig(fmt="e4m3"))),
+    ("INT4 per tensor (MSE range)", "4-bit per tensor", _int(4, "tensor", rng="mse")),
+    (
+        "FP4 E2M1 per tensor (MSE scale)",
+        "4-bit per tensor",
+        _mf(MinifloatConfig(fmt="e2m1", scale_method="mse")),
+    ),
     ("INT8 per channel", "8-bit", _int(8, "channel")),
     ("FP8 E4M3 per channel", "8-bit", _fp("e4m3")),
     ("FP8 E5M2 per channel", "8-bit", _fp("e5m2")),
     ("INT8 group 64 (fp16 scale)", "8-bit blocks", _int(8, "group", 64, sdt="fp16")),
-    ("MXFP8 E4M3", "8-bit blocks", _block(MXConfig.named("mxfp8_e4m3"))),
+    ("MXFP8 E4M3", "8-bit blocks", _mf(MinifloatConfig.mx("mxfp8_e4m3"))),
     ("INT4 per channel (MSE range)", "4-bit", _int(4, "channel", rng="mse")),
     ("FP4 E2M1 per channel (MSE scale)", "4-bit", _fp("e2m1", "mse")),
     ("INT4 group 64 (fp16 scale)", "4-bit blocks", _int(4, "group", 64, sdt="fp16")),
-    ("MXFP4", "4-bit blocks", _block(MXConfig.named("mxfp4"))),
+    ("MXFP4", "4-bit blocks", _mf(MinifloatConfig.mx("mxfp4"))),
     ("INT4 group 32 (fp16 scale)", "4-bit blocks", _int(4, "group", 32, sdt="fp16")),
-    ("NVFP4", "4-bit blocks", _block(NVFP4Config())),
+    ("NVFP4", "4-bit blocks", _mf(MinifloatConfig.nvfp4())),
 ]
 
 
@@ -200,39 +191,26 @@ def outlier_tensors(seed: int = 0) -> list[dict]:
     out_.reshape(-1)[idx] = rng.choice([-30.0, 30.0], idx.size)
     rows = []
     tensors = {"Gaussian": g, "Student-t(3)": t3, "Gaussian + 0.1% outliers at 30 sigma": out_}
+
+    def mf(cfg):
+        return lambda w: mf_quantize(w, cfg).dequantize()
+
+    def aff(spec):
+        return lambda w: affine_quantize(w, spec).dequantize()
+
     per_tensor = [
-        ("INT8", 8, lambda w: affine_quantize(w, QuantSpec(bits=8, range_method="mse")).dequantize()),
-        (
-            "FP8 E4M3",
-            8,
-            lambda w: dequantize_minifloat(
-                *quantize_minifloat(w, MinifloatConfig("e4m3", scale_method="mse")), MinifloatConfig("e4m3")
-            ),
-        ),
-        (
-            "FP8 E5M2",
-            8,
-            lambda w: dequantize_minifloat(
-                *quantize_minifloat(w, MinifloatConfig("e5m2", scale_method="mse")), MinifloatConfig("e5m2")
-            ),
-        ),
-        ("INT4", 4, lambda w: affine_quantize(w, QuantSpec(bits=4, range_method="mse")).dequantize()),
-        (
-            "FP4 E2M1",
-            4,
-            lambda w: dequantize_minifloat(
-                *quantize_minifloat(w, MinifloatConfig("e2m1", scale_method="mse")), MinifloatConfig("e2m1")
-            ),
-        ),
-        ("MXFP4", 4.25, lambda w: dequantize_mx_tensor(*quantize_mx(w, MXConfig()), MXConfig())),
+        ("INT8", 8, aff(QuantSpec(bits=8, range_method="mse"))),
+        ("FP8 E4M3", 8, mf(MinifloatConfig(fmt="e4m3", scale_method="mse"))),
+        ("FP8 E5M2", 8, mf(MinifloatConfig(fmt="e5m2", scale_method="mse"))),
+        ("INT4", 4, aff(QuantSpec(bits=4, range_method="mse"))),
+        ("FP4 E2M1", 4, mf(MinifloatConfig(fmt="e2m1", scale_method="mse"))),
+        ("MXFP4", 4.25, mf(MinifloatConfig.mx("mxfp4"))),
         (
             "INT4 group 32 (fp16 scale)",
             4.5,
-            lambda w: affine_quantize(
-                w, QuantSpec(bits=4, granularity="group", axis=1, group_size=32, scale_dtype="fp16")
-            ).dequantize(),
+            aff(QuantSpec(bits=4, granularity="group", axis=1, group_size=32, scale_dtype="fp16")),
         ),
-        ("NVFP4", 4.5, lambda w: dequantize_nvfp4_tensor(*quantize_nvfp4(w, NVFP4Config()), NVFP4Config())),
+        ("NVFP4", 4.5, mf(MinifloatConfig.nvfp4())),
     ]
     for tname, w in tensors.items():
         for sname, bits, fn in per_tensor:

@@ -185,46 +185,6 @@ def e8m0_decode(codes: np.ndarray) -> np.ndarray:
     return np.ldexp(1.0, np.asarray(codes, np.int64) - E8M0_BIAS)
 
 
-# ----------------------------------------------------------------------------- block layouts
-
-
-def to_row_blocks(x: np.ndarray, axis: int, block: int) -> tuple[np.ndarray, tuple[int, ...]]:
-    """View ``x`` as blocks of ``block`` consecutive elements along ``axis``.
-
-    Returns (blocks of shape (rows * ceil(L / block), block), moved shape): ``axis`` is moved last,
-    each row of length L is zero-padded to a multiple of ``block`` (zeros change no block maximum).
-    """
-    x = np.asarray(x)
-    if x.ndim == 0:
-        x = x.reshape(1)
-    ax = _check_axis(x.shape, axis)
-    moved = np.moveaxis(x, ax, -1)
-    length = int(moved.shape[-1])
-    rows = moved.reshape(-1, length)
-    nb = -(-length // block)
-    pad = nb * block - length
-    if pad:
-        rows = np.pad(rows, ((0, 0), (0, pad)))
-    return rows.reshape(rows.shape[0] * nb, block), tuple(moved.shape)
-
-
-def from_row_blocks(blocks: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndarray:
-    """Inverse of :func:`to_row_blocks` for a tensor of ``shape`` (padding dropped)."""
-    shape = tuple(int(s) for s in shape)
-    full = shape if shape else (1,)
-    ax = _check_axis(full, axis)
-    moved = full[:ax] + full[ax + 1 :] + (full[ax],)
-    length = moved[-1]
-    rows = blocks.reshape(int(np.prod(moved[:-1], dtype=np.int64)), -1)[:, :length]
-    return np.ascontiguousarray(np.moveaxis(rows.reshape(moved), -1, ax)).reshape(shape)
-
-
-def _check_axis(shape: tuple[int, ...], axis: int) -> int:
-    if not -len(shape) <= axis < len(shape):
-        raise SpecError(f"axis {axis} out of range for a tensor of shape {tuple(shape)}")
-    return axis % len(shape)
-
-
 # ----------------------------------------------------------------------------- receivers
 
 

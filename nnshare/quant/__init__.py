@@ -6,9 +6,10 @@
 
 from ..format.errors import SpecError
 from ..format.spec import FloatTensor, QuantizedTensor, scale_shape
-from . import affine, codebook, rotated
+from . import affine, codebook, minifloat, rotated
 from .affine import fake_quantize, params_from_range
 from .codebook import CodebookConfig
+from .minifloat import MinifloatConfig
 from .registry import config_from_dict, quantize, register_quantizer, sender_schemes
 from .rotated import RotatedConfig
 from .spec import AffineConfig, QuantSpec
@@ -16,10 +17,12 @@ from .spec import AffineConfig, QuantSpec
 register_quantizer("affine", QuantSpec, affine.quantize)
 register_quantizer("codebook", CodebookConfig, codebook.quantize)
 register_quantizer("rotated", RotatedConfig, rotated.quantize)
+register_quantizer("minifloat", MinifloatConfig, minifloat.quantize)
 
 __all__ = [
     "AffineConfig",
     "CodebookConfig",
+    "MinifloatConfig",
     "FloatTensor",
     "QuantSpec",
     "QuantizedTensor",

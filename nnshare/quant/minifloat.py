@@ -1,41 +1,34 @@
-"""Minifloat quantizers (sender side): scaled FP8 / FP6 / FP4, the OCP MX block formats, NVFP4.
+"""Minifloat quantizers (sender side of the ``minifloat`` scheme): scaled FP8 / FP6 / FP4, the
+OCP MX block formats and NVFP4.
 
-- Scaled minifloat: ``x_hat = s * fp(x / s)``, one float scale per tensor or per channel;
+- ``scaling="float"``: ``x_hat = s * fp(x / s)``, one float scale per tensor or per channel;
   ``s = amax / fp_max`` (absmax) or the MSE-best of a grid of clipping ratios (mse).
-- MX (OCP Microscaling v1.0): blocks of 32 along ``axis`` share an E8M0 scale
+- ``scaling="mx"`` (OCP Microscaling v1.0): blocks of 32 along ``axis`` share an E8M0 scale
   ``X = 2^(floor(log2 amax) - emax_elem)``; elements are cast (saturating) to E4M3 / E5M2
   (MXFP8), E3M2 / E2M3 (MXFP6) or E2M1 (MXFP4).
-- NVFP4: blocks of 16 elements in E2M1 with an E4M3 block scale and one fp32 tensor scale
-  ``s_t = amax / (6 * 448)``; block scale ``e4m3(amax_b / (6 s_t))``.
+- ``scaling="nv"`` (NVFP4): blocks of 16 E2M1 elements with an E4M3 block scale
+  ``e4m3(amax_b / (6 s_t))`` and one fp32 tensor scale ``s_t = amax / (6 * 448)``.
 
-Every cast here saturates (values past the format's range clamp to ±max). Pure numpy; the
-receiver half (decoding) is :mod:`nnshare.format.floats`.
+Every cast here saturates (values past the format's range clamp to ±max). The receiver half is
+:mod:`nnshare.format.schemes.minifloat` (element formats: :mod:`nnshare.format.floats`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from ..format import grain
 from ..format.errors import SpecError
-from ..format.floats import (
-    E8M0_BIAS,
-    FORMATS,
-    cast,
-    decode,
-    dequantize_mx,
-    dequantize_nvfp4,
-    dequantize_scaled,
-    e8m0_exponents,
-    from_row_blocks,
-    get_format,
-    to_row_blocks,
-)
-from ..format.spec import FLOAT_DTYPES, round_scale
+from ..format.floats import E8M0_BIAS, FORMATS, cast, decode, dequantize_scaled, e8m0_exponents
+from ..format.schemes.minifloat import AT_BITS, FORMAT_IDS, SCALINGS, MinifloatWire
+from ..format.spec import FLOAT_DTYPES, QuantizedTensor, round_scale
+from .affine import as_float_array
 
 SCALE_METHODS = ("absmax", "mse")
-
 #: OCP MX v1.0 concrete formats -> element format.
 MX_FORMATS = {
     "mxfp8_e4m3": "e4m3",
@@ -44,91 +37,122 @@ MX_FORMATS = {
     "mxfp6_e2m3": "e2m3",
     "mxfp4": "e2m1",
 }
-
-
-def _as_float(x) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().float().numpy()
-    arr = np.asarray(x, dtype=np.float32)
-    if not np.all(np.isfinite(arr)):
-        raise SpecError("tensor contains NaN or Inf; it cannot be quantized")
-    return arr
-
-
-def _check_int(name: str, v, lo: int) -> None:
-    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
-        raise SpecError(f"{name} must be an integer >= {lo}, got {v!r}")
-
-
-# ----------------------------------------------------------------------------- scaled minifloat
+E4M3_MAX, E2M1_MAX = 448.0, 6.0
 
 
 @dataclass(frozen=True)
 class MinifloatConfig:
-    """Scaled minifloat: element format ``fmt`` (e4m3, e5m2, e3m2, e2m3, e2m1), one scale per
-    ``"tensor"`` or per ``"channel"`` (slices along ``axis``), chosen by ``scale_method`` and sent
-    in ``scale_dtype`` (fp32 / fp16 / bf16)."""
+    """How one tensor is quantized to a minifloat format.
 
+    On the wire: ``fmt`` (e4m3, e5m2, e3m2, e2m3, e2m1), ``scaling`` ("float", "mx", "nv"), the
+    granularity (``granularity`` "tensor" / "channel" with ``axis`` for float scales; blocks of
+    ``block`` elements along ``axis`` for mx / nv, 0 = the standard 32 / 16) and ``scale_dtype``
+    of float scales. Sender only: ``scale_method`` ("absmax" or "mse", float scales only).
+    """
+
+    scheme: str = "minifloat"
     fmt: str = "e4m3"
+    scaling: str = "float"
     granularity: str = "tensor"
     axis: int = 0
+    block: int = 0
     scale_method: str = "absmax"
     scale_dtype: str = "fp32"
 
     def __post_init__(self) -> None:
-        get_format(self.fmt)
-        if self.granularity not in ("tensor", "channel"):
-            raise SpecError(f"minifloat granularity must be 'tensor' or 'channel', got {self.granularity!r}")
-        if isinstance(self.axis, bool) or not isinstance(self.axis, int | np.integer):
-            raise SpecError(f"axis must be an integer, got {self.axis!r}")
+        if self.scheme != "minifloat":
+            raise SpecError(f"MinifloatConfig is the minifloat scheme's config, got {self.scheme!r}")
+        for name in ("axis", "block"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | np.integer):
+                raise SpecError(f"{name} must be an integer, got {v!r}")
+        if self.block < 0:
+            raise SpecError(f"block must be >= 0 (0: the format's standard block), got {self.block}")
         if self.scale_method not in SCALE_METHODS:
             raise SpecError(
                 f"scale_method must be one of {', '.join(SCALE_METHODS)}, got {self.scale_method!r}"
             )
-        if self.scale_dtype not in FLOAT_DTYPES:
-            raise SpecError(f"scale_dtype must be one of {', '.join(FLOAT_DTYPES)}, got {self.scale_dtype!r}")
+        if self.scaling != "float" and self.granularity != "group":
+            object.__setattr__(self, "granularity", "group")
+        if self.scaling == "float" and self.block:
+            raise SpecError("block applies to scaling 'mx' / 'nv' only")
+        size = self.block or (32 if self.scaling == "mx" else 16)
+        g = grain.make(self.granularity, self.axis, size if self.granularity == "group" else 0)
+        object.__setattr__(self, "_wire", MinifloatWire(self.fmt, self.scaling, g, self.scale_dtype))
+
+    @classmethod
+    def mx(cls, name: str, axis: int = -1) -> MinifloatConfig:
+        """The OCP concrete MX format ``name`` (mxfp8_e4m3, mxfp8_e5m2, mxfp6_e3m2, mxfp6_e2m3, mxfp4)."""
+        if name not in MX_FORMATS:
+            raise SpecError(f"unknown MX format {name!r}; known: {', '.join(MX_FORMATS)}")
+        return cls(fmt=MX_FORMATS[name], scaling="mx", axis=axis)
+
+    @classmethod
+    def nvfp4(cls, axis: int = -1) -> MinifloatConfig:
+        """NVFP4: E2M1 in blocks of 16 along ``axis``, E4M3 block scales, an fp32 tensor scale."""
+        return cls(fmt="e2m1", scaling="nv", axis=axis)
+
+    def wire(self, shape: tuple[int, ...] | None = None) -> MinifloatWire:
+        """What a record carries for this config (axis made non-negative for ``shape``)."""
+        return self._wire if shape is None else self._wire.for_shape(tuple(shape))
 
     @property
     def bits(self) -> int:
-        """Bits per element."""
+        """Bits per element code."""
         return FORMATS[self.fmt].bits
 
+    def at_bits(self, bits: int) -> MinifloatConfig:
+        """This config with the element format of ``bits`` bits (4: e2m1, 6: e2m3, 8: e4m3)."""
+        if int(bits) not in AT_BITS:
+            raise SpecError(f"minifloat has element formats of 4, 6 and 8 bits, not {bits}")
+        return dataclasses.replace(self, fmt=AT_BITS[int(bits)])
 
-def _rows(x: np.ndarray, cfg: MinifloatConfig) -> np.ndarray:
-    if cfg.granularity == "tensor":
-        return x.reshape(1, -1)
-    if x.ndim == 0 or not -x.ndim <= cfg.axis < x.ndim:
-        raise SpecError(f"axis {cfg.axis} out of range for a tensor of shape {x.shape}")
-    return np.moveaxis(x, cfg.axis, 0).reshape(x.shape[cfg.axis], -1)
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MinifloatConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        bad = set(d) - names
+        if bad:
+            raise SpecError(f"unknown MinifloatConfig field(s): {', '.join(sorted(bad))}")
+        return cls(**d)
+
+    @classmethod
+    def config_space(cls) -> dict[str, tuple]:
+        return {
+            "fmt": FORMAT_IDS,
+            "scaling": SCALINGS,
+            "granularity": ("tensor", "channel"),
+            "axis": (0, -1),
+            "block": (0, 0, 3, 32),
+            "scale_method": SCALE_METHODS,
+            "scale_dtype": FLOAT_DTYPES,
+        }
 
 
-def _unrows(rows: np.ndarray, shape: tuple[int, ...], cfg: MinifloatConfig) -> np.ndarray:
-    if cfg.granularity == "tensor":
-        return rows.reshape(shape)
-    ax = cfg.axis % len(shape)
-    moved = (shape[ax],) + shape[:ax] + shape[ax + 1 :]
-    return np.ascontiguousarray(np.moveaxis(rows.reshape(moved), 0, ax))
+# ----------------------------------------------------------------------------- the math
 
 
-def scaled_codes(rows: np.ndarray, scale: np.ndarray, fmt_name: str) -> np.ndarray:
+def scaled_codes(rows: np.ndarray, scale: np.ndarray, fmt: str) -> np.ndarray:
     """uint8 codes of ``rows / scale`` (one float32 scale per row), saturating."""
     y = rows.astype(np.float64) / np.asarray(scale, np.float64).reshape(-1, 1)
-    return cast(y, FORMATS[fmt_name], saturate=True)
+    return cast(y, FORMATS[fmt], saturate=True)
 
 
-def choose_scales(rows: np.ndarray, cfg: MinifloatConfig, n_grid: int = 48) -> np.ndarray:
-    """float32 scale per row (in ``cfg.scale_dtype`` precision): absmax / fp_max, or the ratio in
+def choose_scales(rows: np.ndarray, fmt: str, method: str, scale_dtype: str, n_grid: int = 48) -> np.ndarray:
+    """float32 scale per row (in ``scale_dtype`` precision): absmax / fp_max, or the ratio in
     [0.2, 1] x absmax (log grid, plus 1) with the least squared error (mse)."""
-    fmt = FORMATS[cfg.fmt]
+    f = FORMATS[fmt]
     amax = np.abs(rows).max(axis=1) if rows.shape[1] else np.zeros(rows.shape[0], np.float32)
-    base = np.where(amax > 0, amax.astype(np.float64) / fmt.max, 1.0)
-    best = round_scale(base, cfg.scale_dtype)
-    if cfg.scale_method == "absmax" or rows.shape[1] == 0:
+    base = np.where(amax > 0, amax.astype(np.float64) / f.max, 1.0)
+    best = _fit_scale(base, scale_dtype, f.max)
+    if method == "absmax" or rows.shape[1] == 0:
         return best
     best_err = np.full(rows.shape[0], np.inf)
     for alpha in np.concatenate([[1.0], np.geomspace(1.0, 0.2, n_grid)[1:]]):
-        s = round_scale(base * alpha, cfg.scale_dtype)
-        xh = dequantize_scaled(scaled_codes(rows, s, cfg.fmt), s, fmt)
+        s = _fit_scale(base * alpha, scale_dtype, f.max)
+        xh = dequantize_scaled(scaled_codes(rows, s, fmt), s, f)
         err = ((xh - rows).astype(np.float64) ** 2).sum(axis=1)
         better = err < best_err
         best_err = np.where(better, err, best_err)
@@ -136,131 +160,50 @@ def choose_scales(rows: np.ndarray, cfg: MinifloatConfig, n_grid: int = 48) -> n
     return best.astype(np.float32)
 
 
-def quantize_minifloat(x, cfg: MinifloatConfig) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(uint8 codes of x's shape, {"scale": float32 array, () per tensor or (C,) per channel})."""
-    arr = _as_float(x)
-    rows = _rows(arr, cfg)
-    scale = choose_scales(rows, cfg)
-    codes = _unrows(scaled_codes(rows, scale, cfg.fmt), arr.shape, cfg)
-    sshape = () if cfg.granularity == "tensor" else (rows.shape[0],)
-    return codes, {"scale": scale.reshape(sshape)}
+def _fit_scale(s: np.ndarray, dtype: str, fmax: float) -> np.ndarray:
+    """Scales rounded to their dtype, small enough that s * fp_max stays finite in float32."""
+    return round_scale(np.minimum(s, np.finfo(np.float32).max / fmax / 2), dtype)
 
 
-def dequantize_minifloat(codes: np.ndarray, params: dict, cfg: MinifloatConfig) -> np.ndarray:
-    """float32 reconstruction of :func:`quantize_minifloat`'s output."""
-    codes = np.asarray(codes)
-    rows = _rows(codes, cfg)
-    out = dequantize_scaled(rows, params["scale"], FORMATS[cfg.fmt])
-    return _unrows(out, codes.shape, cfg)
-
-
-# ----------------------------------------------------------------------------- MX block formats
-
-
-@dataclass(frozen=True)
-class MXConfig:
-    """OCP MX: element format ``fmt`` in blocks of ``block`` (32 in MX v1.0) consecutive elements
-    along ``axis`` (the reduction axis: the last one of a weight matrix), one E8M0 scale each."""
-
-    fmt: str = "e2m1"
-    block: int = 32
-    axis: int = -1
-
-    def __post_init__(self) -> None:
-        get_format(self.fmt)
-        _check_int("block", self.block, 1)
-        if isinstance(self.axis, bool) or not isinstance(self.axis, int | np.integer):
-            raise SpecError(f"axis must be an integer, got {self.axis!r}")
-
-    @classmethod
-    def named(cls, name: str, axis: int = -1) -> MXConfig:
-        """The OCP concrete format ``name`` (mxfp8_e4m3, mxfp8_e5m2, mxfp6_e3m2, mxfp6_e2m3, mxfp4)."""
-        if name not in MX_FORMATS:
-            raise SpecError(f"unknown MX format {name!r}; known: {', '.join(MX_FORMATS)}")
-        return cls(fmt=MX_FORMATS[name], axis=axis)
-
-
-def quantize_mx(x, cfg: MXConfig) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(uint8 element codes of x's shape, {"scale": uint8 E8M0 codes, one per block}).
-
-    Blocks run along ``cfg.axis``; a row whose length is not a multiple of the block size ends
-    in a shorter block. Scale array shape: (rows, ceil(L / block)) with the axis moved last.
-    """
-    arr = _as_float(x)
-    fmt = FORMATS[cfg.fmt]
-    blocks, moved = to_row_blocks(arr, cfg.axis, cfg.block)
-    shared = e8m0_exponents(np.abs(blocks).max(axis=1), fmt.emax)
+def mx_blocks(blocks: np.ndarray, fmt: str) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 element codes, uint8 E8M0 codes) of MX blocks (one block per row)."""
+    f = FORMATS[fmt]
+    shared = e8m0_exponents(np.abs(blocks).max(axis=1), f.emax)
     y = blocks.astype(np.float64) * np.ldexp(1.0, -shared)[:, None]
-    codes = cast(y, fmt, saturate=True)
-    nb = -(-moved[-1] // cfg.block)
-    scale = (shared + E8M0_BIAS).astype(np.uint8).reshape(-1, nb)
-    return from_row_blocks(codes, arr.shape, cfg.axis), {"scale": scale}
+    return cast(y, f, saturate=True), (shared + E8M0_BIAS).astype(np.uint8)
 
 
-def dequantize_mx_tensor(codes: np.ndarray, params: dict, cfg: MXConfig) -> np.ndarray:
-    """float32 reconstruction of :func:`quantize_mx`'s output."""
-    codes = np.asarray(codes)
-    blocks, _ = to_row_blocks(codes, cfg.axis, cfg.block)
-    out = dequantize_mx(blocks, params["scale"].reshape(-1), FORMATS[cfg.fmt])
-    return from_row_blocks(out, codes.shape, cfg.axis)
-
-
-# ----------------------------------------------------------------------------- NVFP4
-
-E4M3_MAX, E2M1_MAX = 448.0, 6.0
-
-
-@dataclass(frozen=True)
-class NVFP4Config:
-    """NVFP4: E2M1 elements, blocks of ``block`` (16) along ``axis``, E4M3 block scales, one fp32
-    tensor scale."""
-
-    block: int = 16
-    axis: int = -1
-
-    def __post_init__(self) -> None:
-        _check_int("block", self.block, 1)
-        if isinstance(self.axis, bool) or not isinstance(self.axis, int | np.integer):
-            raise SpecError(f"axis must be an integer, got {self.axis!r}")
-
-
-def quantize_nvfp4(x, cfg: NVFP4Config) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(uint8 E2M1 codes, {"scale": uint8 E4M3 block scales (rows, n_blocks), "tensor_scale": fp32 ()})."""
-    arr = _as_float(x)
-    blocks, moved = to_row_blocks(arr, cfg.axis, cfg.block)
-    amax_t = float(np.abs(arr).max()) if arr.size else 0.0
-    ts = np.float32(amax_t / (E2M1_MAX * E4M3_MAX)) if amax_t > 0 else np.float32(1.0)
-    if not np.isfinite(ts) or ts <= 0:  # amax below the float32 range of the division
+def nvfp4_blocks(blocks: np.ndarray, amax: float) -> tuple[np.ndarray, np.ndarray, np.float32]:
+    """(uint8 E2M1 codes, uint8 E4M3 block scales, fp32 tensor scale) of NVFP4 blocks."""
+    ts = np.float32(amax / (E2M1_MAX * E4M3_MAX)) if amax > 0 else np.float32(1.0)
+    if not np.isfinite(ts) or ts <= 0:  # amax so small the division underflows float32
         ts = np.float32(np.finfo(np.float32).tiny)
-    amax_b = np.abs(blocks).max(axis=1).astype(np.float64)
+    amax_b = np.abs(blocks).max(axis=1).astype(np.float64) if blocks.shape[1] else np.zeros(blocks.shape[0])
     bcodes = cast(amax_b / (E2M1_MAX * float(ts)), FORMATS["e4m3"], saturate=True)
     bscale = decode(bcodes, FORMATS["e4m3"]).astype(np.float64) * float(ts)
     safe = np.where(bscale > 0, bscale, 1.0)
     codes = cast(blocks.astype(np.float64) / safe[:, None], FORMATS["e2m1"], saturate=True)
-    codes = np.where((bscale > 0)[:, None], codes, 0).astype(np.uint8)
-    nb = -(-moved[-1] // cfg.block)
-    params = {"scale": bcodes.reshape(-1, nb), "tensor_scale": np.asarray(ts, np.float32)}
-    return from_row_blocks(codes, arr.shape, cfg.axis), params
+    return np.where((bscale > 0)[:, None], codes, 0).astype(np.uint8), bcodes, ts
 
 
-def dequantize_nvfp4_tensor(codes: np.ndarray, params: dict, cfg: NVFP4Config) -> np.ndarray:
-    """float32 reconstruction of :func:`quantize_nvfp4`'s output."""
-    codes = np.asarray(codes)
-    blocks, _ = to_row_blocks(codes, cfg.axis, cfg.block)
-    out = dequantize_nvfp4(blocks, params["scale"].reshape(-1), float(params["tensor_scale"]))
-    return from_row_blocks(out, codes.shape, cfg.axis)
-
-
-def element_bits(cfg: MinifloatConfig | MXConfig | NVFP4Config, shape: tuple[int, ...]) -> tuple[int, int]:
-    """(code bits, side-info bits) for a tensor of ``shape``: codes are packed at the element
-    width; side info is the scales (32 / 16 bits each, 8 per MX or NVFP4 block, + 32 for NVFP4)."""
-    n = int(np.prod(shape, dtype=np.int64))
-    if isinstance(cfg, MinifloatConfig):
-        rows = 1 if cfg.granularity == "tensor" else int(shape[cfg.axis])
-        return n * FORMATS[cfg.fmt].bits, rows * (32 if cfg.scale_dtype == "fp32" else 16)
-    full = shape if shape else (1,)
-    length = int(full[cfg.axis % len(full)])
-    nblocks = (n // length if length else 0) * -(-length // cfg.block)
-    if isinstance(cfg, MXConfig):
-        return n * FORMATS[cfg.fmt].bits, 8 * nblocks
-    return 4 * n, 8 * nblocks + 32
+def quantize(x, config: MinifloatConfig) -> QuantizedTensor:
+    """Quantize ``x`` (numpy array or torch tensor) to ``config``'s minifloat format."""
+    arr = as_float_array(x)
+    if not np.all(np.isfinite(arr)):
+        raise SpecError("tensor contains NaN or Inf; it cannot be quantized")
+    shape = tuple(int(s) for s in arr.shape)
+    w = config.wire(shape)
+    blocks = grain.to_blocks(arr, w)
+    sshape = grain.scale_shape(shape, w)
+    params: dict[str, np.ndarray] = {}
+    if w.scaling == "float":
+        scale = choose_scales(blocks, w.fmt, config.scale_method, w.scale_dtype)
+        codes = scaled_codes(blocks, scale, w.fmt)
+    elif w.scaling == "mx":
+        codes, scale = mx_blocks(blocks, w.fmt)
+    else:
+        codes, scale, ts = nvfp4_blocks(blocks, float(np.abs(arr).max()) if arr.size else 0.0)
+        params["tensor_scale"] = np.asarray(ts, np.float32)
+    params["scale"] = scale.reshape(sshape)
+    codes = np.ascontiguousarray(grain.from_blocks(codes, shape, w)).astype(np.int32)
+    return QuantizedTensor(codes=codes, params=params, spec=w, shape=shape)

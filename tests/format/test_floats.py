@@ -13,9 +13,7 @@ from nnshare.format.floats import (
     decode,
     e8m0_decode,
     e8m0_exponents,
-    from_row_blocks,
     get_format,
-    to_row_blocks,
     value_table,
 )
 
@@ -129,16 +127,3 @@ def test_e8m0_against_torch_and_spec():
     assert e8m0_exponents(amax, 2).tolist() == [0, 1, 0, -2, -127, -127, 127]
     with pytest.raises(SpecError, match="NaN or Inf"):
         e8m0_exponents(np.array([np.nan]), 2)
-
-
-@pytest.mark.parametrize("shape,axis", [((3, 70), -1), ((70, 3), 0), ((2, 5, 33), 1), ((40,), 0), ((), 0)])
-def test_row_blocks_round_trip(shape, axis):
-    x = np.arange(int(np.prod(shape)), dtype=np.float32).reshape(shape) + 1
-    blocks, moved = to_row_blocks(x, axis, 32)
-    assert blocks.shape[1] == 32
-    length = moved[-1]
-    assert blocks.shape[0] == (x.size // length) * -(-length // 32)
-    assert blocks.sum() == x.sum()  # zero padding only
-    assert np.array_equal(from_row_blocks(blocks, shape, axis), x)
-    with pytest.raises(SpecError, match="axis"):
-        to_row_blocks(np.zeros((2, 2)), 2, 32)

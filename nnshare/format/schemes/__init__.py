@@ -7,18 +7,22 @@ registers an instance (docs/architecture.md, "Add a scheme in five steps").
 from .affine import AffineScheme, AffineWire
 from .base import Coding, Pending, Scheme
 from .codebook import CodebookScheme, CodebookWire
+from .minifloat import MinifloatScheme, MinifloatWire
 from .registry import all_schemes, get_scheme, register_scheme, scheme_by_id, scheme_of
 from .rotated import RotatedScheme
 
 register_scheme(AffineScheme())
 register_scheme(CodebookScheme())
 register_scheme(RotatedScheme())
+register_scheme(MinifloatScheme())
 
 __all__ = [
     "AffineScheme",
     "AffineWire",
     "CodebookScheme",
     "CodebookWire",
+    "MinifloatScheme",
+    "MinifloatWire",
     "Coding",
     "Pending",
     "RotatedScheme",
