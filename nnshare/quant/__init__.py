@@ -6,9 +6,10 @@
 
 from ..format.errors import SpecError
 from ..format.spec import FloatTensor, QuantizedTensor, scale_shape
-from . import affine, codebook, minifloat, rotated
+from . import affine, codebook, lloyd, minifloat, rotated
 from .affine import fake_quantize, params_from_range
 from .codebook import CodebookConfig
+from .lloyd import ChannelCodebookConfig
 from .minifloat import MinifloatConfig
 from .registry import config_from_dict, quantize, register_quantizer, sender_schemes
 from .rotated import RotatedConfig
@@ -18,9 +19,11 @@ register_quantizer("affine", QuantSpec, affine.quantize)
 register_quantizer("codebook", CodebookConfig, codebook.quantize)
 register_quantizer("rotated", RotatedConfig, rotated.quantize)
 register_quantizer("minifloat", MinifloatConfig, minifloat.quantize)
+register_quantizer("channel_codebook", ChannelCodebookConfig, lloyd.quantize)
 
 __all__ = [
     "AffineConfig",
+    "ChannelCodebookConfig",
     "CodebookConfig",
     "MinifloatConfig",
     "FloatTensor",

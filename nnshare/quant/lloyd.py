@@ -1,58 +1,101 @@
-"""Scalar codebooks (sender side): Lloyd-Max / 1-D k-means, optionally weighted (Hessian or
-Fisher weights), per tensor or per channel; nearest-level assignment.
+"""Lloyd-Max codebooks (sender side of ``channel_codebook``, and the level designer for the
+per-tensor ``codebook`` scheme): weighted 1-D Lloyd / k-means, started from data quantiles, a
+uniform grid or the Gaussian / Laplacian Lloyd-Max levels scaled to the data.
 
-A codebook quantizer sends K = 2^bits sorted levels per row (tensor or channel) and one b-bit
-index per element; the receiver looks the index up: ``x_hat = levels[row, index]``.
+- :func:`lloyd_levels` designs k levels for one 1-D array (optionally weighted: Hessian or
+  Fisher diagonals make it the Hessian-weighted k-means of the weights);
+- :class:`ChannelCodebookConfig` + :func:`quantize`: one codebook per output channel;
+- per tensor: ``nnshare.quant.codebook.quantize(x, CodebookConfig(levels=k), levels=lloyd_levels(...))``.
+
+The receiver looks each index up: ``x_hat = levels[channel, index]``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import numpy as np
 
+from ..format import grain
 from ..format.errors import SpecError
-from ..format.spec import round_float
+from ..format.grain import PerAxis
+from ..format.schemes.channel_codebook import ChannelCodebookWire
+from ..format.spec import QuantizedTensor, round_float
 from . import densities
+from .affine import as_float_array
 
 INITS = ("quantile", "gaussian", "laplacian", "uniform")
 LEVEL_DTYPES = ("fp32", "fp16", "bf16")
 
 
 @dataclass(frozen=True)
-class CodebookConfig:
-    """``bits`` (1..8) per index; one codebook per ``"tensor"`` or ``"channel"`` (along ``axis``);
-    Lloyd iterations from ``init`` (data quantiles, the Gaussian or Laplacian Lloyd-Max levels
-    scaled to the data's mean and std, or a uniform grid over the data range); levels sent in
-    ``levels_dtype``."""
+class ChannelCodebookConfig:
+    """One codebook per slice along ``axis``. On the wire: ``levels`` (2..256 per channel; codes
+    packed at ceil(log2 levels) bits or entropy-coded), ``level_dtype``, ``axis``. Sender only:
+    Lloyd ``iters`` from ``init`` (data quantiles, the Gaussian or Laplacian Lloyd-Max levels
+    scaled to each channel's mean and std, or a uniform grid over its range)."""
 
-    bits: int = 4
-    granularity: str = "tensor"
+    scheme: str = "channel_codebook"
+    levels: int = 16
     axis: int = 0
+    level_dtype: str = "fp16"
     init: str = "gaussian"
-    iters: int = 200
-    levels_dtype: str = "fp16"
+    iters: int = 100
 
     def __post_init__(self) -> None:
-        b = self.bits
-        if isinstance(b, bool) or not isinstance(b, int | np.integer) or not 1 <= b <= 8:
-            raise SpecError(f"codebook bits must be an integer in 1..8, got {self.bits!r}")
-        if self.granularity not in ("tensor", "channel"):
-            raise SpecError(f"codebook granularity must be 'tensor' or 'channel', got {self.granularity!r}")
+        if self.scheme != "channel_codebook":
+            raise SpecError(
+                f"ChannelCodebookConfig is the channel_codebook scheme's config, got {self.scheme!r}"
+            )
         if self.init not in INITS:
             raise SpecError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
         if isinstance(self.iters, bool) or not isinstance(self.iters, int | np.integer) or self.iters < 0:
             raise SpecError(f"iters must be an integer >= 0, got {self.iters!r}")
-        if self.levels_dtype not in LEVEL_DTYPES:
-            raise SpecError(
-                f"levels_dtype must be one of {', '.join(LEVEL_DTYPES)}, got {self.levels_dtype!r}"
-            )
+        if isinstance(self.axis, bool) or not isinstance(self.axis, int | np.integer):
+            raise SpecError(f"axis must be an integer, got {self.axis!r}")
+        object.__setattr__(
+            self, "_wire", ChannelCodebookWire(self.levels, self.level_dtype, PerAxis(self.axis))
+        )
 
     @property
     def k(self) -> int:
-        """Number of levels."""
-        return 2**self.bits
+        """Number of levels per channel."""
+        return int(self.levels)
+
+    @property
+    def bits(self) -> int:
+        """Bits of a packed index."""
+        return self._wire.bits
+
+    def wire(self, shape: tuple[int, ...] | None = None) -> ChannelCodebookWire:
+        return self._wire if shape is None else self._wire.for_shape(tuple(shape))
+
+    def at_bits(self, bits: int) -> ChannelCodebookConfig:
+        """This config with 2**bits levels per channel."""
+        return dataclasses.replace(self, levels=2 ** int(bits))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ChannelCodebookConfig:
+        bad = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if bad:
+            raise SpecError(f"unknown ChannelCodebookConfig field(s): {', '.join(sorted(bad))}")
+        return cls(**d)
+
+    @classmethod
+    def config_space(cls) -> dict[str, tuple]:
+        return {
+            "levels": (2, 3, 4, 16, 256),
+            "axis": (0, -1),
+            "level_dtype": LEVEL_DTYPES,
+            "init": INITS,
+            "iters": (0, 5),
+        }
 
 
 @cache
@@ -110,54 +153,46 @@ def assign(rows: np.ndarray, levels: np.ndarray) -> np.ndarray:
     return out
 
 
-def _rows(x: np.ndarray, cfg: CodebookConfig) -> np.ndarray:
-    if cfg.granularity == "tensor":
-        return x.reshape(1, -1)
-    if x.ndim == 0 or not -x.ndim <= cfg.axis < x.ndim:
-        raise SpecError(f"axis {cfg.axis} out of range for a tensor of shape {x.shape}")
-    return np.moveaxis(x, cfg.axis, 0).reshape(x.shape[cfg.axis], -1)
-
-
-def _unrows(rows: np.ndarray, shape: tuple[int, ...], cfg: CodebookConfig) -> np.ndarray:
-    if cfg.granularity == "tensor":
-        return rows.reshape(shape)
-    ax = cfg.axis % len(shape)
-    moved = (shape[ax],) + shape[:ax] + shape[ax + 1 :]
-    return np.ascontiguousarray(np.moveaxis(rows.reshape(moved), 0, ax))
-
-
-def design(x, cfg: CodebookConfig, weights=None, levels=None) -> np.ndarray:
-    """float32 codebooks (rows, K), rounded to ``cfg.levels_dtype`` and sorted. ``levels``
-    (K,) or (rows, K) replaces the data-driven start (e.g. a compander's levels); ``weights``
-    (x's shape) makes it weighted k-means."""
-    arr = np.asarray(x, np.float64)
+def lloyd_levels(x, k: int, init: str = "gaussian", iters: int = 100, weights=None) -> np.ndarray:
+    """k sorted float64 levels for the values of ``x``: :func:`init_levels` then :func:`lloyd`."""
+    arr = np.asarray(x, np.float64).reshape(-1)
     if not np.all(np.isfinite(arr)):
         raise SpecError("tensor contains NaN or Inf; it cannot be quantized")
-    rows = _rows(arr, cfg)
-    wrows = None if weights is None else _rows(np.asarray(weights, np.float64).reshape(arr.shape), cfg)
-    out = np.zeros((rows.shape[0], cfg.k))
+    if arr.size == 0:
+        return np.zeros(k)
+    return lloyd(arr, init_levels(arr, k, init), weights, iters)
+
+
+def quantize(x, config: ChannelCodebookConfig, *, weights=None, levels=None) -> QuantizedTensor:
+    """Per-channel codebooks fitted to ``x`` (weighted by ``weights`` of x's shape, e.g. a
+    Hessian diagonal), or the given ``levels`` ((k,) or (C, k)) as they are; levels are rounded
+    to ``level_dtype`` and every value goes to its nearest rounded level."""
+    arr = as_float_array(x)
+    if not np.all(np.isfinite(arr)):
+        raise SpecError("tensor contains NaN or Inf; it cannot be quantized")
+    shape = tuple(int(s) for s in arr.shape)
+    w = config.wire(shape)
+    rows = grain.to_blocks(arr, w).astype(np.float64)
+    wrows = None
+    if weights is not None:
+        wt = np.asarray(weights, np.float64)
+        if wt.shape != arr.shape:
+            raise SpecError(f"weights must have the tensor's shape {shape}, got {wt.shape}")
+        wrows = grain.to_blocks(wt, w)
+    k = config.k
+    book = np.zeros((rows.shape[0], k))
+    given = None if levels is None else np.atleast_2d(np.asarray(levels, np.float64))
+    if given is not None and (given.shape[1] != k or given.shape[0] not in (1, rows.shape[0])):
+        raise SpecError(f"levels must be ({k},) or ({rows.shape[0]}, {k})")
     for r in range(rows.shape[0]):
-        if rows.shape[1] == 0:
-            continue
-        start = init_levels(rows[r], cfg.k, cfg.init) if levels is None else np.atleast_2d(levels)[
-            r % np.atleast_2d(levels).shape[0]]
-        w = None if wrows is None else wrows[r]
-        out[r] = lloyd(rows[r], start, w, cfg.iters)
-    return np.sort(round_float(out.astype(np.float32), cfg.levels_dtype), axis=1)
-
-
-def quantize_codebook(x, cfg: CodebookConfig, weights=None, levels=None) -> tuple[np.ndarray, dict]:
-    """(int64 indices of x's shape, {"codebook": float32 (rows, K)}); see :func:`design`."""
-    arr = np.asarray(x.detach().cpu().float().numpy() if hasattr(x, "detach") else x, np.float32)
-    book = design(arr, cfg, weights, levels)
-    idx = assign(_rows(arr, cfg).astype(np.float32), book)
-    return _unrows(idx, arr.shape, cfg), {"codebook": book}
-
-
-def dequantize_codebook(codes: np.ndarray, params: dict, cfg: CodebookConfig) -> np.ndarray:
-    """float32 ``codebook[row, index]`` (the receiver's whole job)."""
-    codes = np.asarray(codes)
-    rows = _rows(codes, cfg)
-    book = np.asarray(params["codebook"], np.float32)
-    out = np.take_along_axis(book, rows.astype(np.int64), axis=1)
-    return _unrows(out, codes.shape, cfg)
+        if given is not None:
+            book[r] = given[r % given.shape[0]]
+        elif rows.shape[1]:
+            start = init_levels(rows[r], k, config.init)
+            book[r] = lloyd(rows[r], start, None if wrows is None else wrows[r], config.iters)
+    if config.level_dtype == "fp16":
+        book = np.clip(book, -65504.0, 65504.0)
+    book = np.sort(round_float(book.astype(np.float32), config.level_dtype), axis=1)
+    idx = assign(rows.astype(np.float32), book)
+    codes = np.ascontiguousarray(grain.from_blocks(idx, shape, w)).astype(np.int32)
+    return QuantizedTensor(codes=codes, params={"levels": book}, spec=w, shape=shape)

@@ -4,20 +4,26 @@ k-means, per-channel codebooks, assignment, bad input."""
 import numpy as np
 import pytest
 
+from nnshare.format import read_stream, write_stream
 from nnshare.format.errors import SpecError
-from nnshare.quant import densities
-from nnshare.quant.lloyd import CodebookConfig, assign, dequantize_codebook, lloyd, quantize_codebook
+from nnshare.format.records import encode_record, record_bits
+from nnshare.quant import ChannelCodebookConfig, CodebookConfig, config_from_dict, densities
+from nnshare.quant import codebook as per_tensor
+from nnshare.quant.lloyd import assign, lloyd, lloyd_levels, quantize
 
 # Max (1960): optimal Gaussian levels (positive half) and MSE at 1, 2, 3 bits
-MAX_LEVELS = {1: ([0.7979], 0.3634), 2: ([0.4528, 1.5104], 0.1175),
-              3: ([0.2451, 0.7560, 1.3440, 2.1520], 0.03454)}
+MAX_LEVELS = {
+    1: ([0.7979], 0.3634),
+    2: ([0.4528, 1.5104], 0.1175),
+    3: ([0.2451, 0.7560, 1.3440, 2.1520], 0.03454),
+}
 
 
 @pytest.mark.parametrize("bits", [1, 2, 3])
 def test_density_lloyd_max_converges_to_max_levels(bits):
     levels, mse = densities.lloyd_max("gaussian", 2**bits)
     pos, want_mse = MAX_LEVELS[bits]
-    assert np.allclose(levels[2 ** (bits - 1):], pos, rtol=0, atol=1e-4)  # table rounded to 4 digits
+    assert np.allclose(levels[2 ** (bits - 1) :], pos, rtol=0, atol=1e-4)  # table rounded to 4 digits
     assert np.allclose(levels, -levels[::-1], atol=1e-12)
     assert mse == pytest.approx(want_mse, abs=6e-5)
 
@@ -26,13 +32,12 @@ def test_density_lloyd_max_converges_to_max_levels(bits):
 @pytest.mark.parametrize("init", ["quantile", "uniform", "laplacian"])
 def test_data_lloyd_converges_to_max_levels_from_any_start(bits, init):
     x = densities.sample("gaussian", 400_000, seed=bits)
-    cfg = CodebookConfig(bits=bits, init=init, iters=500, levels_dtype="fp32")
-    codes, p = quantize_codebook(x, cfg)
-    book = p["codebook"][0]
+    book = lloyd_levels(x, 2**bits, init, iters=500)
     pos, want_mse = MAX_LEVELS[bits]
-    assert np.allclose(book[2 ** (bits - 1):], pos, rtol=0, atol=0.02)  # sampling moves the flat middle
-    xh = dequantize_codebook(codes, p, cfg)
-    assert np.mean((x - xh) ** 2) == pytest.approx(want_mse, rel=0.01)
+    assert np.allclose(book[2 ** (bits - 1) :], pos, rtol=0, atol=0.02)  # sampling moves the flat middle
+    # through the per-tensor codebook scheme: levels as designed, codes nearest, MSE as Max's
+    q = per_tensor.quantize(x, CodebookConfig(levels=2**bits), levels=book)
+    assert np.mean((x - q.dequantize()) ** 2) == pytest.approx(want_mse, rel=0.01)
 
 
 def test_each_lloyd_pass_lowers_the_weighted_error():
@@ -61,31 +66,64 @@ def test_each_lloyd_pass_lowers_the_weighted_error():
 def test_per_channel_codebooks_and_fp16_levels():
     rng = np.random.default_rng(1)
     x = (rng.standard_normal((6, 300)) * np.arange(1, 7)[:, None]).astype(np.float32)
-    cfg = CodebookConfig(bits=3, granularity="channel", axis=0)
-    codes, p = quantize_codebook(x, cfg)
-    assert p["codebook"].shape == (6, 8) and codes.shape == x.shape and codes.max() < 8
-    assert np.array_equal(p["codebook"], p["codebook"].astype(np.float16).astype(np.float32))
-    assert np.all(np.diff(p["codebook"], axis=1) >= 0)
-    xh = dequantize_codebook(codes, p, cfg)
-    # assignment is nearest-level for the levels as sent
-    dist = np.abs(x[:, :, None] - p["codebook"][:, None, :])
+    q = quantize(x, ChannelCodebookConfig(levels=8))
+    book = q.params["levels"]
+    assert book.shape == (6, 8) and q.codes.shape == x.shape and q.codes.max() < 8
+    assert np.array_equal(book, book.astype(np.float16).astype(np.float32))
+    assert np.all(np.diff(book, axis=1) >= 0)
+    xh = q.dequantize()
+    dist = np.abs(x[:, :, None] - book[:, None, :])  # nearest level for the levels as sent
     assert np.allclose(np.abs(x - xh), dist.min(axis=2))
     rel = np.mean((x - xh) ** 2, axis=1) / np.var(x, axis=1)
     assert np.all(rel < 0.05)
-    # axis 1, codebook per column
-    c1 = CodebookConfig(bits=2, granularity="channel", axis=1)
-    codes1, p1 = quantize_codebook(x, c1)
-    assert p1["codebook"].shape == (300, 4)
-    assert dequantize_codebook(codes1, p1, c1).shape == x.shape
+    q1 = quantize(x, ChannelCodebookConfig(levels=4, axis=1))
+    assert q1.params["levels"].shape == (300, 4) and q1.dequantize().shape == x.shape
+
+
+def test_hessian_weighted_codebook_lowers_the_weighted_error():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((4, 500)).astype(np.float32)
+    h = np.where(np.abs(x) > 1.5, 50.0, 1.0)  # the tails matter most
+    plain = quantize(x, ChannelCodebookConfig(levels=4))
+    weighted = quantize(x, ChannelCodebookConfig(levels=4), weights=h)
+    werr = lambda q: float(np.sum(h * (x - q.dequantize()) ** 2))  # noqa: E731
+    assert werr(weighted) < 0.7 * werr(plain)
+    with pytest.raises(SpecError, match="weights"):
+        quantize(x, ChannelCodebookConfig(), weights=h[:2])
+
+
+def test_stream_round_trip_sizes_and_entropy():
+    rng = np.random.default_rng(3)
+    x = rng.laplace(size=(16, 64)).astype(np.float32)
+    cfg = ChannelCodebookConfig(levels=16, level_dtype="bf16")
+    q = quantize(x, cfg)
+    rec, secs = encode_record("w", q)
+    assert 8 * len(rec) == record_bits(x.shape, cfg) == 8 + 24 + 16 * 16 * 16 + 1024 * 4 + 32
+    assert sum(s.bits for s in secs if s.kind == "side") == 16 * 16 * 16
+    for entropy in ("none", "auto"):
+        data, _ = write_stream({"w": q}, entropy=entropy)
+        got = read_stream(data).tensors["w"]
+        assert got.spec == cfg.wire(x.shape) and np.array_equal(got.dequantize(), q.dequantize())
+    assert config_from_dict(cfg.to_dict()) == cfg
+    assert cfg.at_bits(3).levels == 8
 
 
 def test_bad_configs():
-    for kw, msg in (({"bits": 0}, "bits"), ({"bits": 9}, "bits"), ({"granularity": "group"}, "granularity"),
-                    ({"init": "kmeans++"}, "init"), ({"iters": -1}, "iters"),
-                    ({"levels_dtype": "fp8"}, "levels")):
+    for kw, msg in (
+        ({"levels": 1}, "levels"),
+        ({"levels": 257}, "levels"),
+        ({"init": "kmeans++"}, "init"),
+        ({"iters": -1}, "iters"),
+        ({"level_dtype": "fp8"}, "level_dtype"),
+        ({"scheme": "codebook"}, "channel_codebook"),
+    ):
         with pytest.raises(SpecError, match=msg):
-            CodebookConfig(**kw)
+            ChannelCodebookConfig(**kw)
     with pytest.raises(SpecError, match="NaN"):
-        quantize_codebook(np.array([1.0, np.nan]), CodebookConfig())
+        quantize(np.array([[1.0, np.nan]]), ChannelCodebookConfig())
+    with pytest.raises(SpecError, match="NaN"):
+        lloyd_levels(np.array([1.0, np.nan]), 4)
     with pytest.raises(SpecError, match="weights"):
         lloyd(np.zeros(3), np.zeros(2), np.array([1.0, -1.0, 1.0]))
+    with pytest.raises(SpecError, match="levels must be"):
+        quantize(np.zeros((2, 3)), ChannelCodebookConfig(levels=4), levels=np.zeros(3))

@@ -6,6 +6,7 @@ registers an instance (docs/architecture.md, "Add a scheme in five steps").
 
 from .affine import AffineScheme, AffineWire
 from .base import Coding, Pending, Scheme
+from .channel_codebook import ChannelCodebookScheme, ChannelCodebookWire
 from .codebook import CodebookScheme, CodebookWire
 from .minifloat import MinifloatScheme, MinifloatWire
 from .registry import all_schemes, get_scheme, register_scheme, scheme_by_id, scheme_of
@@ -15,10 +16,13 @@ register_scheme(AffineScheme())
 register_scheme(CodebookScheme())
 register_scheme(RotatedScheme())
 register_scheme(MinifloatScheme())
+register_scheme(ChannelCodebookScheme())
 
 __all__ = [
     "AffineScheme",
     "AffineWire",
+    "ChannelCodebookScheme",
+    "ChannelCodebookWire",
     "CodebookScheme",
     "CodebookWire",
     "MinifloatScheme",
