@@ -34,9 +34,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nnshare.format import entropy as ent  # noqa: E402
 from nnshare.format.floats import FORMATS, value_table  # noqa: E402
 from nnshare.format.spec import QuantSpec  # noqa: E402
-from nnshare.quant import compand, densities  # noqa: E402
+from nnshare.quant import (  # noqa: E402
+    CodebookConfig,  # noqa: E402
+    compand,
+    densities,
+)
+from nnshare.quant import codebook as per_tensor_codebook  # noqa: E402
 from nnshare.quant.affine import quantize as affine_quantize  # noqa: E402
-from nnshare.quant.lloyd import CodebookConfig, assign, dequantize_codebook, quantize_codebook  # noqa: E402
+from nnshare.quant.lloyd import assign, lloyd_levels  # noqa: E402
 from nnshare.quant.minifloat import MinifloatConfig  # noqa: E402
 from nnshare.quant.minifloat import quantize as mf_quantize  # noqa: E402
 
@@ -161,8 +166,15 @@ def _block_fn(cfg):
 
 
 def _lloyd_fn(source, b):
-    cfg = CodebookConfig(bits=b, init=source, iters=300, levels_dtype="fp32")
-    return lambda x: sqnr(x, dequantize_codebook(*quantize_codebook(x, cfg), cfg))
+    """Lloyd-Max levels fitted to the data (started from the source's Lloyd-Max levels scaled to
+    the data), sent through the per-tensor codebook scheme with fp32 levels."""
+
+    def run(x):
+        levels = lloyd_levels(x, 2**b, source, iters=300)
+        q = per_tensor_codebook.quantize(x, CodebookConfig(levels=2**b), levels=levels)
+        return sqnr(x, q.dequantize())
+
+    return run
 
 
 def _affine_fn(spec, scales):
@@ -371,6 +383,10 @@ def write_markdown(res: dict) -> None:
         import quantizers_models as qm
 
         lines += qm.markdown(res["models"], res["outliers"])
+    if "rff" in res or "lplr" in res:
+        import quantizers_extra as qx
+
+        lines += qx.markdown(res.get("rff"), res.get("lplr"))
     MD_PATH.parent.mkdir(parents=True, exist_ok=True)
     MD_PATH.write_text("\n".join(lines) + "\n")
 
@@ -404,7 +420,9 @@ def plot(rows: list[dict]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="10^5 samples, 1-4 bits, one digits seed")
-    ap.add_argument("--parts", default="synthetic,models", help="comma list of synthetic, models")
+    ap.add_argument(
+        "--parts", default="synthetic,models,rff,lplr", help="comma list of synthetic, models, rff, lplr"
+    )
     args = ap.parse_args()
     parts = set(args.parts.split(","))
     res = json.loads(JSON_PATH.read_text()) if JSON_PATH.exists() else {}
@@ -415,6 +433,13 @@ def main() -> None:
         res["n_samples"] = n
         res["synthetic"] = synthetic(n, range(1, 5) if args.quick else range(1, 9))
         res["synthetic_seconds"] = round(time.perf_counter() - t0, 1)
+    if "rff" in parts or "lplr" in parts:
+        import quantizers_extra as qx
+
+        if "rff" in parts:
+            res["rff"] = qx.run_rff()
+        if "lplr" in parts:
+            res["lplr"] = qx.run_lplr(args.quick)
     if "models" in parts:
         import quantizers_models as qm
 

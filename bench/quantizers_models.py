@@ -249,6 +249,26 @@ def markdown(models: list[dict], outliers: list[dict]) -> list[str]:
                 )
         lines.append("")
     lines += [
+        "**Which wins where** (INT vs FP at equal bits; winner by weight SQNR / by task metric; "
+        "ties within 0.001 of the metric are marked =)",
+        "",
+        "| model | comparison | by SQNR | by task metric |",
+        "|---|---|---|---|",
+    ]
+    for model in dict.fromkeys(r["model"] for r in models):
+        rs = [r for r in models if r["model"] == model]
+        metric = "cosine" if "cosine" in rs[0] else "accuracy"
+        for group in dict.fromkeys(r["group"] for r in rs):
+            gs = [r for r in rs if r["group"] == group]
+            by_s = max(gs, key=lambda r: r["sqnr_db"])
+            top = max(r[metric] for r in gs)
+            by_t = [r["scheme"] for r in gs if r[metric] >= top - 1e-3]
+            lines.append(
+                f"| {model} | {group}: {' vs '.join(r['scheme'] for r in gs)} | {by_s['scheme']} | "
+                f"{by_t[0] if len(by_t) == 1 else ' = '.join(by_t)} |"
+            )
+    lines.append("")
+    lines += [
         "**Tensors with outliers** (256 x 256, one scale per tensor unless blocked; weight SQNR dB)",
         "",
     ]
@@ -261,6 +281,19 @@ def markdown(models: list[dict], outliers: list[dict]) -> list[str]:
             f"| {s} | {vals[0]['bits_per_weight']} | "
             + " | ".join(f"{v['sqnr_db']:.2f}" for v in vals)
             + " |"
+        )
+    lines.append("")
+    for t in tensors:
+
+        def sq(name, t=t):
+            return next(r["sqnr_db"] for r in outliers if r["scheme"] == name and r["tensor"] == t)
+
+        w8 = "FP8 E4M3" if sq("FP8 E4M3") > sq("INT8") else "INT8"
+        w4 = "FP4 E2M1" if sq("FP4 E2M1") > sq("INT4") else "INT4"
+        wb = max(("MXFP4", "INT4 group 32 (fp16 scale)", "NVFP4"), key=sq)
+        lines.append(
+            f"- {t}: 8 bit per tensor {w8} wins ({sq('FP8 E4M3') - sq('INT8'):+.2f} dB FP8 - INT8); "
+            f"4 bit per tensor {w4} ({sq('FP4 E2M1') - sq('INT4'):+.2f} dB); blocks {wb}."
         )
     lines.append("")
     return lines

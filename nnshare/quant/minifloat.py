@@ -140,7 +140,7 @@ def scaled_codes(rows: np.ndarray, scale: np.ndarray, fmt: str) -> np.ndarray:
     return cast(y, FORMATS[fmt], saturate=True)
 
 
-def choose_scales(rows: np.ndarray, fmt: str, method: str, scale_dtype: str, n_grid: int = 48) -> np.ndarray:
+def choose_scales(rows: np.ndarray, fmt: str, method: str, scale_dtype: str, n_grid: int = 24) -> np.ndarray:
     """float32 scale per row (in ``scale_dtype`` precision): absmax / fp_max, or the ratio in
     [0.2, 1] x absmax (log grid, plus 1) with the least squared error (mse)."""
     f = FORMATS[fmt]
