@@ -69,7 +69,7 @@ def run_rff(seed: int = 0, dims=(256, 512, 1024, 2048, 4096), lam: int = 8) -> l
                 }
             )
             beta = 1.5
-            ns_levels = levels / (1.0 - (beta - 1) / (2**b)) if b == 1 else levels * 1.5
+            ns_levels = levels * (2.0 if b == 1 else 1.5)  # stable: |z| <= (K - beta) delta / 2
             qn = ns_levels[sd.noise_shaping(z, beta, lam, ns_levels)[0]]
             cn = sd.condense(qn, sd.ns_filter(beta, lam))
             rows.append(
