@@ -6,8 +6,10 @@
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["throughput", "vs_nncodec", "entropy_speed", "mixed_precision", "quantizers", "qat_parameterizations",
-         "wlan", "hf_checkpoint", "export"]
+ORDER = [
+    "throughput", "vs_nncodec", "entropy_speed", "mixed_precision", "quantizers",
+    "qat_parameterizations", "wlan", "hf_checkpoint", "export",
+]
 
 
 def demote(section: str) -> str:
