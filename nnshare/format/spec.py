@@ -35,8 +35,6 @@ __all__ = [
     "to_blocks",
 ]
 
-RANGE_METHODS = ("minmax", "mse", "percentile")
-ROUNDINGS = ("nearest", "stochastic")
 FLOAT_DTYPES = ("fp32", "fp16", "bf16")
 
 

@@ -20,9 +20,11 @@ from ..format import grain
 from ..format.errors import SpecError
 from ..format.grain import Granularity, PerAxis, PerGroup, PerTensor
 from ..format.schemes import AffineWire, get_scheme
-from ..format.spec import FLOAT_DTYPES, RANGE_METHODS, ROUNDINGS
+from ..format.spec import FLOAT_DTYPES
 
 _GRAIN_TYPES = (PerTensor, PerAxis, PerGroup)
+RANGE_METHODS = ("minmax", "mse", "percentile")  # sender only: how the range was chosen
+ROUNDINGS = ("nearest", "stochastic")  # sender only
 
 
 @dataclass(frozen=True)

@@ -105,24 +105,15 @@ def describe(t) -> str:
 
 def fields_of(t) -> dict[str, Any]:
     """How a tensor is sent, as structured fields (for ``inspect --json``): ``kind`` (quantized
-    | float | raw) and, for quantized tensors, scheme, bits, symmetric, granularity, axis,
-    group size and per-channel widths."""
+    | float | raw) and, for quantized tensors, the scheme's wire fields (``Scheme.fields``: for
+    affine bits, symmetric, restricted, granularity, axis, group size, scale dtype, per-channel
+    widths)."""
     if isinstance(t, FloatTensor):
         return {"kind": "float", "dtype": t.dtype}
     if isinstance(t, RawTensor):
         return {"kind": "raw", "dtype": str(t.values.dtype)}
-    s = scheme_of(t.spec).wire(t.spec, tuple(t.shape))
-    out: dict[str, Any] = {"kind": "quantized", "scheme": s.scheme}
-    for key in ("bits", "symmetric", "restricted", "granularity", "axis", "group_size", "scale_dtype"):
-        if hasattr(s, key):
-            out[key] = getattr(s, key)
-    if out.get("granularity") == "tensor":
-        out.pop("axis", None)
-    if out.get("granularity") != "group":
-        out.pop("group_size", None)
-    if getattr(s, "channel_bits", ()):
-        out["channel_bits"] = list(s.channel_bits)
-    return out
+    scheme = scheme_of(t.spec)
+    return {"kind": "quantized", **scheme.fields(scheme.wire(t.spec, tuple(t.shape)))}
 
 
 def inspect(data: bytes, into: Any = None, *, layout=None) -> Inspection:

@@ -6,6 +6,7 @@ A new scheme is covered here as soon as it is registered on both sides: its conf
 """
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -92,7 +93,9 @@ def test_round_trip_accounting_and_analytic_size(name):
         a, b = got.dequantize(), q.dequantize()
         assert a.dtype == np.float32 and a.shape == shape and np.array_equal(a, b)
         assert sum(s.bits for s in st_.sections) == 8 * len(data) == sum(s.bits for s in secs)
-        assert inspect(data).total_bits == 8 * len(data)
+        ins = inspect(data)
+        assert ins.total_bits == 8 * len(data)
+        assert ins.rows[0].fields["scheme"] == name and json.loads(json.dumps(ins.to_dict()))
         rec, _ = encode_record("t", q, entropy=entropy)
         if entropy == "none":  # the scheme's analytic size is the written size
             assert 8 * len(rec) == record_bits(shape, config) == record_bits(shape, wire)

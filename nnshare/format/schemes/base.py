@@ -12,6 +12,7 @@ rule) are the same for every scheme, so a new scheme writes only its spec bytes 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -204,6 +205,25 @@ class Scheme:
     def describe(self, wire) -> str:
         """Short text for inspect, e.g. ``affine s8 ch0``."""
         return self.name
+
+    def fields(self, wire) -> dict[str, Any]:
+        """The wire spec as plain JSON fields (for ``inspect --json``): every dataclass field,
+        a granularity as ``granularity`` / ``axis`` / ``group_size``, empty tuples left out."""
+        out: dict[str, Any] = {"scheme": self.name}
+        for f in dataclasses.fields(wire):
+            v = getattr(wire, f.name)
+            if hasattr(v, "kind") and hasattr(v, "on"):  # a granularity object
+                out["granularity"] = v.kind
+                if v.kind != "tensor":
+                    out["axis"] = int(v.axis)
+                if v.kind == "group":
+                    out["group_size"] = int(v.size)
+            elif isinstance(v, tuple | list):
+                if len(v):
+                    out[f.name] = [x.item() if hasattr(x, "item") else x for x in v]
+            else:
+                out[f.name] = v.item() if hasattr(v, "item") else v
+        return out
 
     # ------------------------------------------------------------------ record body
     def write(self, w: Writer, tally: Tally, q, wire, coding: Coding) -> None:
