@@ -60,12 +60,12 @@ def decode(
     """Decode a stream (or a model update, with --base) into a safetensors file or a model
     folder; float tensors come back in their original dtype unless --dtype says otherwise."""
     from .io import save_safetensors
-    from .share.delta import MAGIC as UPDATE_MAGIC
+    from .share.delta import is_update
 
     check_choice("--dtype", dtype, tuple(DTYPE_FLAGS))
     data = read_bytes(stream)
     to_dir = out.suffix != ".safetensors"
-    if data[:4] == UPDATE_MAGIC:
+    if is_update(data):
         refuse_extra({"--like": like}, set(), "an update stream (it carries no layout; give --base)")
         arrays, dtypes, ties = _decode_update(data, base, state_in, state_out)
         what = "base + update"
@@ -90,12 +90,12 @@ def decode(
 
 def _decode_update(data, base, state_in, state_out):
     from .io import load_checkpoint
-    from .share.delta import UpdateState, decode_update
+    from .share.delta import decode_update, load_state
     from .share.model import atomic_write
 
     if base is None:
         fail("this is a model update: give --base, the model it was coded against")
-    prev = UpdateState.from_bytes(read_bytes(state_in)) if state_in is not None else None
+    prev = load_state(read_bytes(state_in)) if state_in is not None else None
     bst = load_checkpoint(model_file(base))
     arrays, new_state = decode_update(data, bst.arrays, state=prev)
     if state_out is not None:
@@ -138,21 +138,29 @@ def _weights_ignored(folder, names):
 def inspect(
     stream: Path = typer.Argument(..., help="Stream file."),
     like: Path | None = typer.Option(None, help="Model file or folder with the architecture (agreed mode)."),
+    base: Path | None = typer.Option(None, help="An update's base model (gives its layout)."),
+    state_in: Path | None = typer.Option(None, help="Chain state a chained update continues."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (structured per-tensor fields)."),
 ) -> None:
-    """Account for every bit of a stream: per tensor, header, total."""
+    """Account for every bit of a stream of any kind (model, update, features, chain state):
+    per tensor, header, total."""
     from .errors import FormatError
     from .share import inspect as insp
+    from .share.delta import load_state
 
     data = read_bytes(stream)
     if data[:4] == b"NNSU":
-        fail(f"{stream} is a model update (NNSU, {len(data):,} bytes): decode it with --base")
+        fail(f"{stream} is a version-1 model update (NNSU, {len(data):,} bytes): decode it with "
+             "--base")
+    refuse_extra({"--like": like} if base is not None else {}, set(), "--base (give one of them)")
+    chain = load_state(read_bytes(state_in)) if state_in is not None else None
+    shape_from = like if like is not None else base
     try:
-        rep = insp(data, layout=_layout(like))
+        rep = insp(data, layout=_layout(shape_from), chain=chain)
     except FormatError as e:
-        if like is None or "fingerprint mismatch" not in str(e):
+        if shape_from is None or "fingerprint mismatch" not in str(e):
             raise
-        rep = insp(data, layout=_layout(like, counters=True))
+        rep = insp(data, layout=_layout(shape_from, counters=True), chain=chain)
     if as_json:
         typer.echo(json.dumps(rep.to_dict(), indent=2))
         return

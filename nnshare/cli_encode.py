@@ -234,10 +234,10 @@ def _encode_rate(model, out, target_bits, target_bpp, target_sqnr, method, mode,
 
 def _encode_update(model, out, base, target_bpp, target_sqnr, method, state_in, state_out, as_json):
     """Code NEW - BASE against a base both sides hold (optionally chained to the last update)."""
-    from .share.delta import UpdateState, encode_update
+    from .share.delta import encode_update, load_state
     from .share.model import atomic_write
 
-    prev = UpdateState.from_bytes(read_bytes(state_in)) if state_in is not None else None
+    prev = load_state(read_bytes(state_in)) if state_in is not None else None
     from .progress import spinner
 
     new_st, base_st = load_model(model), load_model(base)
@@ -248,14 +248,15 @@ def _encode_update(model, out, base, target_bpp, target_sqnr, method, state_in, 
     if state_out is not None:
         atomic_write(state_out, enc.state.to_bytes())
     q = update_quality(new_st, base_st, enc.reconstruction)
-    n = sum(c.size for c in enc.state.codes.values())
+    n = sum(a.size for a in enc.reconstruction.values())
     if as_json:
         typer.echo(json.dumps({"out": str(out), "bytes": len(enc.data), "params": n,
                                "bits_per_param": 8 * len(enc.data) / max(n, 1),
-                               "quality": q.to_dict()}, indent=2))
+                               "state_bytes": enc.state.nbytes, "quality": q.to_dict()}, indent=2))
         return
     typer.echo(f"wrote update {out}: {len(enc.data):,} bytes ({8 * len(enc.data) / max(n, 1):.3f} "
-               f"bits/param over {n:,} parameters); {q.summary()} of the deltas")
+               f"bits/param over {n:,} parameters; chain state {enc.state.nbytes:,} bytes); "
+               f"{q.summary()} of the deltas")
 
 
 def update_quality(new_st, base_st, reconstruction):

@@ -11,7 +11,12 @@ from .share.inspect import Inspection
 def inspection_table(rep: Inspection, console: Console | None = None) -> None:
     """Print a stream's accounting: per tensor, then header, totals and the saving vs float32."""
     console = console or Console()
-    t = Table(title=f"nnshare stream v{rep.version}, {rep.mode} mode", show_footer=False)
+    title = f"nnshare {rep.kind} stream v{rep.version}, {rep.mode} mode"
+    d = rep.to_dict()
+    for what in ("base", "chain"):
+        if d[f"{what}_fingerprint"] is not None:
+            title += f", {what} {d[f'{what}_fingerprint']}"
+    t = Table(title=title, show_footer=False)
     for col in ("tensor", "shape", "elements", "scheme", "bits/el", "payload", "side", "framing"):
         t.add_column(col, justify="left" if col in ("tensor", "scheme", "shape") else "right",
                      no_wrap=col in ("tensor", "scheme"))

@@ -31,7 +31,7 @@ def test_encode_inspect_decode_agreed(model_files, tmp_path):
     out = tmp_path / "enc.nnsh"
     r = run("encode", model_files / "model.pt", "-o", out, "--preset", "ptq-t8", "--mode", "agreed")
     assert r.returncode == 0, r.stderr
-    assert out.stat().st_size * 8 == 27_784
+    assert out.stat().st_size * 8 == 27_824  # format v2: 20-byte header
     r = run("inspect", out, "--like", model_files / "model.safetensors", "--json")
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)
@@ -181,4 +181,11 @@ def test_update_chain_and_wrong_base(model_files, tmp_path):
     assert r.returncode == 2 and "give --base" in r.stderr
     assert not (tmp_path / "x.safetensors").exists()
     r = run("inspect", u)
-    assert r.returncode == 2 and "model update" in r.stderr
+    assert r.returncode == 2 and "update stream" in r.stderr and "base" in r.stderr
+    r = run("inspect", u, "--base", model_files / "model.pt", "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["kind"] == "update" and rep["total_bits"] == 8 * u.stat().st_size
+    assert len(rep["base_fingerprint"]) == 16 and rep["chain_fingerprint"] is None
+    r = run("inspect", tmp_path / "s", "--json")  # the chain state is a stream too
+    assert r.returncode == 0 and json.loads(r.stdout)["kind"] == "state"

@@ -1,28 +1,38 @@
-"""The stream container: header (magic, version, mode, layout or fingerprint), records, CRCs.
+"""The one stream container: header (magic, version, stream kind, mode, layout or fingerprint,
+base and chain fingerprints), records, CRCs.
 
-Self-describing mode sends every tensor's name and shape; agreed-architecture mode sends only a
-32-bit fingerprint of the (name, shape) list sorted by name, which the receiver recomputes from its
-own copy of the architecture; records then follow in sorted-name order.
+Every stream nnshare writes is an ``NNSH`` stream of one of four kinds: a whole model, a model
+update (records are deltas against a base both sides hold, optionally chained to the previous
+update, whose codes are the temporal context of this one), feature tensors, or the chain state
+both sides keep between update rounds. Self-describing mode sends every tensor's name and shape;
+agreed-architecture mode sends only a fingerprint of the (name, shape) list sorted by name, which
+the receiver recomputes from its own copy of the architecture; records then follow in sorted-name
+order. Format v2 (written by default) writes every fixed-width field little-endian and a 64-bit
+fingerprint; version 1 streams (big-endian CRCs, CRC-32 fingerprint, models only) stay readable.
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import FormatError
+from .errors import FormatError, SpecError
 from .records import Section, Tensor, decode_record, encode_record
-from .wire import Reader, varint
+from .wire import Reader, Writer, crc32, varint_len
 
 MAGIC = b"NNSH"
-VERSION = 1
+VERSION = 2
+VERSIONS = (1, 2)
 FLAG_AGREED = 0x01
 FLAG_BASE = 0x02
+FLAG_CHAIN = 0x04  # v2 only
 MAX_NDIM = 16
+#: Stream kinds of format v2 (one byte after the version). v1 streams are models.
+KINDS = {"model": 0, "update": 1, "features": 2, "state": 3}
+KIND_NAMES = {v: k for k, v in KINDS.items()}
 #: A stream may describe at most this many elements per byte of its own length (0.002 bits per
 #: element): bounds what a forged header can make the receiver allocate. Packed records need
 #: at most 8 elements per byte; entropy-coded sparse updates can go far below 1 bit per element.
@@ -31,16 +41,56 @@ MAX_ELEMENTS_PER_BYTE = 4096
 Layout = Sequence[tuple[str, tuple[int, ...]]]
 
 
+def _layout_text(layout: Layout) -> str:
+    return "".join(f"{n}:{','.join(str(int(d)) for d in s)};" for n, s in layout)
+
+
 def fingerprint(layout: Layout) -> int:
-    """CRC-32 of the names and shapes, as UTF-8 text ``name:d0,d1;`` per tensor, in the given
-    order (agreed mode sorts tensors by name first, so the receiver's dict order does not matter)."""
-    text = "".join(f"{n}:{','.join(str(int(d)) for d in s)};" for n, s in layout)
-    return zlib.crc32(text.encode("utf-8"))
+    """Format v1's architecture fingerprint: CRC-32 of the names and shapes, as UTF-8 text
+    ``name:d0,d1;`` per tensor, in the given order (agreed mode sorts by name first)."""
+    return crc32(_layout_text(layout).encode("utf-8"))
+
+
+def fingerprint64(layout: Layout) -> int:
+    """Format v2's architecture fingerprint (u64): the first 8 bytes, little-endian, of
+    BLAKE2b-64 of ``"nnsh-layout:" + <total elements> + ";" + <the v1 text>``, so the element
+    count is bound in and a second layout with the same fingerprint takes ~2**64 tries."""
+    total = sum(int(np.prod([int(d) for d in s], dtype=object)) for _, s in layout)
+    text = f"nnsh-layout:{total};{_layout_text(layout)}".encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
+
+
+def header_bytes(layout: Layout, mode: str = "self", *, version: int = VERSION,
+                 base: bool = False, chain: bool = False) -> int:
+    """Exact bytes of a stream header (CRC included) for ``layout`` in ``mode``."""
+    n = 4 + 1 + (1 if version == 2 else 0) + 1 + varint_len(len(layout))
+    fp = 8 if version == 2 else 4
+    if mode == "agreed":
+        n += fp
+    else:
+        for name, shape in layout:
+            nb = len(name.encode("utf-8"))
+            n += varint_len(nb) + nb + 1 + sum(varint_len(int(d)) for d in shape)
+    return n + fp * (int(base) + int(chain)) + 4
+
+
+def peek_kind(data: bytes | bytearray | memoryview) -> str | None:
+    """The stream kind its first bytes name ("model" for v1), or None when they do not look like
+    an NNSH stream (the full check is :func:`read_stream`'s)."""
+    head = bytes(data[:6])
+    if len(head) < 5 or head[:4] != MAGIC:
+        return None
+    if head[4] == 1:
+        return "model"
+    return KIND_NAMES.get(head[5]) if head[4] == 2 and len(head) == 6 else None
 
 
 @dataclass(frozen=True)
 class Stream:
-    """A parsed stream: the layout, the tensors by name, and the bit accounting."""
+    """A parsed stream: the layout, the tensors by name, and the bit accounting.
+
+    ``kind``: "model", "update", "features" or "state"; ``base_fingerprint`` /
+    ``chain_fingerprint``: what an update was coded against (None when absent)."""
 
     mode: str
     layout: tuple[tuple[str, tuple[int, ...]], ...]
@@ -49,6 +99,8 @@ class Stream:
     base_fingerprint: int | None = None
     version: int = VERSION
     total_bits: int = field(default=0)
+    kind: str = "model"
+    chain_fingerprint: int | None = None
 
 
 def write_stream(
@@ -57,42 +109,87 @@ def write_stream(
     *,
     entropy: str = "none",
     base_fingerprint: int | None = None,
+    chain_fingerprint: int | None = None,
+    kind: str = "model",
+    contexts: Mapping[str, np.ndarray] | None = None,
+    version: int = VERSION,
 ) -> tuple[bytes, list[Section]]:
-    """Serialise named tensors (in dict order). Returns the bytes and their exact accounting."""
+    """Serialise named tensors (in dict order). Returns the bytes and their exact accounting.
+
+    ``kind``: the stream kind (v2). ``contexts``: per tensor the temporal context its record is
+    entropy-coded with (n integers in stream order; a chained update's previous codes), which
+    needs ``chain_fingerprint`` (of what the receiver must hold). ``version``: 2, or 1 to write
+    the old layout (models only, 32-bit fingerprints).
+    """
     if mode not in ("self", "agreed"):
         raise FormatError(f"mode must be 'self' or 'agreed', got {mode!r}")
+    if version not in VERSIONS:
+        raise SpecError(f"format version must be 1 or 2, got {version!r}")
+    if kind not in KINDS:
+        raise SpecError(f"stream kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if version == 1 and (kind != "model" or chain_fingerprint is not None or contexts):
+        raise SpecError("format v1 streams are models only (no kinds, chains or contexts)")
+    if contexts and chain_fingerprint is None:
+        raise SpecError("records coded with a temporal context need the chain fingerprint")
     if mode == "agreed":  # canonical order: the receiver's dict order need not match ours
         tensors = {k: tensors[k] for k in sorted(tensors)}
     layout = [(name, tuple(int(d) for d in t.shape)) for name, t in tensors.items()]
     flags = (FLAG_AGREED if mode == "agreed" else 0) | (
         FLAG_BASE if base_fingerprint is not None else 0
-    )
-    head = bytearray(MAGIC + bytes([VERSION, flags]) + varint(len(layout)))
+    ) | (FLAG_CHAIN if chain_fingerprint is not None else 0)
+    w = Writer()
+    w.raw(MAGIC)
+    w.u8(version)
+    if version == 2:
+        w.u8(KINDS[kind])
+    w.u8(flags)
+    w.varint(len(layout))
+    fixed = w.u32be if version == 1 else w.u64le
     if mode == "agreed":
-        head += struct.pack(">I", fingerprint(layout))
+        fixed(fingerprint(layout) if version == 1 else fingerprint64(layout))
     else:
         for name, shape in layout:
             nb = name.encode("utf-8")
             if len(shape) > MAX_NDIM:
                 raise FormatError(f"tensor {name!r} has {len(shape)} dimensions (max {MAX_NDIM})")
-            head += varint(len(nb)) + nb + bytes([len(shape)])
+            w.varint(len(nb))
+            w.raw(nb)
+            w.u8(len(shape))
             for d in shape:
-                head += varint(d)
+                w.varint(d)
     if base_fingerprint is not None:
-        head += struct.pack(">I", base_fingerprint & 0xFFFFFFFF)
-    head += struct.pack(">I", zlib.crc32(head))
-    out = [bytes(head)]
-    sections = [Section("", "header", 8 * len(head))]
+        fixed(base_fingerprint)
+    if chain_fingerprint is not None:
+        w.u64le(chain_fingerprint)
+    (w.u32be if version == 1 else w.u32le)(crc32(w.buf))
+    out = [w.getvalue()]
+    sections = [Section("", "header", 8 * len(w))]
+    contexts = contexts or {}
+    unknown = set(contexts) - set(tensors)
+    if unknown:
+        raise SpecError(f"contexts name tensors the stream does not hold: {sorted(unknown)[:5]}")
     for name, t in tensors.items():
-        rec, secs = encode_record(name, t, entropy=entropy)
+        rec, secs = encode_record(name, t, entropy=entropy, context=contexts.get(name),
+                                  version=version)
         out.append(rec)
         sections.extend(secs)
     return b"".join(out), sections
 
 
-def read_stream(data: bytes | bytearray | memoryview, layout: Layout | None = None) -> Stream:
+def read_stream(
+    data: bytes | bytearray | memoryview,
+    layout: Layout | None = None,
+    *,
+    chain=None,
+    base_fingerprint: int | None = None,
+) -> Stream:
     """Parse and verify a stream. ``layout`` (ordered names and shapes) is required for a stream
     in agreed-architecture mode and must match the fingerprint it carries.
+
+    ``chain``: the chain state the receiver holds (an object with ``fingerprint`` and ``codes``,
+    e.g. :class:`nnshare.format.chain.ChainState`), required by a chained update and checked
+    against its chain fingerprint. ``base_fingerprint``: when given, an update's base fingerprint
+    must equal it (FormatError otherwise) before any record is decoded.
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise FormatError(f"expected bytes, got {type(data).__name__}")
@@ -102,15 +199,23 @@ def read_stream(data: bytes | bytearray | memoryview, layout: Layout | None = No
     if magic != MAGIC:
         raise FormatError(f"wrong magic {magic!r}: not an nnshare stream")
     version = r.u8("version")
-    if version != VERSION:
-        raise FormatError(f"unsupported version {version} (this reader knows {VERSION})")
+    if version not in VERSIONS:
+        raise FormatError(f"unsupported version {version} (this reader knows 1 and 2)")
+    kind = "model"
+    if version == 2:
+        code = r.u8("stream kind")
+        if code not in KIND_NAMES:
+            raise FormatError(f"unknown stream kind {code}")
+        kind = KIND_NAMES[code]
     flags = r.u8("flags")
-    if flags & ~(FLAG_AGREED | FLAG_BASE):
+    known = FLAG_AGREED | FLAG_BASE | (FLAG_CHAIN if version == 2 else 0)
+    if flags & ~known:
         raise FormatError(f"reserved flag bits set: {flags:#04x}")
+    fixed = r.u32be if version == 1 else r.u64le
     count = r.varint("tensor count", limit=total)
     names_shapes: list[tuple[str, tuple[int, ...]]] = []
     if flags & FLAG_AGREED:
-        fp = r.u32be("fingerprint")
+        fp = fixed("fingerprint")
     else:
         for i in range(count):
             ln = r.varint(f"name length of tensor {i}", limit=r.remaining)
@@ -126,22 +231,27 @@ def read_stream(data: bytes | bytearray | memoryview, layout: Layout | None = No
                 for _ in range(nd)
             )
             names_shapes.append((name, shape))
-    base = r.u32be("base fingerprint") if flags & FLAG_BASE else None
+    base = fixed("base fingerprint") if flags & FLAG_BASE else None
+    chain_fp = r.u64le("chain fingerprint") if flags & FLAG_CHAIN else None
     head_end = r.pos
-    crc = r.u32be("header CRC")
-    if zlib.crc32(r.buf[:head_end]) != crc:
+    crc = r.u32be("header CRC") if version == 1 else r.u32le("header CRC")
+    if crc32(r.buf[:head_end]) != crc:
         raise FormatError("CRC mismatch in the stream header")
+    if kind == "update" and base is None:
+        raise FormatError("update stream without a base fingerprint")
     if flags & FLAG_AGREED:
         if layout is None:
             raise FormatError(
-                "stream is in agreed-architecture mode: the receiver must supply the model "
-                "(decode(data, into=model) or layout=...)"
+                f"{kind} stream is in agreed-architecture mode: the receiver must supply the "
+                "architecture (decode(data, into=model), layout=... or the base of an update)"
             )
         names_shapes = sorted((str(n), tuple(int(d) for d in s)) for n, s in layout)
-        if len(names_shapes) != count or fingerprint(names_shapes) != fp:
+        mine = fingerprint(names_shapes) if version == 1 else fingerprint64(names_shapes)
+        if len(names_shapes) != count or mine != fp:
+            width = 8 if version == 1 else 16
             raise FormatError(
-                f"architecture fingerprint mismatch: stream {fp:#010x} for {count} tensors, "
-                f"receiver {fingerprint(names_shapes):#010x} for {len(names_shapes)} tensors"
+                f"architecture fingerprint mismatch: stream {fp:#0{width + 2}x} for {count} "
+                f"tensors, receiver {mine:#0{width + 2}x} for {len(names_shapes)} tensors"
             )
     if len({n for n, _ in names_shapes}) != len(names_shapes):
         raise FormatError("duplicate tensor names in the stream header")
@@ -150,11 +260,28 @@ def read_stream(data: bytes | bytearray | memoryview, layout: Layout | None = No
         raise FormatError(
             f"header describes {elements} elements, more than a {total}-byte stream can carry"
         )
+    if base_fingerprint is not None and base is not None and base != base_fingerprint:
+        raise FormatError(
+            f"base fingerprint mismatch: update made against {base:#018x}, receiver holds "
+            f"{base_fingerprint:#018x} (wrong or modified base)"
+        )
+    contexts: Mapping[str, np.ndarray] = {}
+    if chain_fp is not None and kind == "update":  # a state stream carries its own fingerprint
+        if chain is None:
+            raise FormatError(
+                "update continues a chain: the receiver needs the previous update's chain state"
+            )
+        if chain.fingerprint != chain_fp:
+            raise FormatError(
+                f"previous-update mismatch: the stream continues chain {chain_fp:#018x}, the "
+                f"receiver holds {chain.fingerprint:#018x}"
+            )
+        contexts = chain.codes
     sections = [Section("", "header", 8 * r.pos)]
     tensors: dict[str, Tensor] = {}
     for name, shape in names_shapes:
         try:
-            t, secs = decode_record(r, name, shape)
+            t, secs = decode_record(r, name, shape, context=contexts.get(name), version=version)
         except FormatError:
             raise
         except (ValueError, IndexError, OverflowError, TypeError) as e:  # safety net
@@ -164,4 +291,5 @@ def read_stream(data: bytes | bytearray | memoryview, layout: Layout | None = No
     if r.remaining:
         raise FormatError(f"{r.remaining} unexpected bytes after the last record")
     mode = "agreed" if flags & FLAG_AGREED else "self"
-    return Stream(mode, tuple(names_shapes), tensors, tuple(sections), base, version, 8 * total)
+    return Stream(mode, tuple(names_shapes), tensors, tuple(sections), base, version, 8 * total,
+                  kind, chain_fp)

@@ -73,6 +73,16 @@ def raw_record_bits(numel: int, itemsize: int) -> int:
     return 16 + 8 * numel * itemsize + CRC_BITS
 
 
+def _read_body(scheme, r: Reader, tally: Tally, shape: tuple[int, ...], version: int):
+    """``scheme.read`` with the stream version when the scheme's reader takes it (a body whose
+    layout does not depend on the version may leave it out)."""
+    import inspect
+
+    if "version" in inspect.signature(scheme.read).parameters:
+        return scheme.read(r, tally, shape, version)
+    return scheme.read(r, tally, shape)
+
+
 def encode_record(
     name: str,
     t: Tensor,
@@ -113,7 +123,13 @@ def encode_record(
             if context.size != t.numel:
                 raise SpecError(f"tensor {name!r}: context has {context.size} entries, not {t.numel}")
         w.u8(scheme.scheme_id)
-        scheme.write(w, tally, t, wire, Coding(entropy, context, models))
+        scheme.write(w, tally, t, wire, Coding(entropy, context, models, version))
+        if entropy != "none":  # split an entropy payload as the reader does (parse, no decode)
+            r = Reader(w.getvalue())
+            r.u8()
+            pending = _read_body(scheme, r, Tally(name, lambda: r.pos), tuple(t.shape), version)
+            if pending.entropy is not None:
+                tally.sections[:] = _split_entropy(tally.sections, name, pending.entropy)
     else:
         raise SpecError(f"tensor {name!r}: cannot encode a {type(t).__name__}")
     crc = crc32(w.buf)
@@ -161,7 +177,7 @@ def decode_record(
         t = RawTensor(np.frombuffer(buf, dt, count=n).astype(RAW_DTYPES[code]).reshape(shape))
         tally.close("payload")
     else:
-        pending = scheme_by_id(kind).read(r, tally, tuple(shape))
+        pending = _read_body(scheme_by_id(kind), r, tally, tuple(shape), version)
     body_end = r.pos
     crc = r.u32be(f"CRC of record {name!r}") if version == 1 else r.u32le(f"CRC of record {name!r}")
     if crc32(r.buf[start:body_end]) != crc:
@@ -183,7 +199,7 @@ def _split_entropy(secs: list[Section], name: str, e) -> list[Section]:
     """Replace an entropy-coded payload section by model side info, coded words and its CRC."""
     from . import entropy as ent
 
-    d = ent.describe(e.payload, e.n, 0, e.qmax)
+    d = ent.describe(e.payload, e.n, e.lo, e.qmax)
     out = [s for s in secs if s.kind != "payload"]
     total = next(s.bits for s in secs if s.kind == "payload")
     side = 8 * (e.head_bytes + d["side_info_bytes"])

@@ -178,8 +178,10 @@ def search(
     tightened by the excess and solved again. ``verify=False`` counts the padding as fixed
     instead (an upper bound: never over budget, a few bits may go unused).
     ``front_points``: also return that many points of the Pareto front (``Allocation.front``).
-    ``entropy="auto"`` (per-tensor widths only): sizes are the exact entropy-coded records
-    (encode the plan with ``nnshare.encode(..., entropy="auto")``).
+    ``entropy="auto"``: sizes are entropy-coded records (encode the plan with
+    ``nnshare.encode(..., entropy="auto")``): exact per tensor; per channel an entropy estimate
+    that the exact check of the written stream corrects (format v2 entropy-codes records with
+    per-channel widths).
     """
     if not isinstance(budget, Budget):
         raise SpecError(f"budget must be a Budget, got {type(budget).__name__}")
@@ -187,11 +189,8 @@ def search(
         raise SpecError(f"granularity must be 'tensor' or 'channel', got {granularity!r}")
     if entropy not in ("none", "auto"):
         raise SpecError(f"entropy must be 'none' or 'auto', got {entropy!r}")
-    if entropy == "auto" and granularity != "tensor":
-        raise SpecError(
-            "entropy-coded sizes apply to per-tensor widths (the format does not "
-            "entropy-code records with per-channel widths)"
-        )
+    if entropy == "auto" and granularity == "channel" and not verify:
+        raise SpecError("entropy-coded per-channel sizes are estimates: they need verify=True")
     if budget.bops is not None and example_input is None:
         raise SpecError("a BOPs budget needs example_input (to count multiply-accumulates)")
     if budget.latency_ms is not None and latency_table is None:
@@ -243,8 +242,10 @@ def search(
     if budget.bops is not None:
         macs = costs.macs_per_tensor(model, example_input, forward)
 
-    def problem(gran: str) -> _Problem:
-        if entropy == "auto":
+    def problem(gran: str, coded: bool = entropy == "auto") -> _Problem:
+        if coded and gran == "channel":
+            sm = costs.coded_channel_size_model(quant, keep, sd_all, base, cands, mode, layout)
+        elif coded:
             sm = costs.coded_size_model(quant, keep, sd_all, base, cands, mode, layout)
         else:
             sm = costs.size_model(quant, keep, base, cands, gran, mode, layout, padding=not verify)
@@ -275,6 +276,10 @@ def search(
         return _Problem(sm, loss, allowed, tuple(extra), which, time_limit)
 
     probs = [problem(granularity)]
+    if entropy == "auto" and granularity == "channel":
+        # The coded per-channel model is an estimate; the packed one bounds the coded stream
+        # (a record entropy-codes only when that is smaller): the better feasible one wins.
+        probs.append(problem("channel", coded=False))
     if granularity == "channel" and not probs[0].extra:
         # One width for all channels of a tensor sends no width field: also try per tensor.
         probs.append(problem("tensor"))
@@ -387,7 +392,7 @@ def allocate(
       scales, min-max), ``floors`` / ``ceilings`` (int or {regex: bits}), ``loss_fn``,
       ``forward``, ``mode`` ("self" | "agreed" header), ``solver`` ("auto" | "milp" |
       "lagrangian"), ``example_input`` + ``act_bits`` (BOPs), ``latency_table``,
-      ``entropy`` ("auto": budget the entropy-coded stream; per-tensor widths only).
+      ``entropy`` ("auto": budget the entropy-coded stream, per tensor or per channel).
 
     Returns the Plan; per-channel widths are in each rule's ``QuantSpec.channel_bits``.
     """

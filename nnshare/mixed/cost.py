@@ -20,7 +20,6 @@ import numpy as np
 from ..format.errors import SpecError
 from ..format.records import CRC_BITS, float_record_bits, raw_record_bits, record_bits
 from ..format.schemes import scheme_of
-from ..format.wire import varint_len
 from ..quant.spec import QuantSpec
 from .tensors import TensorInfo
 
@@ -29,17 +28,12 @@ FLOAT_BITS = {"fp32": 32, "fp16": 16, "bf16": 16}
 
 
 def header_bits(layout: list[tuple[str, tuple[int, ...]]], mode: str = "self") -> int:
-    """Exact bits of the stream header (including its CRC)."""
+    """Exact bits of the stream header (including its CRC), as the container writes it (v2)."""
+    from ..format.container import header_bytes
+
     if mode not in ("self", "agreed"):
         raise SpecError(f"mode must be 'self' or 'agreed', got {mode!r}")
-    n = 6 + varint_len(len(layout))
-    if mode == "agreed":
-        n += 4
-    else:
-        for name, shape in layout:
-            nb = len(name.encode("utf-8"))
-            n += varint_len(nb) + nb + 1 + sum(varint_len(d) for d in shape)
-    return 8 * (n + 4)
+    return 8 * header_bytes(layout, mode)
 
 
 def quant_record_bits(shape: tuple[int, ...], spec) -> int:
@@ -141,6 +135,7 @@ def coded_size_model(
     exact size of the tensor's record at that width as the format writes it (``entropy="auto"``
     keeps packed codes when coding does not pay). Exact, not a bound; one record encode per
     tensor and width."""
+    from ..format.container import VERSION
     from ..format.records import encode_record
     from ..quant.registry import quantize
 
@@ -150,7 +145,8 @@ def coded_size_model(
     for i, t in enumerate(quant):
         for k, b in enumerate(cands):
             spec = base.at_bits(int(b))
-            rec, _ = encode_record(t.name, quantize(arrays[t.name], spec), entropy=entropy)
+            rec, _ = encode_record(t.name, quantize(arrays[t.name], spec), entropy=entropy,
+                                   version=VERSION)
             costs[i, k] = 8 * len(rec)
     head, keep_bits = _header_and_kept_bits(quant, keep, mode, layout)
     return SizeModel(
@@ -159,6 +155,68 @@ def coded_size_model(
         cost=costs,
         fixed=int(head + keep_bits),
         fixed_parts={"header": head, "quantized_records": 0, "other_tensors": keep_bits},
+    )
+
+
+#: Side info an entropy-coded record with per-channel widths pays beyond its packed fields
+#: (payload length, model byte, row/column classes, one table per context, payload CRC): an
+#: estimate the allocator's exact check corrects.
+CODED_SIDE_BITS = 8 * 48
+
+
+def _entropy_bits(codes: np.ndarray) -> float:
+    """Empirical entropy of integer codes times their count (bits): the ideal adaptive size."""
+    if codes.size == 0:
+        return 0.0
+    _, counts = np.unique(codes, return_counts=True)
+    p = counts / codes.size
+    return float(-(counts * np.log2(p)).sum())
+
+
+def coded_channel_size_model(
+    quant: list[TensorInfo],
+    keep: list[tuple[str, tuple[int, ...], str]],
+    arrays: dict[str, np.ndarray],
+    base: QuantSpec,
+    cands: tuple[int, ...],
+    mode: str = "self",
+    layout: list[tuple[str, tuple[int, ...]]] | None = None,
+) -> SizeModel:
+    """Per-channel widths with entropy-coded codes (format v2): a channel's cost at width b is
+    the empirical entropy of its codes at b (bits; each channel's scale depends on its own range
+    only), everything else (spec bytes, scales, widths, zero points at the widest candidate,
+    :data:`CODED_SIDE_BITS`) is fixed. An estimate, not a bound: the allocator checks the
+    written stream and tightens (``search(..., verify=True)``)."""
+    from ..quant.registry import quantize
+
+    if base.granularity != "channel":
+        raise SpecError("per-channel bit widths need a base spec with per-channel scales")
+    if getattr(base, "channel_bits", ()):
+        raise SpecError("the base spec must not carry channel_bits")
+    scheme = scheme_of(base)
+    units, costs = [], []
+    rec_fixed = 0
+    for i, t in enumerate(quant):
+        wire = scheme.wire(base, t.shape)
+        fixed, _, padded = scheme.width_terms(t.shape, wire)
+        ax = wire.axis
+        rows = int(t.shape[ax])
+        table = np.empty((rows, len(cands)))
+        for k, b in enumerate(cands):
+            q = quantize(arrays[t.name], base.at_bits(int(b)))
+            per = np.moveaxis(np.asarray(q.codes), ax, 0).reshape(rows, -1)
+            table[:, k] = [_entropy_bits(row) for row in per]
+        zp = 0 if wire.symmetric else rows * max(cands)
+        rec_fixed += 8 + CRC_BITS + fixed + 7 * padded + zp + CODED_SIDE_BITS
+        units.append(np.full(rows, i))
+        costs.append(table)
+    head, keep_bits = _header_and_kept_bits(quant, keep, mode, layout)
+    return SizeModel(
+        tensors=tuple(quant),
+        unit_tensor=np.concatenate(units),
+        cost=np.concatenate(costs, axis=0),
+        fixed=int(head + rec_fixed + keep_bits),
+        fixed_parts={"header": head, "quantized_records": rec_fixed, "other_tensors": keep_bits},
     )
 
 

@@ -1,123 +1,75 @@
 """Model-update coding: W_new - W_base against a base both sides hold, with the previous
 update's codes as temporal context for the next.
 
-Stream (integers big-endian unless noted; varints LEB128):
-
-- ``b"NNSU"``, version (u8) = 1, flags (u8): bit 0 = the update uses a temporal chain.
-- base fingerprint (u32): :func:`fingerprint_arrays` of the base values (what the receiver must
-  hold); chain fingerprint (u32): :func:`fingerprint_codes` of the previous update's codes
-  (0 without a chain).
-- tensor count (varint), then per tensor in sorted name order: step (f32, little-endian),
-  code bits b (u8; 0 = all-zero update, nothing follows), entropy payload length (varint) and
-  payload (:mod:`nnshare.format.entropy`, codes in [-2**(b-1), 2**(b-1) - 1]).
-- CRC-32 (u32) of everything before.
+An update is an ``NNSH`` v2 stream of kind "update" (:mod:`nnshare.format.container`): the header
+carries the base fingerprint (u64 of the base's values, what the receiver must hold) and, for a
+chained update, the chain fingerprint (u64 of the previous update's codes); each tensor is an
+ordinary affine record (symmetric, per tensor, scale = the step, entropy-coded with the previous
+codes as temporal context). Agreed mode by default: the base supplies names and shapes.
 
 The receiver rebuilds ``base + step * codes`` (float32; integer tensors exactly, in their own
-dtype). A receiver holding another base, or
-another previous update, gets FormatError: never a wrong model.
+dtype). A receiver holding another base, or another previous update, gets FormatError: never a
+wrong model. The chain state both sides keep
+(:class:`nnshare.format.chain.ChainState`) is a compact v2 stream of the codes. Version-1 ``NNSU``
+streams and ``NNSS`` state files still decode (:mod:`.legacy_update`).
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..format.entropy import decode_codes, describe, encode_codes
+from ..format.chain import ChainState, fingerprint_arrays, fingerprint_codes
+from ..format.container import peek_kind, read_stream, write_stream
 from ..format.errors import FormatError, SpecError
-from ..format.wire import Reader, Writer
+from ..format.records import Section
 from ..quant.affine import as_float_array
 from ..quant.fine import fine_step, is_fine
 from ..quant.rate import DEFAULT_LAM_SCALE, LAMBDA_HIGH_RATE, quantize_tensor, rate_control
+from . import legacy_update
 
-MAGIC = b"NNSU"
-STATE_MAGIC = b"NNSS"
-VERSION = 1
-FLAG_CHAIN = 0x01
+#: The chain state an update leaves behind (compact: an NNSH stream of kind "state").
+UpdateState = ChainState
 
-
-def fingerprint_arrays(arrays: Mapping[str, np.ndarray]) -> int:
-    """CRC-32 of the sorted names, shapes and float32 values (little-endian) of a model."""
-    crc = 0
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(np.asarray(arrays[name], dtype="<f4"))
-        crc = zlib.crc32(f"{name}:{','.join(map(str, a.shape))};".encode(), crc)
-        crc = zlib.crc32(a.tobytes(), crc)
-    return crc
-
-
-def fingerprint_codes(codes: Mapping[str, np.ndarray]) -> int:
-    """CRC-32 of the sorted names and int32 codes of an update (the temporal-context state)."""
-    crc = 0
-    for name in sorted(codes):
-        a = np.ascontiguousarray(np.asarray(codes[name], dtype="<i4"))
-        crc = zlib.crc32(name.encode() + b";" + a.tobytes(), crc)
-    return crc
+__all__ = [
+    "ChainState",
+    "EncodedUpdate",
+    "UpdateState",
+    "decode_update",
+    "encode_update",
+    "fingerprint_arrays",
+    "fingerprint_codes",
+    "is_update",
+    "load_state",
+]
 
 
-@dataclass(frozen=True)
-class UpdateState:
-    """What both sides keep after an update: its codes (flat int32 per tensor), the temporal
-    context of the next update."""
+def load_state(data: bytes | bytearray | memoryview) -> ChainState:
+    """A chain state from its bytes: a v2 state stream, or a version-1 ``NNSS`` file."""
+    if bytes(data[:4]) == legacy_update.STATE_MAGIC:
+        return ChainState.from_codes(legacy_update.read_state(data))
+    return ChainState.from_bytes(data)
 
-    codes: dict[str, np.ndarray] = field(default_factory=dict)
 
-    @property
-    def fingerprint(self) -> int:
-        return fingerprint_codes(self.codes)
-
-    def to_bytes(self) -> bytes:
-        """``b"NNSS"``, count, then per tensor (sorted): name (varint length + UTF-8), element
-        count (varint), int32 little-endian codes; CRC-32 (u32, big-endian) at the end."""
-        w = Writer()
-        w.raw(STATE_MAGIC)
-        w.varint(len(self.codes))
-        for name in sorted(self.codes):
-            nb = name.encode()
-            c = np.ascontiguousarray(np.asarray(self.codes[name]).reshape(-1), dtype="<i4")
-            w.varint(len(nb))
-            w.raw(nb)
-            w.varint(c.size)
-            w.raw(c.tobytes())
-        w.raw(struct.pack(">I", zlib.crc32(w.buf)))
-        return bytes(w.buf)
-
-    @classmethod
-    def from_bytes(cls, data: bytes | bytearray | memoryview) -> UpdateState:
-        """Inverse of :meth:`to_bytes`; FormatError on a bad file."""
-        buf = memoryview(bytes(data))
-        if len(buf) < 9 or bytes(buf[:4]) != STATE_MAGIC:
-            raise FormatError("not an nnshare update state (wrong magic or too short)")
-        if zlib.crc32(buf[:-4]) != struct.unpack(">I", buf[-4:])[0]:
-            raise FormatError("CRC mismatch in the update state")
-        r = Reader(buf[:-4], "update state")
-        r.take(4)
-        codes = {}
-        for _ in range(r.varint(limit=len(buf))):
-            try:
-                name = bytes(r.take(r.varint(limit=len(buf)))).decode()
-            except UnicodeDecodeError:
-                raise FormatError("update state: tensor name is not UTF-8") from None
-            n = r.varint(limit=len(buf) // 4)
-            codes[name] = np.frombuffer(r.take(4 * n), dtype="<i4").astype(np.int32)
-        if r.remaining:
-            raise FormatError("update state: trailing bytes")
-        return cls(codes)
+def is_update(data: bytes | bytearray | memoryview) -> bool:
+    """Whether ``data`` looks like a model update (v2 kind "update", or a v1 ``NNSU`` stream)."""
+    return bytes(data[:4]) == legacy_update.MAGIC or peek_kind(data) == "update"
 
 
 @dataclass(frozen=True)
 class EncodedUpdate:
-    """An encoded update: the stream, the state for the next round, and what the receiver
-    rebuilds (base + decoded delta, float32)."""
+    """An encoded update: the stream, the state for the next round, what the receiver rebuilds
+    (base + decoded delta, float32), the step and the entropy model chosen per tensor, and the
+    stream's accounting (sections adding up to 8 x ``len(data)``)."""
 
     data: bytes
-    state: UpdateState
+    state: ChainState
     reconstruction: dict[str, np.ndarray]
     steps: dict[str, float]
     models: dict[str, str]
+    sections: tuple[Section, ...] = ()
 
 
 def _arrays(d: Mapping[str, object], what: str) -> dict[str, np.ndarray]:
@@ -130,13 +82,14 @@ def encode_update(
     new: Mapping[str, object],
     base: Mapping[str, object],
     *,
-    state: UpdateState | None = None,
+    state: ChainState | None = None,
     step: float | None = None,
     sqnr_db: float | None = None,
     bits_per_param: float | None = None,
     method: str = "tcq",
     lam_scale: float | None = None,
     models: str | Iterable[str] = "auto",
+    mode: str = "agreed",
 ) -> EncodedUpdate:
     """Encode ``new - base`` tensor by tensor, each at its own step:
 
@@ -147,8 +100,11 @@ def encode_update(
       (:func:`nnshare.quant.fine.fine_step`);
     - integer / bool tensors (counters, position ids): exactly, step 1.
 
-    ``state``: the previous update's state (both sides hold it) for temporal context; None
-    starts a chain."""
+    ``state``: the previous update's chain state (both sides hold it) for temporal context; None
+    starts a chain. ``mode``: "agreed" (names and shapes come from the base) or "self".
+    ``models``: "auto" (each record's entropy coder picks the cheapest model)."""
+    if models != "auto":
+        raise SpecError("update records choose their entropy model themselves: models='auto'")
     new_a, base_a = _arrays(new, "new"), _arrays(base, "base")
     if set(new_a) != set(base_a):
         raise SpecError(f"new and base differ in tensors: {sorted(set(new_a) ^ set(base_a))}")
@@ -188,38 +144,39 @@ def encode_update(
                 models=models_,
             )
             steps.update({k: float(rc.tensors[k].params["scale"]) for k in group})
-    if state is not None and set(state.codes) != set(names):
+    prev = state.codes if state is not None else None
+    if prev is not None and not set(prev) <= set(names):
         raise SpecError("the previous update's state covers other tensors")
-    w = Writer()
-    w.raw(MAGIC + bytes([VERSION, FLAG_CHAIN if state is not None else 0]))
-    w.raw(struct.pack(">II", fingerprint_arrays(base_a), state.fingerprint if state else 0))
-    w.varint(len(names))
-    codes_out, recon, chosen = {}, {}, {}
+    tensors, codes_out, recon = {}, {}, {}
     for k in names:
         kind = method if k in weights else "nearest"
         q = quantize_tensor(delta[k].astype(np.float32) if k not in exact else delta[k].astype(np.float64),
                             steps[k], method=kind, lam=lam_scale * LAMBDA_HIGH_RATE)
-        c = q.codes.reshape(-1)
-        s = float(q.params["scale"])
-        steps[k] = s
-        w.raw(struct.pack("<f", s))
-        ctx = state.codes[k] if state is not None else None
-        if c.size == 0 or not c.any():
-            w.u8(0)
-            chosen[k] = "zero"
-        else:
-            b = q.spec.bits
-            row_len = q.shape[-1] if len(q.shape) >= 2 and q.shape[-1] >= 2 else None
-            p = encode_codes(c, q.spec.qmin, q.spec.qmax, models=models, row_len=row_len,
-                             context=ctx)
-            w.u8(b)
-            w.varint(len(p))
-            w.raw(p)
-            chosen[k] = describe(p, c.size, q.spec.qmin, q.spec.qmax)["model"]
-        codes_out[k] = c.astype(np.int32)
-        recon[k] = _rebuild(np.asarray(base[k]), base_a[k], s, c)
-    w.raw(struct.pack(">I", zlib.crc32(w.buf)))
-    return EncodedUpdate(bytes(w.buf), UpdateState(codes_out), recon, steps, chosen)
+        if prev is not None and k in prev and prev[k].size != q.numel:
+            raise SpecError(f"tensor {k!r}: the previous update has another size")
+        tensors[k] = q
+        c = q.codes.reshape(-1).astype(np.int32)
+        codes_out[k] = c
+        steps[k] = float(q.params["scale"])
+        recon[k] = _rebuild(np.asarray(base[k]), base_a[k], steps[k], c)
+    data, secs = write_stream(
+        tensors, mode, entropy="auto", kind="update", base_fingerprint=fingerprint_arrays(base_a),
+        chain_fingerprint=state.fingerprint if state is not None else None, contexts=prev,
+    )
+    chosen = {k: "packed" for k in names}
+    for sec in secs:
+        if sec.note.startswith("ec:"):
+            chosen[sec.name] = sec.note[3:]
+    return EncodedUpdate(data, _chain(codes_out, base), recon, steps, chosen, tuple(secs))
+
+
+def _chain(codes: dict[str, np.ndarray], base: Mapping[str, object]) -> ChainState:
+    """The chain state: the codes the next round's temporal contexts use, i.e. those of the
+    float tensors of rank >= 2 with a nonzero update (1-D tensors and integers are coded
+    without temporal context; both sides apply this rule to the same codes)."""
+    keep = {k: c for k, c in codes.items()
+            if not is_fine(np.shape(base[k])) and not _is_integer(base[k]) and c.any()}
+    return ChainState.from_codes(keep)
 
 
 def _is_integer(v: object) -> bool:
@@ -240,13 +197,18 @@ def _rebuild(base_orig: np.ndarray, base_f: np.ndarray, step: float, codes: np.n
     return (base_f + np.float32(step) * codes.astype(np.float32).reshape(base_f.shape)).astype(np.float32)
 
 
+def base_layout(base: Mapping[str, object]) -> list[tuple[str, tuple[int, ...]]]:
+    """The layout an agreed-mode update is read with: the base's names and shapes."""
+    return [(k, tuple(np.shape(v))) for k, v in base.items()]
+
+
 def decode_update(
     data: bytes | bytearray | memoryview,
     base: Mapping[str, object] | None,
     *,
-    state: UpdateState | None = None,
-) -> tuple[dict[str, np.ndarray], UpdateState]:
-    """Rebuild ``base + delta`` (float32 per tensor) and the state for the next update.
+    state: ChainState | None = None,
+) -> tuple[dict[str, np.ndarray], ChainState]:
+    """Rebuild ``base + delta`` (float32 per tensor) and the chain state for the next update.
 
     FormatError when the stream is corrupted, when ``base`` is missing or is not the base the
     update was made against, or when the update continues a chain the receiver's ``state``
@@ -254,59 +216,34 @@ def decode_update(
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise FormatError(f"expected bytes, got {type(data).__name__}")
-    buf = memoryview(bytes(data))
-    if len(buf) < 18 or bytes(buf[:4]) != MAGIC:
-        raise FormatError("not an nnshare update stream (wrong magic or too short)")
-    if zlib.crc32(buf[:-4]) != struct.unpack(">I", buf[-4:])[0]:
-        raise FormatError("CRC mismatch in the update stream (corrupted or truncated)")
-    r = Reader(buf[:-4], "update stream")
-    r.take(4)
-    version, flags = r.u8(), r.u8()
-    if version != VERSION:
-        raise FormatError(f"unsupported update version {version} (this reader knows {VERSION})")
-    if flags & ~FLAG_CHAIN:
-        raise FormatError(f"reserved update flag bits set: {flags:#04x}")
-    base_fp, chain_fp = struct.unpack(">II", r.take(8))
     if base is None:
         raise FormatError("this is a model update: the receiver must supply the base model")
     try:
         base_a = _arrays(base, "base")
     except SpecError as e:
         raise FormatError(f"unusable base: {e}") from None
-    if fingerprint_arrays(base_a) != base_fp:
+    if bytes(data[:4]) == legacy_update.MAGIC:
+        out, codes, steps = legacy_update.decode_v1(data, base_a, state.codes if state else None)
+        for k in out:  # integer tensors exactly, in their own dtype
+            if _is_integer(base[k]):
+                out[k] = _rebuild(np.asarray(base[k]), base_a[k], steps[k], codes[k])
+        return out, ChainState.from_codes(codes)  # a v1 chain fingerprints every tensor
+    st = read_stream(data, base_layout(base_a), chain=state,
+                     base_fingerprint=fingerprint_arrays(base_a))
+    if st.kind != "update":
+        raise FormatError(f"not a model update: a {st.kind} stream")
+    if set(st.tensors) != set(base_a):
         raise FormatError(
-            f"base fingerprint mismatch: update made against {base_fp:#010x}, receiver holds "
-            f"{fingerprint_arrays(base_a):#010x} (wrong or modified base)"
+            f"update and base differ in tensors: {sorted(set(st.tensors) ^ set(base_a))[:5]}"
         )
-    if flags & FLAG_CHAIN:
-        if state is None:
-            raise FormatError("update continues a chain: the receiver needs the previous update")
-        if state.fingerprint != chain_fp:
-            raise FormatError("previous-update mismatch: the receiver holds another update chain")
-    count = r.varint(limit=len(base_a))
-    names = sorted(base_a)
-    if count != len(names):
-        raise FormatError(f"update has {count} tensors, base has {len(names)}")
     out, codes = {}, {}
-    for k in names:
-        b_ = base_a[k]
-        s = struct.unpack("<f", r.take(4))[0]
-        if not (np.isfinite(s) and s > 0):
-            raise FormatError(f"tensor {k!r}: bad step {s}")
-        bits = r.u8()
-        if bits == 0:
-            c = np.zeros(b_.size, np.int32)
-        elif bits > 17:
-            raise FormatError(f"tensor {k!r}: code width {bits} out of range")
-        else:
-            length = r.varint(limit=r.remaining)
-            ctx = state.codes.get(k) if (state is not None and flags & FLAG_CHAIN) else None
-            if ctx is not None and ctx.size != b_.size:
-                raise FormatError(f"tensor {k!r}: previous update has another size")
-            c = decode_codes(r.take(length), b_.size, -(2 ** (bits - 1)), 2 ** (bits - 1) - 1,
-                             context=ctx)
-        out[k] = _rebuild(np.asarray(base[k]), b_, s, c)
+    for k in sorted(base_a):
+        t = st.tensors[k]
+        if t.shape != base_a[k].shape or not hasattr(t, "codes") or t.spec.scheme != "affine" \
+                or not t.spec.symmetric or t.spec.granularity != "tensor":
+            raise FormatError(f"update record {k!r} is not a per-tensor delta of the base's shape")
+        c = np.asarray(t.codes, np.int32).reshape(-1)
+        step = float(np.asarray(t.params["scale"]).reshape(-1)[0])
+        out[k] = _rebuild(np.asarray(base[k]), base_a[k], step, c)
         codes[k] = c
-    if r.remaining:
-        raise FormatError(f"{r.remaining} unexpected bytes after the last tensor")
-    return out, UpdateState(codes)
+    return out, _chain(codes, base)

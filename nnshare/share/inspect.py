@@ -35,13 +35,20 @@ class TensorRow:
 
 @dataclass(frozen=True)
 class Inspection:
-    """The stream's accounting. ``total_bits == 8 * stream length`` always."""
+    """The stream's accounting. ``total_bits == 8 * stream length`` always.
+
+    ``kind``: the stream kind ("model", "update", "features", "state"); ``base_fingerprint`` /
+    ``chain_fingerprint``: the base an update is coded against and the chain it continues (a state
+    stream: the chain it holds), None when the header carries none."""
 
     mode: str
     version: int
     rows: tuple[TensorRow, ...]
     header_bits: int
     total_bits: int
+    kind: str = "model"
+    base_fingerprint: int | None = None
+    chain_fingerprint: int | None = None
 
     @property
     def payload_bits(self) -> int:
@@ -76,6 +83,9 @@ class Inspection:
         return {
             "mode": self.mode,
             "version": self.version,
+            "kind": self.kind,
+            "base_fingerprint": _hex(self.base_fingerprint, self.version),
+            "chain_fingerprint": _hex(self.chain_fingerprint, self.version),
             "tensors": [
                 {**{k: v for k, v in r.__dict__.items() if k != "fields"}, "shape": list(r.shape),
                  "total_bits": r.total_bits, "spec": r.fields}
@@ -90,6 +100,10 @@ class Inspection:
             "float32_bits": self.float32_bits,
             "reduction_percent": self.reduction_percent,
         }
+
+
+def _hex(fp: int | None, version: int) -> str | None:
+    return None if fp is None else f"{fp:0{8 if version == 1 else 16}x}"
 
 
 def describe(t) -> str:
@@ -116,13 +130,15 @@ def fields_of(t) -> dict[str, Any]:
     return {"kind": "quantized", **scheme.fields(scheme.wire(t.spec, tuple(t.shape)))}
 
 
-def inspect(data: bytes, into: Any = None, *, layout=None) -> Inspection:
-    """Parse a stream and account for every bit. Agreed-mode streams need ``into`` or ``layout``."""
+def inspect(data: bytes, into: Any = None, *, layout=None, chain=None) -> Inspection:
+    """Parse a stream of any kind and account for every bit. Agreed-mode streams need ``into``
+    or ``layout`` (an agreed-mode update: its base); a chained update needs ``chain``, the chain
+    state it continues (its records are decoded with it)."""
     if layout is None and into is not None:
         from .model import layout_of
 
         layout = layout_of(into)
-    st = container.read_stream(data, layout)
+    st = container.read_stream(data, layout, chain=chain)
     per: dict[str, dict[str, int]] = {n: {} for n, _ in st.layout}
     notes: dict[str, str] = {}
     header = 0
@@ -158,4 +174,5 @@ def inspect(data: bytes, into: Any = None, *, layout=None) -> Inspection:
     total = header + sum(r.total_bits for r in rows)
     if total != 8 * len(data):  # the accounting must add up; a mismatch is a bug here
         raise AssertionError(f"accounting gives {total} bits for a {len(data)}-byte stream")
-    return Inspection(st.mode, st.version, tuple(rows), header, total)
+    return Inspection(st.mode, st.version, tuple(rows), header, total, st.kind,
+                      st.base_fingerprint, st.chain_fingerprint)

@@ -37,8 +37,35 @@ def layout(path):
     return out
 
 
+from nnshare.format import read_stream
+from nnshare.format.chain import ChainState
+
+
+def update(f):  # v2 updates and their chain state: base + record deltas, with numpy alone
+    ref = np.load(f.with_name("golden_v2_update.npz"), allow_pickle=False)
+
+    def part(p):
+        return {k.split("/", 1)[1]: ref[k] for k in ref.files if k.startswith(p + "/")}
+
+    state = ChainState.from_bytes(f.with_name("golden_v2_update_1_state.nnsh").read_bytes())
+    if f.stem.endswith("_state"):
+        for k, c in part("codes1").items():
+            assert np.array_equal(state.codes[k], c), (f, k)
+        return
+    i = int(f.stem[-1])
+    base = part(f"m{i - 1}")
+    st = read_stream(f.read_bytes(), [(k, v.shape) for k, v in base.items()],
+                     chain=state if i == 2 else None)
+    for k, v in part(f"r{i}").items():
+        assert np.array_equal(base[k] + st.tensors[k].dequantize(), v), (f, k)
+
+
 done = 0
 for f in map(Path, sys.argv[1:]):
+    if f.name.startswith("golden_v2_update"):
+        update(f)
+        done += 1
+        continue
     stem = f.stem.rsplit("_", 1)[0]  # golden_v1_entropy_agreed -> golden_v1_entropy
     lay = f.with_name(stem + ".layout")
     arrays = decode_arrays(f.read_bytes(), layout(lay) if f.stem.endswith("_agreed") else None)

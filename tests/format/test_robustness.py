@@ -106,8 +106,8 @@ def _recrc(data: bytes, start: int) -> bytes:
 def test_crafted_values_behind_valid_crcs_are_refused():
     from nnshare.format import QuantizedTensor, RawTensor
 
-    # a bool raw record holding 2
-    data, secs = write_stream({"m": RawTensor(np.array([True, False]))})
+    # a bool raw record holding 2 (format v1: big-endian CRCs)
+    data, secs = write_stream({"m": RawTensor(np.array([True, False]))}, version=1)
     start = len(data) - 4 - 2 - 2
     bad = bytearray(data)
     bad[-6] = 2
@@ -115,7 +115,7 @@ def test_crafted_values_behind_valid_crcs_are_refused():
         read_stream(_recrc(bytes(bad), start))
     # a restricted 4-bit record whose offset 15 would decode to +8
     q = quantize(np.array([1.0, -1.0], np.float32), QuantSpec(bits=4, restricted=True))
-    data, _ = write_stream({"w": q})
+    data, _ = write_stream({"w": q}, version=1)
     start = data.index(b"\x01", 10)
     bad = bytearray(data)
     bad[-5] = 0xFF
@@ -123,7 +123,7 @@ def test_crafted_values_behind_valid_crcs_are_refused():
         read_stream(_recrc(bytes(bad), start))
     # a negative scale
     q = QuantizedTensor(np.zeros(2, np.int32), {"scale": np.float32(1.0)}, QuantSpec(bits=4), (2,))
-    data, _ = write_stream({"w": q})
+    data, _ = write_stream({"w": q}, version=1)
     bad = bytearray(data)
     bad[start_scale := data.index(b"\x00\x00\x80\x3f")] = 0
     bad[start_scale + 3] = 0xBF  # -1.0

@@ -41,7 +41,7 @@ def test_entropy_coded_code_outside_its_channel_width_is_refused():
 
 
 def _recrc(rec: bytearray) -> bytes:
-    rec[-4:] = crc32(rec[:-4]).to_bytes(4, "big")
+    rec[-4:] = crc32(rec[:-4]).to_bytes(4, "little")  # format v2: CRCs little-endian
     return bytes(rec)
 
 

@@ -285,5 +285,20 @@ def test_entropy_coded_sizes_are_exact_and_optimal():
     assert a.predicted_loss == pytest.approx(best, rel=1e-9)
     plain = search(model, Budget(bits=limit), sens, mode="agreed")
     assert a.predicted_loss <= plain.predicted_loss  # coding can only buy more bits
-    with pytest.raises(SpecError, match="per-tensor"):
-        search(model, Budget(bits=limit), sens, granularity="channel", entropy="auto")
+    with pytest.raises(SpecError, match="verify"):
+        search(model, Budget(bits=limit), sens, granularity="channel", entropy="auto", verify=False)
+
+
+def test_per_channel_widths_entropy_coded_meet_the_budget():
+    """Format v2 entropy-codes records with per-channel widths: the budget holds exactly."""
+    model = mlp()
+    sens = estimate_sensitivity(model, "weight", candidates=(2, 4, 8))
+    limit = mid_budget(model, "channel", 0.5)
+    a = search(model, Budget(bits=limit), sens, granularity="channel", entropy="auto",
+               mode="agreed")
+    data = nnshare.encode(model, a.plan, mode="agreed", entropy="auto")
+    assert 8 * len(data) == a.exact_bits <= limit
+    packed = search(model, Budget(bits=limit), sens, granularity="channel", mode="agreed")
+    assert a.predicted_loss <= packed.predicted_loss + 1e-12  # coding buys bits, never costs
+    st = read_stream(data, nnshare.layout_of(model))
+    assert st.version == 2

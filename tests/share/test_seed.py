@@ -22,8 +22,10 @@ def test_seed_mlp_ptq_t8_is_exactly_27456_bits():
     assert rep.shared_bits == 27_456
     assert rep.total_bits == 8 * len(data)
     assert rep.overhead_bits == rep.header_bits + sum(r.record_bits + r.pad_bits for r in rep.rows)
-    # agreed mode: 15-byte header (magic, version, flags, count, fingerprint, CRC)
-    assert rep.header_bits == 15 * 8
+    # agreed mode, format v2: 20-byte header (magic, version, kind, flags, count, 64-bit
+    # fingerprint, CRC); 27,824 bits in all (v1's 32-bit fingerprint gave 27,784)
+    assert rep.header_bits == 20 * 8
+    assert rep.total_bits == 27_824
     assert round(100 * (1 - rep.shared_bits / rep.float32_bits), 1) == 73.6
 
 
@@ -34,4 +36,4 @@ def test_self_describing_mode_costs_only_names_and_shapes_more():
     assert selfd.shared_bits == agreed.shared_bits
     names = sum(len(n) + 1 + 1 + len(s) for n, s in [("0.weight", (40, 64)), ("0.bias", (40,)),
                                                      ("2.weight", (16, 40)), ("2.bias", (16,))])
-    assert selfd.header_bits - agreed.header_bits == 8 * (names - 4)
+    assert selfd.header_bits - agreed.header_bits == 8 * (names - 8)  # no 8-byte fingerprint

@@ -9,7 +9,9 @@ Body (format v1 and v2 alike, see docs/format.md):
 - side info: per-channel widths ``bits - 1`` at 4 bits each (byte-padded), one scale per row in
   the scale dtype, zero points at each row's width (asymmetric only, byte-padded);
 - codes ``x_int - qmin`` in stream order at each row's width (byte-padded), or an entropy field
-  coding ``x_int - qmin`` at the widest row's alphabet.
+  coding, in format v1, ``x_int - qmin`` at the widest row's alphabet ``[0, 2**bits - 1]``; in
+  format v2 the codes ``x_int`` themselves over the union of the rows' code ranges (so a temporal
+  context of previous codes is centred on the same zero as the codes it predicts).
 """
 
 from __future__ import annotations
@@ -164,6 +166,17 @@ def _unpack_rows(buf, widths: np.ndarray, per_row: int, rows: int) -> np.ndarray
     return bitpack.unpack_varwidth(buf, np.repeat(widths, per_row))
 
 
+def entropy_domain(w: AffineWire, rows: int, version: int) -> tuple[int, int, int]:
+    """(lo, hi, shift) of an entropy-coded affine record: symbols ``x_int - shift`` in
+    ``[lo, hi]`` (v1: offsets from qmin; v2: the codes, over every row's code range)."""
+    if version == 1:
+        return 0, 2**w.bits - 1, w.qmin
+    if not w.channel_bits or rows == 0:
+        return w.qmin, w.qmax, 0
+    qmin, qmax = w.row_qrange(rows)
+    return int(qmin.min()), int(qmax.max()), 0
+
+
 def _code_bits(shape, w: AffineWire, rows: int) -> int:
     n = int(np.prod(shape, dtype=np.int64))
     if not w.channel_bits:
@@ -239,9 +252,10 @@ class AffineScheme(Scheme):
                 return _pack_rows(offsets.reshape(-1), widths, per_row)
             return bitpack.pack_codes(flat, w.qmin, w.bits)
 
+        lo, hi, shift = entropy_domain(w, rows, coding.version)
         field: CodeField = choose_codes(
-            lambda: flat.astype(np.int64) - w.qmin, 2**w.bits - 1, code_bits, pack, coding,
-            grain.row_len(shape, w), n,
+            lambda: flat.astype(np.int64) - shift, hi, code_bits, pack, coding,
+            grain.row_len(shape, w), n, lo,
         )
         g = grain.KINDS.index(w.granularity)
         out.u8(((w.bits - 1) << 4) | (int(w.symmetric) << 3) | (int(w.restricted) << 2) | g)
@@ -266,7 +280,7 @@ class AffineScheme(Scheme):
         tally.close("payload", field.pad_bits)
 
     # ------------------------------------------------------------------ reading
-    def read(self, r: Reader, tally, shape) -> Pending:
+    def read(self, r: Reader, tally, shape, version: int = 1) -> Pending:
         name = tally.name
         n = int(np.prod(shape, dtype=np.int64))
         b1 = r.u8(f"spec of {name!r}")
@@ -324,13 +338,14 @@ class AffineScheme(Scheme):
         tally.close("side", pad)
         per_row = n // rows if rows else 0
         buf, head = read_code_field(r, tally, coding, n, _code_bits(shape, w, rows), name)
+        lo, hi, shift = entropy_domain(w, rows, version)
 
         def finish(context=None):
             from ..spec import QuantizedTensor
 
             qmin, qmax = w.row_qrange(rows)
             if coding == CODING_ENTROPY:
-                flat = decode_entropy(buf, n, 2**bits - 1, context, name) + np.int32(w.qmin)
+                flat = decode_entropy(buf, n, hi, context, name, lo) + np.int32(shift)
                 if has_cb and n:
                     m = flat.reshape(rows, per_row)
                     if np.any(m < qmin[:, None]) or np.any(m > qmax[:, None]):
@@ -349,7 +364,7 @@ class AffineScheme(Scheme):
         if coding == CODING_ENTROPY:
             from .base import EntropyField
 
-            ent = EntropyField(buf, n, 2**bits - 1, head)
+            ent = EntropyField(buf, n, hi, head, lo)
         return Pending(finish, ent)
 
     # ------------------------------------------------------------------ meaning

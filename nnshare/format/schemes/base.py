@@ -47,12 +47,14 @@ def ceil8(bits: int) -> int:
 @dataclass(frozen=True)
 class Coding:
     """How the sender wants codes laid out: ``entropy`` "none" (packed at the exact width),
-    "auto" (entropy-coded when that is smaller) or "always"; ``context`` (n ints both sides hold, e.g. the
-    previous update's codes) and ``models`` are passed to the entropy coder."""
+    "auto" (entropy-coded when that is smaller) or "always"; ``context`` (n ints both sides
+    hold, e.g. the previous update's codes) and ``models`` are passed to the entropy coder;
+    ``version``: the stream's format version (a body may code its symbols differently in v2)."""
 
     entropy: str = "none"
     context: np.ndarray | None = None
     models: Any = "auto"
+    version: int = 1
 
 
 @dataclass(frozen=True)
@@ -67,12 +69,13 @@ class CodeField:
 @dataclass(frozen=True)
 class EntropyField:
     """Where an entropy payload sits, for inspect's split: payload bytes, element count, the
-    alphabet's largest symbol (smallest is 0), and the bytes of its length prefix."""
+    alphabet's largest symbol, the bytes of its length prefix, and its smallest symbol."""
 
     payload: memoryview
     n: int
     qmax: int
     head_bytes: int
+    lo: int = 0
 
 
 @dataclass(frozen=True)
@@ -93,9 +96,10 @@ def choose_codes(
     coding: Coding,
     row_len: int | None,
     n: int,
+    lo: int = 0,
 ) -> CodeField:
     """Packed codes (``code_bits`` bits, built by ``pack()`` only if they win) or an entropy
-    payload of ``symbols()`` (n ints in [0, qmax]) when ``coding.entropy`` is "auto" and it is
+    payload of ``symbols()`` (n ints in [lo, qmax]) when ``coding.entropy`` is "auto" and it is
     strictly smaller, or is "always" (n > 0). Entropy field: varint(length) + payload +
     :func:`entropy_pad` zero bytes."""
     if coding.entropy not in ENTROPY_MODES:
@@ -104,7 +108,7 @@ def choose_codes(
         from .. import entropy as ent
 
         p = ent.encode_codes(
-            np.asarray(symbols(), np.int64), 0, int(qmax), models=coding.models, row_len=row_len,
+            np.asarray(symbols(), np.int64), int(lo), int(qmax), models=coding.models, row_len=row_len,
             context=coding.context,
         )
         coded = varint(len(p)) + p + bytes(entropy_pad(len(p), n))
@@ -137,8 +141,8 @@ def read_code_field(
     return buf, 0
 
 
-def decode_entropy(buf, n: int, qmax: int, context, name: str) -> np.ndarray:
-    """int32 symbols in [0, qmax] of an entropy payload (FormatError if this reader cannot)."""
+def decode_entropy(buf, n: int, qmax: int, context, name: str, lo: int = 0) -> np.ndarray:
+    """int32 symbols in [lo, qmax] of an entropy payload (FormatError if this reader cannot)."""
     try:
         from .. import entropy as ent
 
@@ -147,7 +151,7 @@ def decode_entropy(buf, n: int, qmax: int, context, name: str) -> np.ndarray:
         raise FormatError(
             f"record {name!r} is entropy-coded; this reader cannot decode it ({e})"
         ) from None
-    return np.asarray(decode_codes(buf, n, 0, int(qmax), context=context)).astype(np.int32)
+    return np.asarray(decode_codes(buf, n, int(lo), int(qmax), context=context)).astype(np.int32)
 
 
 def write_floats(w: Writer, values: np.ndarray, dtype: str) -> None:
@@ -230,8 +234,9 @@ class Scheme:
         """Append the body of tensor ``q`` (wire spec ``wire``) and book it in ``tally``."""
         raise NotImplementedError
 
-    def read(self, r: Reader, tally: Tally, shape: tuple[int, ...]) -> Pending:
-        """Parse a body at the reader's position; raise FormatError on anything invalid."""
+    def read(self, r: Reader, tally: Tally, shape: tuple[int, ...], version: int = 1) -> Pending:
+        """Parse a body at the reader's position (a ``version`` stream); raise FormatError on
+        anything invalid."""
         raise NotImplementedError
 
     def body_bits(self, shape: tuple[int, ...], wire) -> int:

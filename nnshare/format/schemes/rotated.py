@@ -73,7 +73,7 @@ class RotatedScheme(Scheme):
         out.raw(field.data)
         tally.close("payload", field.pad_bits)
 
-    def read(self, r: Reader, tally, shape) -> Pending:
+    def read(self, r: Reader, tally, shape, version: int = 1) -> Pending:
         name = tally.name
         n = int(np.prod(shape, dtype=np.int64))
         b1 = r.u8(f"spec of {name!r}")
