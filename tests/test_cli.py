@@ -9,6 +9,8 @@ import pytest
 import torch
 from safetensors.numpy import load_file, save_file
 
+from nnshare.link import Link
+
 CLI = [sys.executable, "-m", "nnshare.cli"]
 
 
@@ -136,10 +138,19 @@ def test_encode_under_a_budget(model_files, tmp_path):
     rep = json.loads(run("inspect", out, "--like", model_files / "model.pt", "--json").stdout)
     assert rep["total_bits"] <= 12_000
     assert any("mixed" in t["scheme"] for t in rep["tensors"])
-    r = run("encode", model_files / "model.pt", "-o", out, "--airtime", "1.5", "--rate", "8.6",
+    r = run("encode", model_files / "model.pt", "-o", out, "--airtime", "2.5", "--link", "mcs=0",
             "--mixed", "tensor")
     assert r.returncode == 0, r.stderr
-    assert 8 * out.stat().st_size <= 1.5 * 8.6 * 1000
+    assert out.stat().st_size <= Link().max_stream_bytes(2.5)  # the one airtime model
+    rep = json.loads(run("inspect", out, "--json", "--airtime", "--link", "mcs=0").stdout)
+    assert rep["airtime"]["total_us"] <= 2500
+    r = run("inspect", out, "--airtime", "--link", "mcs=4,bw=80,nss=2")
+    assert r.returncode == 0 and "HE MCS4 (16-QAM 3/4) 80 MHz 2SS" in r.stdout
+    assert "fixed per-PPDU" in r.stdout
+    r = run("inspect", out, "--link", "mcs=4")
+    assert r.returncode == 2 and "give --airtime" in r.stderr
+    r = run("inspect", out, "--airtime", "--link", "mcs=12")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "MCS must be 0-11" in r.stderr
 
 
 def test_impossible_budget_is_one_line(model_files, tmp_path):

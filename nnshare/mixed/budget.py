@@ -1,12 +1,22 @@
-"""Budget: how much a sender may spend, as a size (bits, bytes, airtime at a link rate) plus
+"""Budget: how much a sender may spend, as a size (bits, bytes, airtime on an 802.11 link) plus
 optional compute limits (BOPs, latency from a table)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 from ..format.errors import SpecError
+
+
+@runtime_checkable
+class AirtimeModel(Protocol):
+    """What an airtime budget needs from a link (``nnshare.link.Link`` is the one model)."""
+
+    def max_stream_bytes(self, airtime_ms: float) -> int: ...
+
+    def describe(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -17,8 +27,9 @@ class Budget:
 
     - ``bits``: total stream size in bits (header, side info and payload included);
     - ``bytes``: the same in bytes (8 bits each);
-    - ``airtime_ms`` with ``rate_mbps``: time on air at a link rate, ``bits = ms * Mbit/s * 1000``
-      (payload only: PHY preambles and MAC framing are the link model's business);
+    - ``airtime_ms`` with ``link``: time on air of the whole transfer on an 802.11 link
+      (``nnshare.link.Link``: fragments, A-MPDUs, preambles, channel access and Block Acks
+      included); the size limit is the largest stream the link carries in that time;
 
     and optionally a compute limit:
 
@@ -31,19 +42,22 @@ class Budget:
     bits: int | None = None
     bytes: int | None = None
     airtime_ms: float | None = None
-    rate_mbps: float | None = None
+    link: Any = None
     bops: float | None = None
     latency_ms: float | None = None
 
     def __post_init__(self) -> None:
         sizes = [x is not None for x in (self.bits, self.bytes, self.airtime_ms)]
         if sum(sizes) > 1:
-            raise SpecError("give one size limit: bits, bytes or airtime_ms (+ rate_mbps)")
-        if (self.airtime_ms is None) != (self.rate_mbps is None):
-            raise SpecError("an airtime budget needs both airtime_ms and rate_mbps")
+            raise SpecError("give one size limit: bits, bytes or airtime_ms (+ link)")
+        if (self.airtime_ms is None) != (self.link is None):
+            raise SpecError("an airtime budget needs both airtime_ms and a link (nnshare.link.Link)")
+        if self.link is not None and not isinstance(self.link, AirtimeModel):
+            raise SpecError(f"budget link must be an airtime model such as nnshare.link.Link, "
+                            f"got {type(self.link).__name__}")
         if sum(sizes) == 0 and self.bops is None and self.latency_ms is None:
             raise SpecError("the budget sets no limit (bits, bytes, airtime_ms, bops, latency_ms)")
-        for name in ("bits", "bytes", "airtime_ms", "rate_mbps", "bops", "latency_ms"):
+        for name in ("bits", "bytes", "airtime_ms", "bops", "latency_ms"):
             v = getattr(self, name)
             if v is None:
                 continue
@@ -64,15 +78,14 @@ class Budget:
         if self.bytes is not None:
             return 8 * int(self.bytes)
         if self.airtime_ms is not None:
-            # 1 ms at 1 Mbit/s is 1000 bits; round down so the airtime is never exceeded.
-            return int(math.floor(self.airtime_ms * self.rate_mbps * 1000.0 + 1e-9))
+            return 8 * int(self.link.max_stream_bytes(self.airtime_ms))
         return None
 
     def describe(self) -> str:
-        """One line for reports, e.g. ``"27456 bits"`` or ``"2.0 ms at 54 Mbit/s (108000 bits)"``."""
+        """One line for reports, e.g. ``"27456 bits"`` or ``"2 ms on HE MCS0 ... (9896 bits)"``."""
         parts = []
         if self.airtime_ms is not None:
-            parts.append(f"{self.airtime_ms:g} ms at {self.rate_mbps:g} Mbit/s ({self.total_bits} bits)")
+            parts.append(f"{self.airtime_ms:g} ms on {self.link.describe()} ({self.total_bits} bits)")
         elif self.bytes is not None:
             parts.append(f"{self.bytes} bytes ({self.total_bits} bits)")
         elif self.bits is not None:

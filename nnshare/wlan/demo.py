@@ -296,7 +296,7 @@ def run_demo(out_dir: Path, quick: bool = False, full: bool = False, progress: b
 def run_with_config(out_dir: Path, cfg: DemoConfig, mode: str = "custom", progress: bool = True) -> dict:
     """``run_demo`` with an explicit configuration."""
     from .experiment import MCS_LIST, make_test_set, per_curves, sgcs_table
-    from .overhead import ae_feedback_bits, airtime_us, break_even_soundings, feedback_table
+    from .overhead import ae_feedback_bits, break_even_soundings, feedback_table, sharing_airtime_us
     from .report import write_report
 
     limiter = _limit_threads()
@@ -332,8 +332,8 @@ def run_with_config(out_dir: Path, cfg: DemoConfig, mode: str = "custom", progre
             d = sh.to_dict()
             d["reduction_percent"] = 100.0 * (1 - sh.shared_bits / fp32_bits)
             d["stream_reduction_percent"] = 100.0 * (1 - sh.total_bits / shared["float32"].total_bits)
-            d["airtime_mcs0_us"] = airtime_us(sh.total_bits, 0)
-            d["airtime_mcs7_us"] = airtime_us(sh.total_bits, 7)
+            d["airtime_mcs0_us"] = sharing_airtime_us(sh.total_bits // 8, 0)
+            d["airtime_mcs7_us"] = sharing_airtime_us(sh.total_bits // 8, 7)
             d["sgcs"] = res["sgcs"][name]["sgcs"]
             rows.append(d)
         res["sharing"] = rows

@@ -1,4 +1,6 @@
-"""802.11ax MCS used here (LDPC, n = 1944) and the reference packet of the PER tables."""
+"""802.11ax MCS with PER tables here (LDPC, n = 1944) and the reference packet of the tables.
+
+Rates and durations of every MCS live in the one airtime model, ``nnshare.link.phy``."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ from dataclasses import dataclass
 from ..format.errors import SpecError
 
 PSDU_BYTES = 1000  # reference packet length (bytes), realised as whole codewords
-N_DATA_TONES = 234  # HE RU242 data tones
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,6 @@ class Mcs:
     def codewords(self) -> int:
         """Codewords per reference packet (PSDU_BYTES rounded up to whole codewords)."""
         return math.ceil(8 * PSDU_BYTES / self.k)
-
-    @property
-    def data_bits_per_ofdm_symbol(self) -> int:
-        """Data bits per HE OFDM symbol per spatial stream on RU242 (234 data tones)."""
-        num, den = (int(x) for x in self.rate.split("/"))
-        return N_DATA_TONES * self.bits_per_symbol * num // den
 
 
 MCS_TABLE: dict[int, Mcs] = {

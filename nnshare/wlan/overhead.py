@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import math
 
+from ..link.airtime import Link
+from ..link.phy import SERVICE_BITS, Phy
 from .autoencoder import LATENT, TONES_PER_GROUP
 from .beamforming import givens_report_bits
 from .ofdm import feedback_tones
 
-# HE SU, 20 MHz (RU242, 234 data tones), 1 spatial stream, 0.8 us GI: 13.6 us per OFDM symbol.
-HE_SYMBOL_US = 13.6
-SHARING_MCS = {0: 117, 7: 1170}  # MCS -> data bits per OFDM symbol (N_DBPS), 1 stream
-SERVICE_BITS = 16
-
 
 def airtime_us(bits: int, mcs_index: int = 0) -> float:
-    """Data-field airtime (us) of ``bits`` at HE SU 20 MHz, 1 SS, 0.8 us GI (LDPC: no tail).
-
-    ceil((16 + bits) / N_DBPS) OFDM symbols of 13.6 us; preamble and MAC framing excluded.
+    """Data-field airtime (us) of ``bits`` at HE SU 20 MHz, 1 SS, 0.8 us GI (LDPC: no tail),
+    any MCS 0-11: ceil((16 + bits) / N_DBPS) OFDM symbols of 13.6 us; preamble and MAC framing
+    excluded (``sharing_airtime_us`` counts them). Computed by the one airtime model, ``nnshare.link``.
     """
-    ndbps = SHARING_MCS[mcs_index]
-    return math.ceil((SERVICE_BITS + bits) / ndbps) * HE_SYMBOL_US
+    phy = Phy(mcs=mcs_index)
+    return math.ceil((SERVICE_BITS + bits) / phy.n_dbps) * phy.symbol_us
+
+
+def sharing_airtime_us(stream_bytes: int, mcs_index: int = 0) -> float:
+    """Whole-transfer airtime (us) of a stream at HE SU 20 MHz, 1 SS, 0.8 us GI: fragments in
+    A-MPDUs, preambles, channel access and Block Acks included (``nnshare.link.Link``)."""
+    return Link(Phy(mcs=mcs_index)).airtime_us(stream_bytes)
 
 
 def ae_feedback_bits(b_lat: int, ng: int = 4) -> int:

@@ -162,9 +162,10 @@ def markdown(res: dict) -> str:
         "## Model-sharing overhead (the encoder, decoded at the receiver)",
         "",
         "Shared bits = coefficients + quantization parameters (the seed's count); stream bits = "
-        "the whole nnshare stream (agreed-architecture header, records, CRC). Airtime: data "
-        "field at HE SU MCS0 (8.6 Mbit/s) and MCS7, 1 stream, 0.8 us GI; preamble and MAC "
-        "excluded.",
+        "the whole nnshare stream (agreed-architecture header, records, CRC). Airtime: the "
+        "whole transfer at HE SU MCS0 (8.6 Mbit/s) and MCS7, 20 MHz, 1 stream, 0.8 us GI, by "
+        "nnshare.link: 1500-byte fragments in A-MPDUs, MAC framing, preamble, channel access "
+        "and Block Ack included.",
         "",
     ]
     rows = []

@@ -9,6 +9,7 @@ import nnshare
 from nnshare import Plan, QuantSpec
 from nnshare.format import read_stream
 from nnshare.format.errors import SpecError
+from nnshare.link import Link, Phy
 from nnshare.mixed import Budget, allocate, estimate_sensitivity, search
 from nnshare.mixed.cost import macs_per_tensor
 from nnshare.mixed.tensors import fake_quantize_mixed
@@ -99,8 +100,10 @@ def test_byte_and_airtime_budgets():
     model = mlp()
     a = search(model, Budget(bytes=500), "weight", candidates=CANDS)
     assert a.exact_bits <= 4000
-    b = search(model, Budget(airtime_ms=0.5, rate_mbps=7), "weight", candidates=CANDS)
-    assert b.exact_bits <= 3500
+    lk = Link(Phy(mcs=1))  # 17.2 Mbit/s; 0.7 ms carries 987 stream bytes
+    b = search(model, Budget(airtime_ms=0.7, link=lk), "weight", candidates=CANDS)
+    assert b.exact_bits <= 8 * lk.max_stream_bytes(0.7) == 8 * 987
+    assert lk.airtime_us(len(nnshare.encode(model, b.plan))) <= 700
 
 
 def test_tensor_allocation_is_optimal_by_brute_force():
