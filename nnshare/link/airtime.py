@@ -88,11 +88,13 @@ class Airtime:
 
 @dataclass(frozen=True)
 class Link:
-    """A PHY configuration, MAC parameters and the fragment payload size (bytes)."""
+    """A PHY configuration, MAC parameters, the fragment payload size (bytes) and the Block Ack
+    buffer size agreed at set-up (MPDUs; default the standard's 256 for HE, 1024 for EHT)."""
 
     phy: Phy = field(default_factory=Phy)
     mac: Mac = field(default_factory=Mac)
     fragment_bytes: int = 1500
+    ba_buffer: int | None = None
 
     def __post_init__(self) -> None:
         fb = self.fragment_bytes
@@ -102,10 +104,17 @@ class Link:
             top = MAX_MPDU_OCTETS - self.mpdu_octets(0)
             raise SpecError(f"a {fb}-byte fragment makes an MPDU over {MAX_MPDU_OCTETS} octets "
                             f"(at most {top} payload bytes)")
+        cap = 256 if self.phy.standard == "ax" else 1024
+        b = self.ba_buffer
+        if b is not None and (isinstance(b, bool) or not isinstance(b, int) or not 1 <= b <= cap):
+            raise SpecError(f"Block Ack buffer must be 1..{cap} MPDUs for 802.11{self.phy.standard}, "
+                            f"got {b!r}")
 
     @property
     def max_mpdus(self) -> int:
-        return 256 if self.phy.standard == "ax" else 1024
+        """MPDUs per A-MPDU and Block Ack window."""
+        cap = 256 if self.phy.standard == "ax" else 1024
+        return cap if self.ba_buffer is None else self.ba_buffer
 
     @property
     def max_psdu_octets(self) -> int:
@@ -139,8 +148,9 @@ class Link:
     @property
     def ba_us(self) -> float:
         """Compressed Block Ack frame at the basic rate: frame control, duration, RA, TA, BA control,
-        starting sequence control and FCS (24 octets) + a bitmap of the window."""
-        return legacy_ppdu_us(24 + self.max_mpdus // 8, self.mac.ba_rate_mbps)
+        starting sequence control and FCS (24 octets) + a bitmap of 64, 256 or 1024 bits."""
+        bitmap = 8 if self.max_mpdus <= 64 else 32 if self.max_mpdus <= 256 else 128
+        return legacy_ppdu_us(24 + bitmap, self.mac.ba_rate_mbps)
 
     @property
     def per_ppdu_fixed_us(self) -> float:

@@ -208,3 +208,47 @@ def reassemble(fragments) -> bytes:
         if not r.add(p):
             raise FragmentError(f"fragment {p.seq} is duplicated")
     return r.result()
+
+
+STATE_MAGIC = b"NLR1"
+
+
+def save_state(r: Reassembler) -> bytes:
+    """A partly received transfer: magic, transfer id, length, size (LE), bitmap, the payloads
+    received in seq order, CRC-32 of all before it. Reload with ``load_state`` to resume."""
+    if r.count is None:
+        raise SpecError("nothing received yet: no transfer state to save")
+    head = STATE_MAGIC + struct.pack("<IIH", r.transfer, r.length, r.size)
+    body = head + r.bitmap() + b"".join(r.parts[i] for i in sorted(r.parts))
+    return body + struct.pack("<I", crc32(body))
+
+
+def load_state(data: bytes) -> Reassembler:
+    """Rebuild a Reassembler from ``save_state`` bytes; FragmentError if they are damaged."""
+    b = bytes(data)
+    if len(b) < 18 or b[:4] != STATE_MAGIC:
+        raise FragmentError("not an nnshare transfer state (magic)")
+    (crc,) = struct.unpack_from("<I", b, len(b) - 4)
+    if crc32(b[:-4]) != crc:
+        raise FragmentError("transfer state CRC mismatch: the state file is corrupted")
+    tid, length, size = struct.unpack_from("<IIH", b, 4)
+    if size == 0:
+        raise FragmentError("transfer state has fragment size 0")
+    count = fragment_count(length, size)
+    nb = (count + 7) // 8
+    seqs = bitmap_to_seqs(b[14 : 14 + nb], count) if len(b) >= 18 + nb else None
+    if seqs is None:
+        raise FragmentError("transfer state truncated in its bitmap")
+    sizes = payload_sizes(length, size)
+    pos = 14 + nb
+    r = Reassembler(tid)
+    r.length, r.size = length, size
+    for i in seqs.tolist():
+        n = int(sizes[i])
+        if pos + n > len(b) - 4:
+            raise FragmentError("transfer state truncated in its payloads")
+        r.parts[i] = b[pos : pos + n]
+        pos += n
+    if pos != len(b) - 4:
+        raise FragmentError("transfer state has trailing bytes")
+    return r
