@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ORDER = [
     "throughput", "vs_nncodec", "entropy_speed", "mixed_precision", "quantizers",
-    "qat_parameterizations", "wlan", "hf_checkpoint", "export", "fuzz", "chain_state",
+    "qat_parameterizations", "wlan", "link", "hf_checkpoint", "export", "fuzz", "chain_state",
 ]
 
 

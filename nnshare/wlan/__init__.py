@@ -4,7 +4,8 @@ Modules: ``channels`` (TGn/TGax models D/B, i.i.d. fallback), ``ofdm`` (HE 20 MH
 ``beamforming`` (sounding, SVD, Givens report, interpolation, SGCS), ``autoencoder`` (the
 64->40->16 encoder and its decoder), ``sharing`` / ``qat_encoder`` (the encoder through nnshare),
 ``link`` (MMSE SINR), ``abstraction`` / ``per_tables`` (RBIR ESM over the AWGN LDPC tables),
-``ldpc_code`` / ``qam`` / ``awgn_sim`` / ``bitlevel`` (bit-level simulation), ``experiment``,
-``overhead``, ``report`` and ``demo`` (``run_demo``, behind ``nnshare demo``).
+``fading`` (MPDU loss on a fading channel, for ``nnshare.link`` delivery), ``ldpc_code`` / ``qam`` /
+``awgn_sim`` / ``bitlevel`` (bit-level simulation), ``experiment``,
+``overhead`` (airtime by ``nnshare.link``), ``report`` and ``demo`` (``run_demo``, behind ``nnshare demo``).
 Import the submodules directly; this package imports nothing heavy.
 """
