@@ -383,7 +383,7 @@ def allocate(
     (``"channel"``) from ``candidates`` minimising the predicted loss within ``budget``.
 
     - ``model``: ``nn.Module`` (a state dict suffices for ``sensitivity="weight"``).
-    - ``budget``: :class:`Budget` (bits, bytes, airtime at a rate; optional BOPs / latency).
+    - ``budget``: :class:`Budget` (bits, bytes, airtime on an 802.11 link; optional BOPs / latency).
       The size counts the whole stream: header, record framing, scales, per-channel widths,
       float tensors and codes.
     - ``sensitivity``: "hessian" | "fisher" (labelled ``data``), "output" (unlabelled ``data``),
