@@ -120,7 +120,8 @@ def ts22261(minilm: dict) -> list[dict]:
         ratios["8-bit"] = minilm["w8_channel_bytes"] / minilm["float32_bytes"]
     out = []
     for label, phy in [("fastest HE, 4 streams", Phy(11, 160, 4)), ("HE, 8 streams (max)", Phy(11, 160, 8)),
-                       ("typical HE client", Phy(11, 80, 2)), ("HE 20 MHz 1 stream", Phy(11, 20, 1))]:
+                       ("typical HE client", Phy(11, 80, 2)), ("HE 20 MHz 1 stream", Phy(11, 20, 1)),
+                       ("802.11be, 4 streams", Phy(13, 320, 4, standard="be"))]:
         for frag in (1500, 11_394):
             lk = Link(phy, fragment_bytes=frag)
             fits = lk.max_stream_bytes(1000.0)

@@ -100,3 +100,29 @@ def test_reassembler_counts_duplicates_and_bitmap():
     for f in frags:
         r.add(f)
     assert r.result() == DATA
+
+
+def test_saved_state_round_trip_and_damage():
+    from nnshare.format.errors import SpecError
+    from nnshare.link.fragment import load_state, save_state
+
+    frags = fragment(DATA, 100)
+    r = Reassembler()
+    for f in frags[1::3]:
+        r.add(f)
+    blob = save_state(r)
+    back = load_state(blob)
+    assert back.parts == r.parts and back.bitmap() == r.bitmap() and back.transfer == r.transfer
+    for f in frags:
+        back.add(f)
+    assert back.result() == DATA
+    for i in range(len(blob)):
+        bad = bytearray(blob)
+        bad[i] ^= 0x04
+        with pytest.raises(FragmentError):
+            load_state(bytes(bad))
+    for n in range(len(blob)):
+        with pytest.raises(FragmentError):
+            load_state(blob[:n])
+    with pytest.raises(SpecError, match="nothing received"):
+        save_state(Reassembler())
