@@ -1,4 +1,4 @@
-"""The command line: ``nnshare encode | decode | inspect | export | demo``.
+"""The command line: ``nnshare encode | decode | inspect | export | demo | serve | fetch``.
 
 Every usage error and every expected failure prints one line ``error: ...`` to stderr and exits
 with status 2; nothing half-written is left behind. Warnings print one line ``warning: ...``.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from . import cli_decode, cli_encode, cli_export
+from . import cli_decode, cli_encode, cli_export, cli_link
 from .cli_util import fail, torch_threads
 from .errors import NNShareError
 
@@ -46,6 +46,7 @@ def _root(
 cli_encode.register(app)
 cli_decode.register(app)
 cli_export.register(app)
+cli_link.register(app)
 
 
 @app.command()

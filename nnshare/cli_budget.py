@@ -15,6 +15,7 @@ def encode_budget(model: Path, out: Path, given: dict, as_json: bool) -> None:
     """Solve the bit widths for the budget, write the stream (and --plan-out), print the table."""
     from .cli_encode import load_model
     from .format.spec import QuantSpec
+    from .link import parse_link
     from .mixed import Budget, rich_bits_table, search
     from .progress import spinner
     from .share.model import atomic_write, encode_model
@@ -25,7 +26,8 @@ def encode_budget(model: Path, out: Path, given: dict, as_json: bool) -> None:
     except ValueError:
         fail(f"--candidates must be comma-separated integers, got {cands_text!r}")
     budget = Budget(bits=given["--budget-bits"], bytes=given["--budget-bytes"],
-                    airtime_ms=given["--airtime"], rate_mbps=given["--rate"])
+                    airtime_ms=given["--airtime"],
+                    link=parse_link(given["--link"]) if given["--airtime"] is not None else None)
     mode, entropy = given["--mode"] or "self", given["--entropy"] or "none"
     counters = bool(given["--counters"])
     st = load_model(model)
@@ -54,4 +56,4 @@ def encode_budget(model: Path, out: Path, given: dict, as_json: bool) -> None:
     console = Console()
     console.print(rich_bits_table(alloc))
     console.print(f"wrote {out}: {len(enc.data):,} bytes ({8 * len(enc.data):,} bits; budget "
-                  f"{budget.total_bits:,} bits); {enc.quality.summary()}")
+                  f"{budget.describe()}); {enc.quality.summary()}")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from .cli_util import check_choice, fail, model_file, read_bytes, refuse_extra
+from .cli_util import LINK_HELP, check_choice, fail, model_file, read_bytes, refuse_extra
 
 DTYPE_FLAGS = {"keep": None, "fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
@@ -141,13 +141,22 @@ def inspect(
     base: Path | None = typer.Option(None, help="An update's base model (gives its layout)."),
     state_in: Path | None = typer.Option(None, help="Chain state a chained update continues."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (structured per-tensor fields)."),
+    airtime: bool = typer.Option(False, "--airtime", help="Also the transfer airtime on --link."),
+    link: str | None = typer.Option(None, "--link", help=LINK_HELP),
 ) -> None:
     """Account for every bit of a stream of any kind (model, update, features, chain state):
-    per tensor, header, total."""
+    per tensor, header, total (and, with --airtime, its airtime on an 802.11 link)."""
     from .errors import FormatError
     from .share import inspect as insp
     from .share.delta import load_state
 
+    if link is not None and not airtime:
+        fail("--link is the link of --airtime: give --airtime too")
+    if airtime and link is None:
+        fail("--airtime needs the link: give --link mcs=M,bw=MHZ,nss=N (see --help)")
+    from .link import parse_link
+
+    lk = parse_link(link) if airtime else None
     data = read_bytes(stream)
     if data[:4] == b"NNSU":
         fail(f"{stream} is a version-1 model update (NNSU, {len(data):,} bytes): decode it with "
@@ -162,7 +171,10 @@ def inspect(
             raise
         rep = insp(data, layout=_layout(shape_from, counters=True), chain=chain)
     if as_json:
-        typer.echo(json.dumps(rep.to_dict(), indent=2))
+        d = rep.to_dict()
+        if lk is not None:
+            d["airtime"] = {"link": lk.describe(), **lk.transfer(len(data)).to_dict()}
+        typer.echo(json.dumps(d, indent=2))
         return
     from rich.console import Console
 
@@ -170,3 +182,8 @@ def inspect(
 
     console = None if sys.stdout.isatty() else Console(width=1000, soft_wrap=True)
     inspection_table(rep, console)
+    if lk is not None:
+        from .link.report import airtime_lines
+
+        for line in airtime_lines(lk, lk.transfer(len(data))):
+            typer.echo(line)

@@ -3,7 +3,7 @@
 - plan: ``--preset`` (default ptq-t8), ``--plan`` or ``--bits``; with ``--mode``, ``--entropy``,
   ``--counters``, ``--plan-out`` (``--bits`` also takes ``--granularity``, ``--group-size``,
   ``--axis``, ``--symmetric/--asymmetric``, ``--range``, ``--scale-dtype``, ``--float-dtype``).
-- budget: ``--budget-bits``, ``--budget-bytes`` or ``--airtime`` with ``--rate``; with ``--mixed``,
+- budget: ``--budget-bits``, ``--budget-bytes`` or ``--airtime`` with ``--link``; with ``--mixed``,
   ``--candidates`` and the spec and plan flags above.
 - rate: ``--target-bits``, ``--target-bpp`` or ``--target-sqnr``; with ``--method``, ``--mode``,
   ``--scale-dtype``, ``--counters``.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import typer
 
-from .cli_util import check_choice, fail, model_file, read_bytes, refuse_extra, torch_threads
+from .cli_util import LINK_HELP, check_choice, fail, model_file, read_bytes, refuse_extra, torch_threads
 
 COMMON = {"--json", "-o"}
 PLAN_FLAGS = {"--mode", "--entropy", "--counters", "--plan-out"}
@@ -50,8 +50,9 @@ def encode(
     entropy: str | None = typer.Option(None, help="none (default) | auto (entropy-code when smaller)."),
     budget_bits: int | None = typer.Option(None, help="Mixed precision: whole stream <= N bits."),
     budget_bytes: int | None = typer.Option(None, help="Mixed precision: stream <= N bytes."),
-    airtime: float | None = typer.Option(None, help="Mixed precision: airtime budget in ms (with --rate)."),
-    rate: float | None = typer.Option(None, help="Link rate in Mbit/s for --airtime."),
+    airtime: float | None = typer.Option(None, help="Mixed precision: airtime of the whole transfer in ms "
+                                         "on --link (fragments, A-MPDUs, preambles, Block Acks)."),
+    link: str | None = typer.Option(None, "--link", help=LINK_HELP),
     mixed: str | None = typer.Option(None, help="Mixed-precision granularity: channel (default) | tensor."),
     candidates: str | None = typer.Option(None, help="Candidate bit widths for a budget (2,3,4,5,6,8)."),
     target_bits: float | None = typer.Option(None, help="Rate control: codes + scales <= N bits."),
@@ -73,7 +74,7 @@ def encode(
         "--group-size": group_size, "--axis": axis, "--symmetric/--asymmetric": symmetric,
         "--range": range_method, "--scale-dtype": scale_dtype, "--float-dtype": float_dtype,
         "--mode": mode, "--entropy": entropy, "--budget-bits": budget_bits,
-        "--budget-bytes": budget_bytes, "--airtime": airtime, "--rate": rate, "--mixed": mixed,
+        "--budget-bytes": budget_bytes, "--airtime": airtime, "--link": link, "--mixed": mixed,
         "--candidates": candidates, "--target-bits": target_bits, "--target-bpp": target_bpp,
         "--target-sqnr": target_sqnr, "--method": method, "--base": base, "--state-in": state_in,
         "--state-out": state_out, "--counters": counters, "--plan-out": plan_out,
@@ -99,10 +100,10 @@ def encode(
     if len(chosen) + bool(budgets) + bool(targets) > 1 or len(targets) > 1 or len(budgets) > 1:
         fail(f"give only one of --preset, --plan, --bits, a budget and a rate target "
              f"(got {', '.join(chosen + budgets + targets)})")
-    if rate is not None and airtime is None:
-        fail("--rate is the link rate of an --airtime budget: give --airtime MS too")
-    if airtime is not None and rate is None:
-        fail("--airtime needs the link rate: give --rate MBPS")
+    if link is not None and airtime is None:
+        fail("--link is the link of an --airtime budget: give --airtime MS too")
+    if airtime is not None and link is None:
+        fail("--airtime needs the link: give --link mcs=M,bw=MHZ,nss=N (see --help)")
     if base is not None:
         refuse_extra(given, COMMON | {"--base", "--target-bpp", "--target-sqnr", "--method",
                                       "--state-in", "--state-out"}, "--base (an update)")
@@ -124,7 +125,7 @@ def encode(
         fail("--method applies to a rate target (--target-bits/--target-bpp/--target-sqnr) or --base")
     if budgets:
         refuse_extra(given, COMMON | PLAN_FLAGS | set(budgets) | {
-            "--rate", "--mixed", "--candidates", "--symmetric/--asymmetric", "--range", "--scale-dtype",
+            "--link", "--mixed", "--candidates", "--symmetric/--asymmetric", "--range", "--scale-dtype",
             "--float-dtype"}, f"{budgets[0]} (a budget)")
         from .cli_budget import encode_budget
 

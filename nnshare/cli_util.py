@@ -7,6 +7,10 @@ from pathlib import Path
 
 from .errors import UsageError
 
+LINK_HELP = ("802.11 link as key=value pairs: mcs=0-11 (13 for be), bw=20|40|80|160 (320 for be), "
+             "nss=1-8, gi=0.8|1.6|3.2, std=ax|be, frag=payload bytes per fragment (defaults "
+             "mcs=0,bw=20,nss=1,gi=0.8,std=ax,frag=1500).")
+
 
 def torch_threads() -> None:
     """One torch thread (call after torch was imported by a command that needs it)."""
