@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..format.errors import SpecError
+from ..errors import SpecError
 from .fragment import OVERHEAD_BYTES, payload_sizes
 from .phy import Phy, legacy_ppdu_us
 

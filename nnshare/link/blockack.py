@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..format.errors import NNShareError, SpecError
+from ..errors import NNShareError, SpecError
 from ..format.wire import crc32
 from .airtime import Link
 from .fragment import FragmentError, Reassembler, bitmap_to_seqs, fragment, payload_sizes

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..format.errors import FormatError, SpecError
+from ..errors import FormatError, SpecError
 from ..format.wire import crc32
 
 MAGIC = b"NL"

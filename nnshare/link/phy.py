@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..format.errors import SpecError
+from ..errors import SpecError
 
 # MCS -> (N_BPSCS, rate numerator, rate denominator); 12 and 13 are EHT only.
 MCS_TABLE: dict[int, tuple[int, int, int]] = {

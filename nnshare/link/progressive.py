@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..format.errors import FormatError, SpecError
+from ..errors import FormatError, SpecError
 from ..format.wire import Reader, Writer, crc32
 
 BUNDLE_MAGIC = b"NLB1"

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..format.errors import SpecError
+from ..errors import SpecError
 from ..format.wire import crc32
 from .blockack import DeliveryError
 from .fragment import MAGIC, VERSION, FragmentError, Reassembler, bitmap_to_seqs, fragment

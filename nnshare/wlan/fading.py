@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..format.errors import SpecError
+from ..errors import SpecError
 from .abstraction import effective_sinr_db
 from .beamforming import svd_v
 from .channels import MODELS, generate
