@@ -87,7 +87,7 @@ def encode(
     check_choice("--entropy", entropy, ("none", "auto"))
     check_choice("--mixed", mixed, ("channel", "tensor"))
     check_choice("--method", method, ("tcq", "tcq4", "rdo", "nearest"))
-    for flag in ("--budget-bits", "--budget-bytes", "--airtime", "--rate", "--target-bits", "--target-bpp"):
+    for flag in ("--budget-bits", "--budget-bytes", "--airtime", "--target-bits", "--target-bpp"):
         if given[flag] is not None and not given[flag] > 0:
             fail(f"{flag} must be positive, got {given[flag]}")
     if bits is not None and not 1 <= bits <= 16:

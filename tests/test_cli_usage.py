@@ -58,7 +58,7 @@ USAGE = [
     (["inspect", "m.nnsh", "--bogus"], "No such option: --bogus"),
     (["demo", "--quick", "--full"], "--quick or --full"),
     (["encode", "m.pt", "-o", "x.nnsh", "--budget-bytes", "0"], "--budget-bytes must be positive"),
-    (["encode", "m.pt", "-o", "x.nnsh", "--airtime", "1", "--rate", "-3"], "--rate must be positive"),
+    (["encode", "m.pt", "-o", "x.nnsh", "--airtime", "-1", "--link", "mcs=3"], "--airtime must be positive"),
     (["encode", "m.pt", "-o", "x.nnsh", "--target-sqnr", "20", "--plan-out", "p.json"],
      "--plan-out has no effect with --target-sqnr"),
 ]

@@ -20,6 +20,7 @@ def test_guide_has_every_recipe():
                     "### compressed-tensors", "### ONNX QDQ", "### MPEG NNR",
                     "### Quantized modules in place"):
         assert heading in text
+    assert "Over the air: airtime, loss and a real transfer" in text  # the link recipe (docs/link.md)
     assert len(blocks()) >= 10
 
 
