@@ -47,8 +47,8 @@ CODECS = [
 ]
 SETTINGS = [
     ("IID", {"alpha": None}),
-    ("Dirichlet 1", {"alpha": 1.0}),
     ("Dirichlet 0.1", {"alpha": 0.1}),
+    ("Dirichlet 1", {"alpha": 1.0}),
     ("IID, 50% + 10% dropout", {"alpha": None, "participation": 0.5, "dropout": 0.1}),
 ]
 
@@ -95,9 +95,9 @@ def main() -> None:
             b = row["bytes_to_target"]
             row["reduction"] = None if (b is None or base is None) else base / b
         res["settings"][sname] = {"fp32_final": fp, "target": target, "codecs": rows}
-    (ROOT / "bench" / "results").mkdir(exist_ok=True)
-    (ROOT / "bench" / "results" / "federated.json").write_text(json.dumps(res, indent=1))
-    write_docs(res)
+        (ROOT / "bench" / "results").mkdir(exist_ok=True)  # written after every setting
+        (ROOT / "bench" / "results" / "federated.json").write_text(json.dumps(res, indent=1))
+        write_docs(res)
 
 
 def write_docs(res) -> None:
