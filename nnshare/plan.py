@@ -22,6 +22,21 @@ from .format.spec import FLOAT_DTYPES, QuantSpec
 from .state import INTEGER_ROLES, MATRIX_ROLES, ROLES
 
 
+def is_config(x: Any) -> bool:
+    """True for a QuantSpec or any registered scheme's sender config (it has a ``scheme``)."""
+    if isinstance(x, QuantSpec):
+        return True
+    if isinstance(x, str) or not hasattr(x, "scheme") or not hasattr(x, "wire"):
+        return False
+    from .quant.registry import entry_for
+
+    try:
+        entry_for(x)
+    except SpecError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class Rule:
     """Match tensors and say how they are sent.
@@ -43,8 +58,11 @@ class Rule:
     roles: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.spec is not None and not isinstance(self.spec, QuantSpec):
-            raise SpecError(f"rule spec must be a QuantSpec or None, got {type(self.spec).__name__}")
+        if self.spec is not None and not is_config(self.spec):
+            raise SpecError(
+                f"rule spec must be a QuantSpec, another registered scheme's config, or None; "
+                f"got {type(self.spec).__name__}"
+            )
         if self.float_dtype not in FLOAT_DTYPES:
             raise SpecError(f"float_dtype must be one of {', '.join(FLOAT_DTYPES)}")
         if isinstance(self.min_ndim, bool) or not isinstance(self.min_ndim, int):
@@ -96,7 +114,9 @@ class Rule:
             if not isinstance(d["roles"], list | tuple):
                 raise SpecError("rule roles must be a list of role names")
             d["roles"] = tuple(d["roles"])
-        return cls(spec=None if spec is None else QuantSpec.from_dict(spec), **d)
+        from .quant.registry import config_from_dict
+
+        return cls(spec=None if spec is None else config_from_dict(spec), **d)
 
 
 @dataclass(frozen=True)
@@ -154,7 +174,7 @@ class Plan:
                     )
                 raise SpecError(f"plan rule for name {rule.name!r} matches no tensor of the model")
         if self.rules and any(r.spec is not None for r in self.rules):
-            if not any(isinstance(v, QuantSpec) for v in out.values()):
+            if not any(is_config(v) for v in out.values()):
                 raise SpecError("the plan quantizes no tensor of this model")
         return out
 
@@ -203,6 +223,13 @@ class Plan:
                     out[name] = quantize(arr, spec)
                 except SpecError as e:
                     raise SpecError(f"tensor {name!r}: {e}") from None
+            elif is_config(choice):  # any other registered scheme (codebook, minifloat, ...)
+                from .quant.registry import quantize as quantize_any
+
+                try:
+                    out[name] = quantize_any(arr, choice)
+                except SpecError as e:
+                    raise SpecError(f"tensor {name!r}: {e}") from None
             else:
                 own = {"bfloat16": "bf16", "float16": "fp16"}.get(st.dtypes.get(name, ""))
                 if choice == "fp32" and own is not None:
@@ -216,7 +243,7 @@ class Plan:
         named stay in fp32."""
         rules = []
         for name, c in choices.items():
-            if isinstance(c, QuantSpec):
+            if is_config(c):
                 rules.append(Rule(spec=c, name=re.escape(name)))
             elif isinstance(c, str) and c in FLOAT_DTYPES:
                 rules.append(Rule(spec=None, name=re.escape(name), float_dtype=c))

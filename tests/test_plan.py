@@ -85,3 +85,28 @@ def test_plan_from_choices_round_trips_a_mapping_plan():
     assert isinstance(out["w.0"], nnshare.QuantizedTensor) and out["b[0]"].dtype == "fp16"
     with pytest.raises(nnshare.SpecError, match="QuantSpec or a float dtype"):
         nnshare.Plan.from_choices({"w.0": 3})
+
+
+def test_plans_take_any_registered_scheme():
+    """A rule may name any registered scheme's config; JSON keeps the scheme."""
+    import numpy as np
+
+    import nnshare
+    from nnshare.quant import CodebookConfig, RotatedConfig
+
+    rng = np.random.default_rng(0)
+    state = {"a.weight": rng.normal(size=(16, 8)).astype(np.float32),
+             "b.weight": rng.normal(size=(8, 16)).astype(np.float32),
+             "b.bias": rng.normal(size=8).astype(np.float32)}
+    plan = Plan(rules=(Rule(spec=CodebookConfig(levels=8), name=r"a\.weight"),
+                       Rule(spec=RotatedConfig(bits=2, nu=4), name=r"b\.weight")))
+    assert Plan.from_json(plan.to_json()) == plan
+    data = nnshare.encode(state, plan)
+    out = nnshare.decode(data)
+    for name in ("a.weight", "b.weight"):
+        cos = float(np.dot(out[name].ravel(), state[name].ravel())
+                    / np.linalg.norm(out[name]) / np.linalg.norm(state[name]))
+        assert cos > 0.9, name
+    np.testing.assert_array_equal(out["b.bias"], state["b.bias"])
+    with pytest.raises(SpecError):
+        Rule(spec=object())
