@@ -128,6 +128,25 @@ def nearest(model: nn.Module, spec: SpecLike, names: list[str] | None = None) ->
     return out
 
 
+def model_tensors(model: nn.Module, quantized: Mapping[str, QuantizedTensor], float_dtype: str = "fp32"):
+    """Every state-dict entry as a tensor for a stream: ``quantized`` where given, float tensors
+    (sent as ``float_dtype``) and raw integer tensors otherwise."""
+    from ..format.spec import FloatTensor, RawTensor
+
+    out: dict = {}
+    for name, v in model.state_dict().items():
+        if name in quantized:
+            out[name] = quantized[name]
+        elif v.dtype.is_floating_point:
+            out[name] = FloatTensor(v.detach().float().cpu().numpy().copy(), float_dtype)
+        else:
+            out[name] = RawTensor(v.detach().cpu().numpy().copy())
+    unknown = set(quantized) - set(out)
+    if unknown:
+        raise SpecError(f"quantized tensors the model does not have: {sorted(unknown)[:3]}")
+    return out
+
+
 def run(model: nn.Module, batch, forward: Callable | None):
     return forward(model, batch) if forward is not None else model(batch)
 
