@@ -7,8 +7,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDER = [
-    "throughput", "vs_nncodec", "entropy_speed", "mixed_precision", "quantizers",
-    "qat_parameterizations", "wlan", "link", "hf_checkpoint", "export", "fuzz", "chain_state",
+    "throughput", "vs_nncodec", "entropy_speed", "mixed_precision", "quantizers", "ptq",
+    "qat_parameterizations", "wlan", "link", "mean_estimation", "federated", "ddp", "hf_checkpoint",
+    "export", "fuzz", "chain_state",
 ]
 
 

