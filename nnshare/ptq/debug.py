@@ -93,7 +93,7 @@ def plot(base: float, rows: list[LayerReport], path, metric_name: str = "metric"
     ax.set_ylabel(metric_name)
     lo = min(min(r.weight, r.activation) for r in rows)
     ax.set_ylim(max(0.0, lo - 0.05 * abs(base)), base + 0.02 * abs(base) + 1e-9)
-    ax.set_title(title or "per-layer quantization sensitivity")
+    ax.set_title(title or "per-layer quantization sensitivity", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
