@@ -71,7 +71,7 @@ def test_codebook_body_layout_and_size():
         (lambda b: b.__setitem__(1, 1 << 2), "invalid codebook spec"),  # reserved bits
         (lambda b: b.__setitem__(slice(3, 7), np.float32(np.inf).tobytes()), "not finite"),
         (lambda b: b.__setitem__(slice(3, 7), np.float32(9.0).tobytes()), "non-decreasing"),
-        (lambda b: b.__setitem__(23, 0xFF), "past the 5 levels"),  # 3-bit index 7 >= k
+        (lambda b: b.__setitem__(23, 0xFF), "a code is larger than 4"),  # 3-bit index 7 >= k
     ],
 )
 def test_codebook_reader_refuses_forged_bodies_even_with_a_valid_crc(edit, msg):

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .. import bitpack
 from ..accounting import Tally
 from ..errors import FormatError, SpecError
 from ..wire import Reader, Writer, varint, varint_len
@@ -152,6 +153,17 @@ def decode_entropy(buf, n: int, qmax: int, context, name: str, lo: int = 0) -> n
             f"record {name!r} is entropy-coded; this reader cannot decode it ({e})"
         ) from None
     return np.asarray(decode_codes(buf, n, int(lo), int(qmax), context=context)).astype(np.int32)
+
+
+def unpack_code_field(buf, coding: int, n: int, bits: int, qmax: int, context, name: str) -> np.ndarray:
+    """int32 codes (n, in stream order) of a field taken by :func:`read_code_field`: the entropy
+    payload decoded over [0, qmax], or packed codes of ``bits`` bits checked against ``qmax``."""
+    if coding == CODING_ENTROPY:
+        return decode_entropy(buf, n, qmax, context, name)
+    codes = bitpack.unpack(buf, n, bits).astype(np.int32)
+    if codes.size and codes.max() > qmax:
+        raise FormatError(f"record {name!r}: a code is larger than {qmax}")
+    return codes
 
 
 def write_floats(w: Writer, values: np.ndarray, dtype: str) -> None:

@@ -34,9 +34,9 @@ from .base import (
     Scheme,
     ceil8,
     choose_codes,
-    decode_entropy,
     read_code_field,
     read_floats,
+    unpack_code_field,
     write_floats,
 )
 
@@ -165,12 +165,7 @@ class ChannelCodebookScheme(Scheme):
         def finish(context=None):
             from ..spec import QuantizedTensor
 
-            if coding == CODING_ENTROPY:
-                flat = decode_entropy(buf, n, w.qmax, context, name)
-            else:
-                flat = bitpack.unpack(buf, n, w.bits).astype(np.int32)
-            if flat.size and flat.max() > w.qmax:
-                raise FormatError(f"record {name!r}: a code indexes past the {k} levels")
+            flat = unpack_code_field(buf, coding, n, w.bits, w.qmax, context, name)
             codes = grain.from_stream_order(flat, tuple(shape), w)
             return QuantizedTensor(codes=codes, params={"levels": levels}, spec=w, shape=tuple(shape))
 

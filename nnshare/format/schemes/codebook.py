@@ -33,9 +33,9 @@ from .base import (
     Scheme,
     ceil8,
     choose_codes,
-    decode_entropy,
     read_code_field,
     read_floats,
+    unpack_code_field,
     write_floats,
 )
 
@@ -140,12 +140,7 @@ class CodebookScheme(Scheme):
         def finish(context=None):
             from ..spec import QuantizedTensor
 
-            if coding == CODING_ENTROPY:
-                codes = decode_entropy(buf, n, w.qmax, context, name)
-            else:
-                codes = bitpack.unpack(buf, n, w.bits).astype(np.int32)
-                if codes.size and codes.max() > w.qmax:
-                    raise FormatError(f"record {name!r}: a code indexes past the {k} levels")
+            codes = unpack_code_field(buf, coding, n, w.bits, w.qmax, context, name)
             return QuantizedTensor(
                 codes=codes.reshape(shape), params={"levels": levels}, spec=w, shape=tuple(shape)
             )

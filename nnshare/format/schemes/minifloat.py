@@ -42,9 +42,9 @@ from .base import (
     body_varint_bits,
     ceil8,
     choose_codes,
-    decode_entropy,
     read_code_field,
     read_floats,
+    unpack_code_field,
     write_floats,
 )
 
@@ -250,10 +250,7 @@ class MinifloatScheme(Scheme):
         def finish(context=None):
             from ..spec import QuantizedTensor
 
-            if coding == CODING_ENTROPY:
-                flat = decode_entropy(buf, n, w.qmax, context, name)
-            else:
-                flat = bitpack.unpack(buf, n, w.bits).astype(np.int32)
+            flat = unpack_code_field(buf, coding, n, w.bits, w.qmax, context, name)
             if flat.size and not np.all(_finite_codes(w.format)[flat]):
                 raise FormatError(f"record {name!r}: a code is NaN or infinite in {w.fmt}")
             codes = grain.from_stream_order(flat, tuple(shape), w)

@@ -28,8 +28,8 @@ from .base import (
     Scheme,
     ceil8,
     choose_codes,
-    decode_entropy,
     read_code_field,
+    unpack_code_field,
 )
 
 
@@ -92,10 +92,7 @@ class RotatedScheme(Scheme):
         def finish(context=None):
             from ..spec import QuantizedTensor
 
-            if coding == CODING_ENTROPY:
-                codes = decode_entropy(buf, n, w.qmax, context, name)
-            else:
-                codes = bitpack.unpack(buf, n, bits).astype(np.int32)
+            codes = unpack_code_field(buf, coding, n, bits, w.qmax, context, name)
             params = {"seed": np.array([seed], np.uint32), "multiplier": np.array([mult], np.float32)}
             return QuantizedTensor(codes=codes.reshape(shape), params=params, spec=w, shape=tuple(shape))
 
