@@ -72,8 +72,9 @@ def allgather_hook(state: CommState, bucket):
     seed = (state.steps * 7919 + dist.get_rank(state.group) * 104729 + bucket.index()) & 0xFFFFFFFF
     data = state.codec.encode({"g": x}, seed)
     layout = [("g", x.shape)]
+    mine = state.codec.decode(data, layout)["g"]
     if state.error_feedback:
-        state.residual[bucket.index()] = x - state.codec.decode(data, layout)["g"]
+        state.residual[bucket.index()] = x - mine
     payload = torch.frombuffer(bytearray(data), dtype=torch.uint8)
     size = torch.tensor([payload.numel()], dtype=torch.int64)
     sizes = [torch.zeros(1, dtype=torch.int64) for _ in range(world)]
@@ -83,9 +84,10 @@ def allgather_hook(state: CommState, bucket):
     padded[: payload.numel()] = payload
     got = [torch.zeros(longest, dtype=torch.uint8) for _ in range(world)]
     dist.all_gather(got, padded, group=state.group)
+    me = dist.get_rank(state.group)
     total = np.zeros_like(x)
-    for g, s in zip(got, sizes, strict=True):
-        total += state.codec.decode(bytes(g[: int(s.item())].numpy()), layout)["g"]
+    for i, (g, s) in enumerate(zip(got, sizes, strict=True)):
+        total += mine if i == me else state.codec.decode(bytes(g[: int(s.item())].numpy()), layout)["g"]
     state.bytes_sent += len(data)
     if bucket.is_last():
         state.steps += 1
