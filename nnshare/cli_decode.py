@@ -148,7 +148,6 @@ def inspect(
     per tensor, header, total (and, with --airtime, its airtime on an 802.11 link)."""
     from .errors import FormatError
     from .share import inspect as insp
-    from .share.delta import load_state
 
     if link is not None and not airtime:
         fail("--link is the link of --airtime: give --airtime too")
@@ -162,7 +161,11 @@ def inspect(
         fail(f"{stream} is a version-1 model update (NNSU, {len(data):,} bytes): decode it with "
              "--base")
     refuse_extra({"--like": like} if base is not None else {}, set(), "--base (give one of them)")
-    chain = load_state(read_bytes(state_in)) if state_in is not None else None
+    chain = None
+    if state_in is not None:
+        from .share.delta import load_state
+
+        chain = load_state(read_bytes(state_in))
     shape_from = like if like is not None else base
     try:
         rep = insp(data, layout=_layout(shape_from), chain=chain)
