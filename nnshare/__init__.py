@@ -22,6 +22,7 @@ _LAZY = {
     "RawTensor": "nnshare.format.spec",
     "Budget": "nnshare.mixed",
     "allocate": "nnshare.mixed",
+    "compress": "nnshare.mixed",
     "PRESETS": "nnshare.plan",
     "Plan": "nnshare.plan",
     "Rule": "nnshare.plan",

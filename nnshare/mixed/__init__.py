@@ -6,6 +6,7 @@
 
 from .allocator import Allocation, FrontPoint, allocate, search
 from .budget import Budget
+from .compress import Point, Result, compress
 from .knapsack import (
     Solution,
     pareto_front,
@@ -16,6 +17,7 @@ from .knapsack import (
 from .plans import exact_stream_bits, plan_from_widths
 from .report import bits_table, pareto_plot, rich_bits_table
 from .sensitivity import METHODS, Sensitivity, estimate_sensitivity
+from .task_weights import TaskWeights, task_weights
 
 __all__ = [
     "METHODS",
@@ -23,9 +25,13 @@ __all__ = [
     "Budget",
     "FrontPoint",
     "Sensitivity",
+    "Point",
+    "Result",
     "Solution",
+    "TaskWeights",
     "allocate",
     "bits_table",
+    "compress",
     "estimate_sensitivity",
     "exact_stream_bits",
     "pareto_front",
@@ -36,4 +42,5 @@ __all__ = [
     "solve_brute_force",
     "solve_lagrangian",
     "solve_milp",
+    "task_weights",
 ]

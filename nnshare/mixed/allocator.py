@@ -185,6 +185,9 @@ def search(
     """
     if not isinstance(budget, Budget):
         raise SpecError(f"budget must be a Budget, got {type(budget).__name__}")
+    if budget.is_quality:
+        raise SpecError("a task-quality budget (max_drop) needs the task: use nnshare.compress(model, "
+                        "evaluate=fn, max_drop=...)")
     if granularity not in ("tensor", "channel"):
         raise SpecError(f"granularity must be 'tensor' or 'channel', got {granularity!r}")
     if entropy not in ("none", "auto"):
