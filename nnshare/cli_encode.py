@@ -64,6 +64,17 @@ def encode(
     state_out: Path | None = typer.Option(None, help="Where to write this update's chain state."),
     counters: bool | None = typer.Option(None, "--counters", help="Also send num_batches_tracked."),
     plan_out: Path | None = typer.Option(None, help="Save the chosen plan as JSON."),
+    eval_fn: str | None = typer.Option(None, "--eval", help="Task budget: pkg.module:function taking a "
+                                       "state dict, returning the metric (the module may define "
+                                       "model() and load_calib(path))."),
+    max_drop: str | None = typer.Option(None, help="Task budget: metric drop allowed, 0.5% of the "
+                                        "float model's metric or an absolute 0.01."),
+    lower_is_better: bool | None = typer.Option(None, "--lower-is-better",
+                                                help="Task budget: the metric is a loss / an error."),
+    calib: Path | None = typer.Option(None, help="Task budget: calibration inputs (a tensor file, or "
+                                      "what the --eval module's load_calib reads)."),
+    sensitivity: str | None = typer.Option(None, help="Task budget with --calib: output (default) | "
+                                           "hessian | fisher."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary instead of text."),
 ) -> None:
     """Quantize a model and write its stream: by preset, plan or bits; under a size budget
@@ -78,6 +89,8 @@ def encode(
         "--candidates": candidates, "--target-bits": target_bits, "--target-bpp": target_bpp,
         "--target-sqnr": target_sqnr, "--method": method, "--base": base, "--state-in": state_in,
         "--state-out": state_out, "--counters": counters, "--plan-out": plan_out,
+        "--eval": eval_fn, "--max-drop": max_drop, "--lower-is-better": lower_is_better,
+        "--calib": calib, "--sensitivity": sensitivity,
     }
     check_choice("--granularity", granularity, ("tensor", "channel", "group"))
     check_choice("--range", range_method, ("minmax", "mse", "percentile"))
@@ -87,6 +100,16 @@ def encode(
     check_choice("--entropy", entropy, ("none", "auto"))
     check_choice("--mixed", mixed, ("channel", "tensor"))
     check_choice("--method", method, ("tcq", "tcq4", "rdo", "nearest"))
+    task = [f for f in ("--eval", "--max-drop") if given[f] is not None]
+    if task:
+        from .cli_compress import TASK_FLAGS, encode_task
+
+        refuse_extra(given, COMMON | TASK_FLAGS, "a task budget (--eval/--max-drop)")
+        encode_task(model, out, given, as_json)
+        return
+    for f in ("--lower-is-better", "--calib", "--sensitivity"):
+        if given[f] is not None:
+            fail(f"{f} applies to a task budget: give --eval and --max-drop too")
     for flag in ("--budget-bits", "--budget-bytes", "--airtime", "--target-bits", "--target-bpp"):
         if given[flag] is not None and not given[flag] > 0:
             fail(f"{flag} must be positive, got {given[flag]}")
