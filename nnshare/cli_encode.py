@@ -1,4 +1,4 @@
-"""``nnshare encode``: one command, four modes chosen by the flags given.
+"""``nnshare encode``: one command, five modes chosen by the flags given.
 
 - plan: ``--preset`` (default ptq-t8), ``--plan`` or ``--bits``; with ``--mode``, ``--entropy``,
   ``--counters``, ``--plan-out`` (``--bits`` also takes ``--granularity``, ``--group-size``,
@@ -7,6 +7,9 @@
   ``--candidates`` and the spec and plan flags above.
 - rate: ``--target-bits``, ``--target-bpp`` or ``--target-sqnr``; with ``--method``, ``--mode``,
   ``--scale-dtype``, ``--counters``.
+- task budget: ``--eval pkg.module:function`` and ``--max-drop 0.5%`` (or an absolute drop); with
+  ``--lower-is-better``, ``--calib``, ``--sensitivity``, ``--method``, ``--mode``, ``--counters``
+  (:mod:`nnshare.cli_compress`).
 - update: ``--base`` with ``--target-sqnr`` or ``--target-bpp``; with ``--method``,
   ``--state-in``, ``--state-out``.
 

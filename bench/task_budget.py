@@ -1,0 +1,231 @@
+"""The smallest stream that keeps the task working: nnshare.compress vs NNCodec 2.1.3, same run.
+
+Per model (bench/task_models.py): nnshare.compress(model, evaluate, max_drop, calibration) — the
+measured-metric search over sensitivity-weighted steps and the uniform global step; NNCodec with
+its defaults, qp swept over every integer -46..-6, its stream taken as the smallest whose metric
+and every larger stream's stay within tolerance. Both streams carry every float tensor (1-D
+included; bookkeeping counters left out by both) and names (nnshare self-describing mode). The
+metric is measured on the decoded tensors for both codecs. Tolerances: accuracy >= 0.995 x float,
+loss / MSE <= 1.05 x float.
+
+Writes bench/results/task_budget.json, docs/benchmarks/task_budget.md, docs/img/task_budget_*.png.
+Usage: python bench/task_budget.py [--quick] [--only NAME ...] [--skip-nncodec]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_v] = "1"
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import argparse  # noqa: E402
+import copy  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from task_models import CASES  # noqa: E402
+from vs_nncodec import run_nncodec  # noqa: E402
+
+import nnshare  # noqa: E402
+from nnshare.mixed import Budget  # noqa: E402
+from nnshare.state import model_state  # noqa: E402
+
+QPS = list(range(-46, -5))
+RESULTS = ROOT / "bench" / "results" / "task_budget.json"
+DOC = ROOT / "docs" / "benchmarks" / "task_budget.md"
+IMG = ROOT / "docs" / "img"
+
+
+def float_tensors(model) -> dict[str, np.ndarray]:
+    st = model_state(model).without_counters()
+    return {k: np.ascontiguousarray(v, np.float32) for k, v in st.arrays.items() if v.dtype.kind == "f"}
+
+
+def load_into(model, rec: dict[str, np.ndarray]):
+    m = copy.deepcopy(model)
+    sd = m.state_dict()
+    for k, v in rec.items():
+        sd[k] = torch.from_numpy(np.array(v)).to(sd[k].dtype).reshape(sd[k].shape)
+    m.load_state_dict(sd)
+    return m.eval()
+
+
+def smallest_within(points: list[dict]) -> dict | None:
+    """The smallest stream whose metric and every larger stream's are within tolerance."""
+    best = None
+    for p in sorted(points, key=lambda p: -p["bytes"]):
+        if not p["ok"]:
+            break
+        best = p
+    return best
+
+
+def nncodec_sweep(case, budget: Budget, ref: float, tmp: Path) -> list[dict]:
+    tensors = float_tensors(case.model)
+    path = tmp / "input.npz"
+    np.savez(path, **tensors)
+    runs = [{"tag": f"qp{-qp}", "kwargs": {"qp": qp}} for qp in QPS]
+    t0 = time.perf_counter()
+    res = run_nncodec({"mode": "models", "input": str(path), "reps": 1, "runs": runs}, tmp)
+    pts = []
+    for qp, r in zip(QPS, res, strict=True):
+        with np.load(tmp / f"{r['tag']}.npz", allow_pickle=False) as z:
+            rec = {k: np.asarray(z[k]) for k in z.files}
+        metric = case.evaluate(load_into(case.model, rec))
+        pts.append({"qp": qp, "bytes": r["bytes"], "metric": metric, "ok": budget.meets(metric, ref),
+                    "enc_s": r["enc_s"]})
+    print(f"  NNCodec: {len(pts)} streams in {time.perf_counter() - t0:.1f} s", flush=True)
+    return pts
+
+
+def run_case(key: str, quick: bool, skip_nncodec: bool, tmp: Path) -> dict:
+    t0 = time.perf_counter()
+    case = CASES[key](quick)
+    n = sum(int(a.size) for a in float_tensors(case.model).values())
+    ref = case.evaluate(case.model)
+    print(f"{case.name}: {n:,} parameters, float {case.metric} {ref:.5g} "
+          f"(trained in {time.perf_counter() - t0:.1f} s)", flush=True)
+    budget = Budget(max_drop=case.max_drop, higher_is_better=case.higher_is_better)
+
+    def show(k, p):
+        print(f"  nnshare eval {k:2d}: {p.family:7s} 2^{p.log2_step:+.3f} {p.bytes:7,d} B "
+              f"{case.metric} {p.metric:.5g} {'ok' if p.ok else '--'}", flush=True)
+
+    t1 = time.perf_counter()
+    r = nnshare.compress(case.model, case.evaluate, budget=budget, calibration=case.calib, progress=show)
+    secs = time.perf_counter() - t1
+    # the metric of the chosen stream, decoded from its bytes into a fresh copy
+    check = case.evaluate(nnshare.decode(r.data, into=copy.deepcopy(case.model)))
+    uni = smallest_within([{"bytes": p.bytes, "ok": p.ok} for p in r.trace if p.family == "uniform"])
+    out = {
+        "name": case.name, "note": case.note, "metric": case.metric, "params": n,
+        "higher_is_better": case.higher_is_better, "max_drop": case.max_drop, "float_metric": ref,
+        "allowed": budget.allowed(ref),
+        "nnshare": {"bytes": r.nbytes, "metric": r.metric, "decoded_metric": check, "family": r.family,
+                    "evaluations": r.evaluations, "seconds": secs, "sensitivity_s": r.seconds["sensitivity"],
+                    "uniform_bytes": uni["bytes"] if uni else None,
+                    "trace": [{"family": p.family, "log2_step": p.log2_step, "bytes": p.bytes,
+                               "metric": p.metric, "ok": p.ok} for p in r.trace]},
+    }
+    print(f"  nnshare: {r.nbytes:,} B ({r.family}), {case.metric} {r.metric:.5g}, {r.evaluations} "
+          f"evaluations, {secs:.1f} s", flush=True)
+    if not skip_nncodec:
+        pts = nncodec_sweep(case, budget, ref, tmp)
+        best = smallest_within(pts)
+        out["nncodec"] = {"points": pts, "best": best}
+        if best:
+            out["ratio"] = r.nbytes / best["bytes"]
+            print(f"  NNCodec: qp {best['qp']} {best['bytes']:,} B, {case.metric} {best['metric']:.5g}; "
+                  f"nnshare / NNCodec = {out['ratio']:.3f}", flush=True)
+    return out
+
+
+def plot(res: dict, key: str) -> str | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    nn_ = res["nnshare"]
+    for fam, style in (("task", "o"), ("uniform", "s")):
+        pts = sorted((p for p in nn_["trace"] if p["family"] == fam), key=lambda p: p["bytes"])
+        if pts:
+            ax.plot([p["bytes"] for p in pts], [p["metric"] for p in pts], style, ms=4, alpha=0.8,
+                    label=f"nnshare {fam} (measured)")
+    if "nncodec" in res:
+        pts = res["nncodec"]["points"]
+        ax.plot([p["bytes"] for p in pts], [p["metric"] for p in pts], "k.-", lw=0.8, ms=3,
+                label="NNCodec qp -46..-6")
+        if res["nncodec"]["best"]:
+            b = res["nncodec"]["best"]
+            ax.plot([b["bytes"]], [b["metric"]], "kD", ms=7, mfc="none", label=f"NNCodec {b['bytes']:,} B")
+    ax.plot([nn_["bytes"]], [nn_["metric"]], "r*", ms=12, label=f"nnshare {nn_['bytes']:,} B")
+    ax.axhline(res["allowed"], color="r", lw=0.6, ls="--", label="tolerance")
+    ax.axhline(res["float_metric"], color="g", lw=0.6, ls=":", label="float")
+    ax.set_xscale("log")
+    ax.set_xlabel("stream bytes")
+    ax.set_ylabel(res["metric"])
+    lo = min(res["allowed"], res["float_metric"])
+    span = abs(res["float_metric"] - res["allowed"])
+    ax.set_ylim(lo - 4 * span, lo + 5 * span) if res["higher_is_better"] else ax.set_ylim(lo - 3 * span,
+                                                                                         lo + 6 * span)
+    ax.set_title(res["name"], fontsize=10)
+    ax.legend(fontsize=6, loc="best")
+    fig.tight_layout()
+    IMG.mkdir(parents=True, exist_ok=True)
+    name = f"task_budget_{key}.png"
+    fig.savefig(IMG / name, dpi=110)
+    plt.close(fig)
+    return name
+
+
+def markdown(results: dict, meta: dict) -> str:
+    L = ["# Smallest stream within a task tolerance: nnshare.compress vs NNCodec 2.1.3", "",
+         f"Generated by `bench/task_budget.py` on {meta['date']} ({meta['machine']}), both codecs "
+         "single-threaded in the same run. nnshare: `nnshare.compress(model, evaluate, max_drop, "
+         "calibration)` — the measured-metric search over sensitivity-weighted per-tensor steps "
+         "(output sensitivity on 128-256 training inputs, 1-D tensors included) and the uniform "
+         "global step, TCQ, entropy-coded, self-describing stream (names included). NNCodec: defaults "
+         "(dependent quantization, 1-D tensors at nonweight_qp -75), qp every integer -46..-6, its "
+         "stream = the smallest whose metric and every larger stream's stay within tolerance. Both "
+         "streams carry every float tensor; metrics measured on the decoded tensors. Tolerance: "
+         "accuracy >= 0.995 x float, loss / MSE <= 1.05 x float.", "",
+         "| model | params | metric | float | tolerance | NNCodec bytes (qp) | nnshare bytes (steps) | "
+         "nnshare / NNCodec | nnshare uniform only | evaluations | search s |",
+         "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results.values():
+        nn_ = r["nnshare"]
+        b = r.get("nncodec", {}).get("best")
+        nnc = f"{b['bytes']:,} ({b['qp']})" if b else "—"
+        ratio = f"**{r['ratio']:.3f}**" if "ratio" in r else "—"
+        uni = f"{nn_['uniform_bytes']:,}" if nn_["uniform_bytes"] else "—"
+        L.append(f"| {r['name']} | {r['params']:,} | {r['metric']} | {r['float_metric']:.4g} | "
+                 f"{r['allowed']:.4g} | {nnc} | {nn_['bytes']:,} ({nn_['family']}) | {ratio} | {uni} | "
+                 f"{nn_['evaluations']} | {nn_['seconds']:.0f} |")
+    L += ["", "Target: nnshare <= 0.75 x NNCodec's bytes on every model.", ""]
+    for key, r in results.items():
+        if r.get("plot"):
+            L += [f"![{r['name']}](../img/{r['plot']})", ""]
+    L += meta.get("notes", [])
+    return "\n".join(L) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--skip-nncodec", action="store_true")
+    ap.add_argument("--only", nargs="*", default=None)
+    ap.add_argument("--no-write", action="store_true")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    keys = a.only or list(CASES)
+    results = json.loads(RESULTS.read_text())["results"] if RESULTS.exists() and a.only else {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in keys:
+            results[k] = run_case(k, a.quick, a.skip_nncodec, Path(tmp))
+            results[k]["plot"] = plot(results[k], k)
+            if not a.no_write:
+                meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                        "machine": f"{os.cpu_count()} CPU cores, numpy {np.__version__}", "quick": a.quick}
+                RESULTS.write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+                DOC.write_text(markdown(results, meta))
+    print(f"wrote {RESULTS.relative_to(ROOT)} and {DOC.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
