@@ -198,7 +198,7 @@ def markdown(results: dict, meta: dict) -> str:
                  f"{r['allowed']:.4g} | {nnc} | {nn_['bytes']:,} ({nn_['family']}) | {ratio} | {uni} | "
                  f"{nn_['evaluations']} | {nn_['seconds']:.0f} |")
     L += ["", "Target: nnshare <= 0.75 x NNCodec's bytes on every model.", ""]
-    for key, r in results.items():
+    for r in results.values():
         if r.get("plot"):
             L += [f"![{r['name']}](../img/{r['plot']})", ""]
     L += meta.get("notes", [])

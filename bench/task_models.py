@@ -8,8 +8,8 @@ unlabelled calibration batches from the training data. Everything is generated o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
@@ -183,8 +183,8 @@ def lm_case(quick: bool) -> Case:
 def autoencoder_case(quick: bool) -> Case:
     xtr, _, xte, _ = digits_data()
     torch.manual_seed(0)
-    m = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 16), nn.ReLU(), nn.Linear(16, 128), nn.ReLU(),
-                      nn.Linear(128, 64), nn.Sigmoid())
+    m = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 16), nn.ReLU(), nn.Linear(16, 128),
+                      nn.ReLU(), nn.Linear(128, 64), nn.Sigmoid())
     perm = torch.randperm(len(xtr), generator=torch.Generator().manual_seed(0))
     batches = [(xtr[perm[i:i + 64]], xtr[perm[i:i + 64]]) for i in range(0, len(xtr), 64)]
     _fit(m, batches, nn.functional.mse_loss, 30 if quick else 120)

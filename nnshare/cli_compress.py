@@ -80,7 +80,8 @@ def load_calib(path: Path, mod, labelled: bool) -> list:
         try:
             obj = torch.load(path, weights_only=True)
         except Exception as e:  # noqa: BLE001 - any unreadable / non-tensor file
-            raise ModelFileError(f"cannot read calibration tensors from {path}: {str(e).splitlines()[0]}") from None
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise ModelFileError(f"cannot read calibration tensors from {path}: {msg}") from None
         batches = _batches(obj, path)
     if not batches:
         fail(f"--calib {path} holds no samples")
