@@ -47,6 +47,9 @@ class Allocation:
       ``exact_bits``: by the format's own accounting (None if not computed).
     - ``entropy``: "auto" when sizes are entropy-coded records (encode with the same option).
     - ``seconds``: {"sensitivity", "solve"} wall time.
+    - ``uniform``: with calibration data, the check against the widest uniform width that fits:
+      {"bits", "distortion", "allocated_distortion", "chosen": "allocated" | "uniform"}
+      (measured output distortion of both plans); empty when not checked.
     """
 
     plan: Plan
@@ -66,6 +69,7 @@ class Allocation:
     entropy: str = "none"
     seconds: dict = field(default_factory=dict)
     front: tuple[FrontPoint, ...] = ()
+    uniform: dict = field(default_factory=dict)
 
     @property
     def total_bits(self) -> int:
@@ -170,6 +174,7 @@ def search(
     max_batches: int | None = 8,
     n_samples: int = 32,
     entropy: str = "none",
+    uniform_check: bool = True,
 ) -> Allocation:
     """Sensitivity + multiple-choice knapsack; see :func:`allocate` for the arguments.
 
@@ -182,6 +187,9 @@ def search(
     ``nnshare.encode(..., entropy="auto")``): exact per tensor; per channel an entropy estimate
     that the exact check of the written stream corrects (format v2 entropy-codes records with
     per-channel widths).
+    ``uniform_check``: with calibration ``data`` and a size limit, the widest uniform width whose
+    stream fits is measured against the allocation (output distortion on the calibration
+    inputs) and kept when it measures better: the budget path is never worse than uniform.
     """
     if not isinstance(budget, Budget):
         raise SpecError(f"budget must be a Budget, got {type(budget).__name__}")
@@ -339,6 +347,21 @@ def search(
                 break
             eff += slack
             (pr, sol, widths, plan), exact = trial, trial_exact
+    uniform: dict = {}
+    if uniform_check and data is not None and total is not None and not probs[0].extra \
+            and hasattr(model, "named_parameters"):
+        from .uniform_check import check_uniform
+
+        swap, uniform = check_uniform(
+            model, data, plan, [(t.name, n_channels[t.name]) for t in quant], cands,
+            lambda w: plan_from_widths(quant, w, base, float_dtype),
+            lambda p: exact_stream_bits(st_all, p, mode, mtypes, entropy) <= total, forward, max_batches)
+        if swap is not None:
+            plan, widths, k = swap
+            exact = exact_stream_bits(st_all, plan, mode, mtypes, entropy) if exact is not None else None
+            pr = probs[-1]  # the per-tensor problem (one width per tensor)
+            sol = Solution(np.full(pr.loss.shape[0], k), float(pr.loss[:, k].sum()),
+                           float(pr.sm.cost[:, k].sum()), False, 0.0, "uniform")
     front: tuple[FrontPoint, ...] = ()
     if front_points:
         p0 = probs[0]
@@ -370,6 +393,7 @@ def search(
         entropy=entropy,
         seconds={"sensitivity": t_sens, "solve": t_solve},
         front=front,
+        uniform=uniform,
     )
 
 

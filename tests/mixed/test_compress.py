@@ -235,3 +235,60 @@ def test_quality_budget_rules():
         Budget(bits=8).allowed(1.0)
     with pytest.raises(SpecError, match="compress"):
         search(nn.Linear(4, 4), b)
+
+
+# ------------------------------------------------------------------ size budgets: the uniform floor
+
+
+def test_size_budget_falls_back_to_uniform_when_the_sensitivity_misleads():
+    """Layer 1 scaled by 0.01 and layer 2 by 100 (the same function): the data-free weight
+    error calls layer 1 cheap to destroy; measured on calibration inputs the uniform plan of the
+    same size is far better, and search keeps it."""
+    from nnshare.mixed.uniform_check import output_distortion
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 48), nn.ReLU(), nn.Linear(48, 8)).eval()
+    with torch.no_grad():
+        model[0].weight.mul_(0.01)
+        model[0].bias.mul_(0.01)
+        model[2].weight.mul_(100)
+    x = [torch.randn(64, 16, generator=torch.Generator().manual_seed(1))]
+    uni4 = search(model, Budget(bits=10**6), "weight", candidates=(2, 3, 4, 6, 8), ceilings=4, floors=4)
+    budget = Budget(bits=uni4.exact_bits)
+    blind = search(model, budget, "weight", candidates=(2, 3, 4, 6, 8), uniform_check=False)
+    a = search(model, budget, "weight", data=x, candidates=(2, 3, 4, 6, 8))
+    assert a.uniform["chosen"] == "uniform" and a.uniform["bits"] == 4
+    assert {float(w.mean()) for w in a.widths.values()} == {4.0}
+    assert a.exact_bits <= budget.total_bits and a.solution.solver == "uniform"
+    d_blind = output_distortion(model, blind.plan, x)
+    d = output_distortion(model, a.plan, x)
+    assert d == pytest.approx(a.uniform["distortion"]) and d < 0.1 * d_blind
+    assert a.uniform["allocated_distortion"] == pytest.approx(d_blind)
+
+
+@settings(max_examples=5, deadline=None, derandomize=True)
+@given(st.lists(st.integers(6, 24), min_size=3, max_size=4),
+       st.lists(st.sampled_from([0.05, 0.3, 1.0, 4.0]), min_size=3, max_size=3),
+       st.integers(0, 1000), st.sampled_from(["weight", "output"]), st.sampled_from(["tensor", "channel"]),
+       st.floats(0.2, 0.8))
+def test_size_budget_never_worse_than_uniform(widths, scales, seed, sens, gran, frac):
+    """At equal (or fewer) bytes the measured output distortion of the budget path is at most that
+    of the widest uniform width that fits."""
+    from nnshare.mixed.uniform_check import output_distortion
+
+    model = scaled_mlp(widths, scales, seed)
+    x = [torch.randn(32, widths[0], generator=torch.Generator().manual_seed(seed))]
+    cands = (2, 3, 4, 6, 8)
+
+    def at(b):  # the uniform plan at width b
+        return search(model, Budget(bits=10**7), "weight", granularity=gran, candidates=cands, floors=b,
+                      ceilings=b)
+
+    lo, hi = at(2).exact_bits, at(8).exact_bits
+    budget = Budget(bits=int(lo + frac * (hi - lo)))
+    a = search(model, budget, sens, data=x, granularity=gran, candidates=cands)
+    assert a.exact_bits <= budget.total_bits
+    ub = max(b for b in cands if at(b).exact_bits <= budget.total_bits)
+    uni = at(ub)
+    assert a.uniform["bits"] == ub
+    assert output_distortion(model, a.plan, x) <= output_distortion(model, uni.plan, x) * (1 + 1e-9)
