@@ -10,6 +10,7 @@ loss / MSE <= 1.05 x float.
 
 Writes bench/results/task_budget.json, docs/benchmarks/task_budget.md, docs/img/task_budget_*.png.
 Usage: python bench/task_budget.py [--quick] [--only NAME ...] [--skip-nncodec]
+(``--only minilm`` adds all-MiniLM-L6-v2, NNCodec over qp -40..-22 only: see QPS_MINILM.)
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ from nnshare.mixed import Budget  # noqa: E402
 from nnshare.state import model_state  # noqa: E402
 
 QPS = list(range(-46, -5))
+#: MiniLM: NNCodec takes ~20-40 s per stream of 22.7M parameters here; the sweep covers the
+#: integers around the tolerance (cosine 0.99 lies near qp -30) instead of all 41.
+QPS_MINILM = list(range(-40, -21))
 RESULTS = ROOT / "bench" / "results" / "task_budget.json"
 DOC = ROOT / "docs" / "benchmarks" / "task_budget.md"
 IMG = ROOT / "docs" / "img"
@@ -72,15 +76,15 @@ def smallest_within(points: list[dict]) -> dict | None:
     return best
 
 
-def nncodec_sweep(case, budget: Budget, ref: float, tmp: Path) -> list[dict]:
+def nncodec_sweep(case, budget: Budget, ref: float, tmp: Path, qps: list[int]) -> list[dict]:
     tensors = float_tensors(case.model)
     path = tmp / "input.npz"
     np.savez(path, **tensors)
-    runs = [{"tag": f"qp{-qp}", "kwargs": {"qp": qp}} for qp in QPS]
+    runs = [{"tag": f"qp{-qp}", "kwargs": {"qp": qp}} for qp in qps]
     t0 = time.perf_counter()
     res = run_nncodec({"mode": "models", "input": str(path), "reps": 1, "runs": runs}, tmp)
     pts = []
-    for qp, r in zip(QPS, res, strict=True):
+    for qp, r in zip(qps, res, strict=True):
         with np.load(tmp / f"{r['tag']}.npz", allow_pickle=False) as z:
             rec = {k: np.asarray(z[k]) for k in z.files}
         metric = case.evaluate(load_into(case.model, rec))
@@ -97,14 +101,16 @@ def run_case(key: str, quick: bool, skip_nncodec: bool, tmp: Path) -> dict:
     ref = case.evaluate(case.model)
     print(f"{case.name}: {n:,} parameters, float {case.metric} {ref:.5g} "
           f"(trained in {time.perf_counter() - t0:.1f} s)", flush=True)
-    budget = Budget(max_drop=case.max_drop, higher_is_better=case.higher_is_better)
+    budget = Budget(max_drop=case.max_drop, higher_is_better=case.higher_is_better,
+                    relative=getattr(case, "relative", True))
 
     def show(k, p):
         print(f"  nnshare eval {k:2d}: {p.family:7s} 2^{p.log2_step:+.3f} {p.bytes:7,d} B "
               f"{case.metric} {p.metric:.5g} {'ok' if p.ok else '--'}", flush=True)
 
     t1 = time.perf_counter()
-    r = nnshare.compress(case.model, case.evaluate, budget=budget, calibration=case.calib, progress=show)
+    r = nnshare.compress(case.model, case.evaluate, budget=budget, calibration=case.calib, progress=show,
+                         forward=getattr(case, "forward", None))
     secs = time.perf_counter() - t1
     # the metric of the chosen stream, decoded from its bytes into a fresh copy
     check = case.evaluate(nnshare.decode(r.data, into=copy.deepcopy(case.model)))
@@ -122,9 +128,13 @@ def run_case(key: str, quick: bool, skip_nncodec: bool, tmp: Path) -> dict:
     print(f"  nnshare: {r.nbytes:,} B ({r.family}), {case.metric} {r.metric:.5g}, {r.evaluations} "
           f"evaluations, {secs:.1f} s", flush=True)
     if not skip_nncodec:
-        pts = nncodec_sweep(case, budget, ref, tmp)
+        pts = nncodec_sweep(case, budget, ref, tmp, QPS_MINILM if key == "minilm" else QPS)
         best = smallest_within(pts)
-        out["nncodec"] = {"points": pts, "best": best}
+        ok = [p for p in pts if p["ok"]]
+        any_ok = min(ok, key=lambda p: p["bytes"]) if ok else None
+        out["nncodec"] = {"points": pts, "best": best, "any": any_ok}
+        if any_ok:
+            out["ratio_any"] = r.nbytes / any_ok["bytes"]
         if best:
             out["ratio"] = r.nbytes / best["bytes"]
             print(f"  NNCodec: qp {best['qp']} {best['bytes']:,} B, {case.metric} {best['metric']:.5g}; "
@@ -186,18 +196,26 @@ def markdown(results: dict, meta: dict) -> str:
          "streams carry every float tensor; metrics measured on the decoded tensors. Tolerance: "
          "accuracy >= 0.995 x float, loss / MSE <= 1.05 x float.", "",
          "| model | params | metric | float | tolerance | NNCodec bytes (qp) | nnshare bytes (steps) | "
-         "nnshare / NNCodec | nnshare uniform only | evaluations | search s |",
-         "|---|---|---|---|---|---|---|---|---|---|---|"]
+         "nnshare / NNCodec | NNCodec any passing qp | nnshare / that | nnshare uniform only | "
+         "evaluations | search s |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results.values():
         nn_ = r["nnshare"]
         b = r.get("nncodec", {}).get("best")
         nnc = f"{b['bytes']:,} ({b['qp']})" if b else "—"
         ratio = f"**{r['ratio']:.3f}**" if "ratio" in r else "—"
         uni = f"{nn_['uniform_bytes']:,}" if nn_["uniform_bytes"] else "—"
+        a = r.get("nncodec", {}).get("any")
+        any_s = f"{a['bytes']:,} ({a['qp']})" if a else "—"
+        ratio_any = f"{r['ratio_any']:.3f}" if "ratio_any" in r else "—"
         L.append(f"| {r['name']} | {r['params']:,} | {r['metric']} | {r['float_metric']:.4g} | "
-                 f"{r['allowed']:.4g} | {nnc} | {nn_['bytes']:,} ({nn_['family']}) | {ratio} | {uni} | "
+                 f"{r['allowed']:.4g} | {nnc} | {nn_['bytes']:,} ({nn_['family']}) | {ratio} | {any_s} | "
+                 f"{ratio_any} | {uni} | "
                  f"{nn_['evaluations']} | {nn_['seconds']:.0f} |")
-    L += ["", "Target: nnshare <= 0.75 x NNCodec's bytes on every model.", ""]
+    L += ["", "Target: nnshare <= 0.75 x NNCodec's bytes on every model. \"NNCodec any passing qp\" is the "
+          "smallest NNCodec stream within tolerance ignoring larger streams that fail (the most "
+          "favourable reading for NNCodec: with 41 noisy measurements, one failing qp above blocks "
+          "every smaller stream under the issue's rule; nnshare's search measures 12-16 points).", ""]
     for r in results.values():
         if r.get("plot"):
             L += [f"![{r['name']}](../img/{r['plot']})", ""]
@@ -213,7 +231,7 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    keys = a.only or list(CASES)
+    keys = a.only or [k for k in CASES if k != "minilm"]
     results = json.loads(RESULTS.read_text())["results"] if RESULTS.exists() and a.only else {}
     with tempfile.TemporaryDirectory() as tmp:
         for k in keys:

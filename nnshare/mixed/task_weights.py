@@ -59,11 +59,16 @@ def task_weights(
     loss_fn: Callable | None = None,
     max_batches: int | None = 8,
     probe_db: float = 25.0,
+    distance: str = "mse",
     progress: Callable | None = None,
 ) -> TaskWeights:
     """Sensitivity per float tensor (see module docstring). ``model``: an ``nn.Module`` (a state
     dict allows only ``"weight"``); ``data``: batches as for :func:`estimate_sensitivity`;
-    ``progress(i, n)``: called after each tensor."""
+    ``distance`` (output): "mse" of the outputs, or "kl" — the mean KL divergence of the softmax
+    over the last output axis (classifiers, language models); ``progress(i, n)``: called after
+    each tensor."""
+    if distance not in ("mse", "kl"):
+        raise SpecError(f"distance must be 'mse' or 'kl', got {distance!r}")
     if method not in METHODS:
         raise SpecError(f"sensitivity must be one of {', '.join(METHODS)}, got {method!r}")
     t0 = time.perf_counter()
@@ -73,7 +78,8 @@ def task_weights(
         raise SpecError(f"sensitivity {method!r} runs the model: pass an nn.Module (a state dict "
                         f"allows only 'weight')")
     if method == "output":
-        w, info = _output_weights(model, batches_of(data, max_batches), forward, probe_db, progress)
+        w, info = _output_weights(model, batches_of(data, max_batches), forward, probe_db, distance,
+                                  progress)
     else:
         from .sensitivity import estimate_sensitivity
 
@@ -90,8 +96,14 @@ def task_weights(
     return TaskWeights(method, w, time.perf_counter() - t0, info)
 
 
-def _output_weights(model, batches, forward, probe_db, progress):
+def _output_weights(model, batches, forward, probe_db, distance, progress):
     import torch
+
+    def dist(y, r):  # summed over the batch
+        if distance == "kl":
+            lr, ly = torch.log_softmax(r, -1), torch.log_softmax(y, -1)
+            return float((lr.exp() * (lr - ly)).sum())
+        return float((y - r).pow(2).sum())
 
     inputs = [split_batch(b, labelled=False) for b in batches]
     st = model_state(model)
@@ -113,7 +125,7 @@ def _output_weights(model, batches, forward, probe_db, progress):
                 sse = float(((q.astype(np.float64) - a) ** 2).sum())
                 if sse > 0:
                     target.data.copy_(torch.from_numpy(q.reshape(a.shape)).to(target.dtype))
-                    d = sum((run_model(model, x, forward).double() - r).pow(2).sum().item()
+                    d = sum(dist(run_model(model, x, forward).double(), r)
                             for x, r in zip(inputs, ref, strict=True))
                     target.data.copy_(orig)
                     out[n] = max(d / n_out / sse, 0.0)
@@ -121,4 +133,4 @@ def _output_weights(model, batches, forward, probe_db, progress):
                     progress(i + 1, len(names))
     finally:
         model.train(was_training)
-    return out, {"output_power": power, "n_batches": len(inputs), "probe_db": probe_db}
+    return out, {"output_power": power, "n_batches": len(inputs), "probe_db": probe_db, "distance": distance}

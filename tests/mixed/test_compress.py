@@ -292,3 +292,17 @@ def test_size_budget_never_worse_than_uniform(widths, scales, seed, sens, gran, 
     uni = at(ub)
     assert a.uniform["bits"] == ub
     assert output_distortion(model, a.plan, x) <= output_distortion(model, uni.plan, x) * (1 + 1e-9)
+
+
+def test_task_weights_cover_every_float_tensor_and_refuse_bad_options(mlp, digits):
+    xtr = digits[0]
+    names = [n for n, v in mlp.state_dict().items() if v.dtype.is_floating_point]
+    for dist in ("mse", "kl"):
+        w = task_weights(mlp, "output", [xtr[:64]], distance=dist)
+        assert sorted(w.weights) == sorted(names) and all(v > 0 for v in w.weights.values())
+        assert w.info["distance"] == dist
+    assert task_weights(mlp, "weight").weights == {}
+    with pytest.raises(SpecError, match="distance"):
+        task_weights(mlp, "output", [xtr[:64]], distance="l1")
+    with pytest.raises(SpecError, match="nn.Module"):
+        task_weights(mlp.state_dict(), "output", [xtr[:64]])
