@@ -122,6 +122,7 @@ def run_case(key: str, quick: bool, skip_nncodec: bool, tmp: Path) -> dict:
         "nnshare": {"bytes": r.nbytes, "metric": r.metric, "decoded_metric": check, "family": r.family,
                     "evaluations": r.evaluations, "seconds": secs, "sensitivity_s": r.seconds["sensitivity"],
                     "uniform_bytes": uni["bytes"] if uni else None,
+                    "worst_sqnr_db_by_role": {k: round(v, 2) for k, v in r.quality.by_role().items()},
                     "trace": [{"family": p.family, "log2_step": p.log2_step, "bytes": p.bytes,
                                "metric": p.metric, "ok": p.ok} for p in r.trace]},
     }
