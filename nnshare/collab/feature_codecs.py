@@ -1,0 +1,310 @@
+"""Codecs for the tensors crossing a split-learning cut: activations forward, gradients back.
+
+Every codec writes one self-describing ``NNSH`` stream of kind "features" (so ``nnshare inspect``
+accounts for every bit and :func:`rebuild_features` restores it from the stream alone) and
+reads it back. ``encode(x, seed) -> bytes``, ``decode(data, shape) -> float32 array``.
+
+- :class:`Lossless`: float32 records (exact; the baseline).
+- :class:`Uniform`: affine at ``bits``, one range for the whole tensor.
+- :class:`SGQ`: stripe-wise group quantization (after Zhou et al., NeurIPS 2022, rebuilt from
+  its abstract): channels ordered by the similarity of their ranges and cut into ``groups``
+  equal groups, each group's spatial map cut into stripes of ``stripe`` rows, one (scale, zero
+  point) per (group, stripe) shared by the batch; plus the channel order. The gradient-deviation
+  bound (``max_deviation``): the bit width is raised from ``bits`` until the relative L2 error
+  ``||Q(x) - x|| / ||x||`` is at most the bound (up to ``max_bits``).
+- :class:`UpdateCodec`: any update codec of :mod:`.codecs` (QSGD, top-k, rotated, ...).
+
+``stochastic=True`` (Uniform, SGQ) rounds stochastically with a range widened by one step so no
+code is ever clamped: E[decode(encode(x))] = x exactly (the unbiased backward option).
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..format.container import read_stream, write_stream
+from ..format.errors import FormatError, SpecError
+from ..format.spec import FloatTensor, RawTensor, round_scale_up, to_blocks
+from ..quant.affine import as_float_array, quantize
+from ..quant.spec import QuantSpec
+from .codecs import Codec
+
+NAME = "x"  # record of the tensor (SGQ: its (group, stripe) blocks)
+ORDER = "x.order"  # SGQ: channel order, group k = order[k * C/G : (k + 1) * C/G]
+
+
+def _seed(seed: int, salt: str) -> int:
+    return (int(seed) * 0x9E3779B1 ^ zlib.crc32(salt.encode())) & 0x7FFFFFFF
+
+
+def _checked(x) -> np.ndarray:
+    a = as_float_array(x)
+    if not np.all(np.isfinite(a)):
+        raise SpecError("feature tensor has NaN or infinite values")
+    if a.size == 0:
+        raise SpecError("feature tensor is empty")
+    return a
+
+
+def _affine(a: np.ndarray, bits: int, grain: str, stochastic: bool, seed: int, scale_dtype: str):
+    """Asymmetric affine codes of ``a`` with one (scale, zero point) per row of ``grain``
+    ("tensor" or "channel" on axis 0). Stochastic: s = span / (qmax - 1), z = ceil(-lo / s), so
+    every x / s + z lies in [0, qmax] and floor(x / s + z + u) is never clamped (unbiased)."""
+    spec = QuantSpec(bits=bits, symmetric=False, granularity=grain, axis=0, scale_dtype=scale_dtype,
+                     rounding="stochastic" if stochastic else "nearest", seed=seed)
+    if not stochastic:
+        return quantize(a, spec)
+    if bits < 2:
+        raise SpecError("unbiased (stochastic) coding needs bits >= 2")
+    blocks = to_blocks(a, spec)
+    lo = np.minimum(blocks.min(axis=1), 0).astype(np.float64)
+    hi = np.maximum(blocks.max(axis=1), 0).astype(np.float64)
+    span = hi - lo
+    s = np.where(span > 0, span / (2**bits - 2), 1.0).astype(np.float32)
+    s = round_scale_up(s, scale_dtype)
+    z = np.ceil(-lo / s.astype(np.float64)).astype(np.int64)
+    shape = () if grain == "tensor" else (blocks.shape[0],)
+    return quantize(a, spec, scale=s.reshape(shape), zero_point=z.reshape(shape))
+
+
+@dataclass(frozen=True)
+class FeatureCodec:
+    """Base: subclasses implement :meth:`tensors` (the records) and :meth:`rebuild`."""
+
+    name = "features"
+    unbiased = False
+    entropy: str = field(default="auto", kw_only=True)  # "auto": entropy-code when smaller
+
+    def tensors(self, a: np.ndarray, seed: int) -> dict:
+        raise NotImplementedError
+
+    def rebuild(self, arrays: dict[str, np.ndarray], shape: tuple[int, ...] | None) -> np.ndarray:
+        return rebuild_arrays(arrays)
+
+    def encode(self, x, seed: int = 0) -> bytes:
+        """Stream bytes (kind "features", self-describing) of ``x`` (any float array)."""
+        if self.entropy not in ("none", "auto"):
+            raise SpecError(f"entropy must be 'none' or 'auto', got {self.entropy!r}")
+        data, _ = write_stream(self.tensors(_checked(x), int(seed)), "self", entropy=self.entropy,
+                               kind="features")
+        return data
+
+    def decode(self, data: bytes, shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """The float32 tensor a receiver rebuilds; FormatError for a bad stream, another kind, or
+        (when ``shape`` is given) a tensor of another shape."""
+        st = read_stream(data)
+        if st.kind != "features":
+            raise FormatError(f"not a features stream: a {st.kind} stream")
+        out = self.rebuild({n: t.dequantize() for n, t in st.tensors.items()}, shape)
+        if shape is not None and tuple(out.shape) != tuple(shape):
+            raise FormatError(f"features stream holds shape {tuple(out.shape)}, expected {tuple(shape)}")
+        return out.astype(np.float32, copy=False)
+
+    def roundtrip(self, x, seed: int = 0) -> tuple[np.ndarray, int]:
+        """(what the receiver rebuilds, stream bytes)."""
+        data = self.encode(x, seed)
+        return self.decode(data, tuple(np.shape(x))), len(data)
+
+
+@dataclass(frozen=True)
+class Lossless(FeatureCodec):
+    """float32 records: exact."""
+
+    name = "fp32"
+    unbiased = True
+    entropy: str = field(default="none", kw_only=True)
+
+    def tensors(self, a, seed):
+        return {NAME: FloatTensor(a)}
+
+
+@dataclass(frozen=True)
+class Uniform(FeatureCodec):
+    """Affine ``bits``-bit codes with one (scale, zero point) for the whole tensor (per-channel
+    ranges are SGQ with ``groups`` = channels and ``stripe`` = height)."""
+
+    bits: int = 8
+    stochastic: bool = False
+    scale_dtype: str = "fp32"
+    name = "uniform"
+
+    @property
+    def unbiased(self) -> bool:
+        return self.stochastic
+
+    def tensors(self, a, seed):
+        return {NAME: _affine(a, self.bits, "tensor", self.stochastic, _seed(seed, "uniform"),
+                              self.scale_dtype)}
+
+
+@dataclass(frozen=True)
+class SGQ(FeatureCodec):
+    """Stripe-wise group quantization of (batch, channels, height, ...) features.
+
+    ``groups`` must divide the channel count and ``stripe`` the height. Side info per stream:
+    one scale (``scale_dtype``) and one ``bits``-bit zero point per (group, stripe), and the
+    channel order (uint8 per channel, int16 above 256 channels)."""
+
+    bits: int = 4
+    groups: int = 4
+    stripe: int = 1
+    stochastic: bool = False
+    max_deviation: float | None = None
+    max_bits: int = 8
+    scale_dtype: str = "fp32"
+    name = "sgq"
+
+    @property
+    def unbiased(self) -> bool:
+        return self.stochastic
+
+    def __post_init__(self) -> None:
+        for f in ("bits", "groups", "stripe", "max_bits"):
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise SpecError(f"SGQ {f} must be a positive integer, got {v!r}")
+        if not self.bits <= self.max_bits <= 16:
+            raise SpecError(f"SGQ max_bits must be in bits..16, got {self.max_bits}")
+        if self.max_deviation is not None and not self.max_deviation > 0:
+            raise SpecError(f"SGQ max_deviation must be > 0, got {self.max_deviation}")
+
+    def layout(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Shape of the block record for features of ``shape``: (groups * stripes, batch, C/G,
+        stripe, *rest); SpecError when the shape does not split."""
+        if len(shape) < 3:
+            raise SpecError(f"SGQ needs features of shape (batch, channels, height, ...), got {shape}")
+        n, c, h, *rest = shape
+        if c % self.groups:
+            raise SpecError(f"SGQ groups={self.groups} does not divide {c} channels")
+        if h % self.stripe:
+            raise SpecError(f"SGQ stripe={self.stripe} does not divide height {h}")
+        return (self.groups * (h // self.stripe), n, c // self.groups, self.stripe, *rest)
+
+    def order(self, a: np.ndarray) -> np.ndarray:
+        """Channels ordered by range similarity: sorted by span (max - min over batch and space),
+        then by the midpoint (stable), so each group of C/G consecutive channels shares a range."""
+        c = a.shape[1]
+        flat = np.moveaxis(a, 1, 0).reshape(c, -1)
+        lo, hi = np.minimum(flat.min(1), 0), np.maximum(flat.max(1), 0)
+        return np.lexsort(((lo + hi) / 2, hi - lo)).astype(np.int64)
+
+    def blocks(self, a: np.ndarray, order: np.ndarray) -> np.ndarray:
+        n, c, h, *rest = a.shape
+        g, sh = self.groups, self.stripe
+        x = a[:, order].reshape(n, g, c // g, h // sh, sh, *rest)
+        x = x.transpose(1, 3, 0, 2, *range(4, x.ndim))  # (G, S, N, C/G, sh, *rest)
+        return np.ascontiguousarray(x).reshape(self.layout(a.shape))
+
+    def tensors(self, a, seed):
+        shape = tuple(a.shape)
+        self.layout(shape)  # SpecError when the shape does not split
+        order = self.order(a)
+        blocks = self.blocks(a, order)
+        dt = np.uint8 if shape[1] <= 256 else np.int16
+        side = RawTensor(order.astype(dt))
+        bits = self.bits
+        while True:
+            q = _affine(blocks, bits, "channel", self.stochastic, _seed(seed, f"sgq{bits}"),
+                        self.scale_dtype)
+            if self.max_deviation is None or bits >= self.max_bits:
+                break
+            err = np.linalg.norm(q.dequantize() - blocks)
+            if err <= self.max_deviation * np.linalg.norm(blocks):
+                break
+            bits += 1
+        return {NAME: q, ORDER: side}
+
+
+@dataclass(frozen=True)
+class UpdateCodec(FeatureCodec):
+    """Any update codec of :mod:`.codecs` at the cut (its records, written as a features stream).
+    A flat codec's record does not carry the shape: decode needs ``shape``."""
+
+    codec: Codec | None = None
+    name = "update"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.codec, Codec):
+            raise SpecError(f"UpdateCodec needs an update codec, got {type(self.codec).__name__}")
+
+    @property
+    def unbiased(self) -> bool:
+        return self.codec.unbiased
+
+    def tensors(self, a, seed):
+        return self.codec.tensors({NAME: a} if not self.codec.flat else {"update": a.reshape(-1)}, seed)
+
+    def rebuild(self, arrays, shape):
+        if shape is None:
+            raise FormatError(f"codec {self.codec.name!r} needs the tensor's shape to rebuild it")
+        layout = [(NAME, tuple(shape))]
+        want = {n: math.prod(s) for n, s in self.codec.stream_layout(layout)}
+        got = {n: int(np.size(a)) for n, a in arrays.items()}
+        if got != want:
+            raise FormatError(f"features stream holds {got}, codec expects {want} for shape {shape}")
+        try:
+            return self.codec.rebuild(arrays, layout)[NAME]
+        except ValueError as e:
+            raise FormatError(f"features stream does not fit shape {tuple(shape)}: {e}") from None
+
+
+def rebuild_arrays(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """The feature tensor from a features stream's decoded records (what any receiver does with a
+    Lossless, Uniform or SGQ stream; numpy only)."""
+    if set(arrays) == {NAME}:
+        return arrays[NAME]
+    if set(arrays) != {NAME, ORDER}:
+        raise FormatError(f"not a split-cut features stream: records {sorted(arrays)}")
+    b, order = arrays[NAME], np.asarray(arrays[ORDER]).astype(np.int64)
+    c = order.size
+    if b.ndim < 4 or b.shape[2] == 0 or c % b.shape[2] or b.shape[0] % max(c // b.shape[2], 1):
+        raise FormatError(f"SGQ blocks of shape {b.shape} do not fit {c} channels")
+    if not np.array_equal(np.sort(order), np.arange(c)):
+        raise FormatError("SGQ channel order is not a permutation")
+    g = c // b.shape[2]
+    s = b.shape[0] // g
+    _, n, cg, sh, *rest = b.shape
+    x = b.reshape(g, s, n, cg, sh, *rest)
+    x = x.transpose(2, 0, 3, 1, *range(4, x.ndim))  # (N, G, C/G, S, sh, *rest)
+    x = x.reshape(n, c, s * sh, *rest)
+    out = np.empty_like(x)
+    out[:, order] = x
+    return out
+
+
+def rebuild_features(data: bytes) -> np.ndarray:
+    """Receiver side without knowing the codec: the tensor of a Lossless / Uniform / SGQ stream
+    (FormatError for a bad stream or another kind)."""
+    st = read_stream(data)
+    if st.kind != "features":
+        raise FormatError(f"not a features stream: a {st.kind} stream")
+    return rebuild_arrays({n: t.dequantize() for n, t in st.tensors.items()}).astype(np.float32)
+
+
+def expected_bytes(codec: FeatureCodec, shape: tuple[int, ...]) -> int:
+    """Exact stream bytes of ``codec`` (packed codes: entropy "none") for features of ``shape``."""
+    from ..format.container import header_bytes
+    from ..format.records import float_record_bits, raw_record_bits, record_bits
+
+    n = math.prod(shape)
+    if isinstance(codec, Lossless):
+        layout, bits = [(NAME, shape)], float_record_bits(n)
+    elif isinstance(codec, Uniform):
+        spec = QuantSpec(bits=codec.bits, symmetric=False, scale_dtype=codec.scale_dtype)
+        layout, bits = [(NAME, shape)], record_bits(shape, spec)
+    elif isinstance(codec, SGQ) and codec.max_deviation is None:
+        bshape = codec.layout(shape)
+        spec = QuantSpec(bits=codec.bits, symmetric=False, granularity="channel",
+                         scale_dtype=codec.scale_dtype)
+        item = 1 if shape[1] <= 256 else 2
+        layout = [(NAME, bshape), (ORDER, (shape[1],))]
+        bits = record_bits(bshape, spec) + raw_record_bits(shape[1], item)
+    else:
+        raise SpecError(f"no closed-form size for {codec!r}")
+    if codec.entropy != "none":
+        raise SpecError("a closed-form size needs packed codes (entropy='none')")
+    return header_bytes(layout, "self") + bits // 8

@@ -1,0 +1,144 @@
+import numpy as np
+import pytest
+
+from nnshare.collab.codecs import codec
+from nnshare.collab.feature_codecs import (
+    SGQ,
+    Lossless,
+    Uniform,
+    UpdateCodec,
+    expected_bytes,
+    rebuild_features,
+)
+from nnshare.format.container import header_bytes, write_stream
+from nnshare.format.errors import FormatError, SpecError
+from nnshare.format.spec import FloatTensor
+from nnshare.share.inspect import inspect
+
+
+def feats(shape=(8, 8, 4, 4), seed=0):
+    rng = np.random.default_rng(seed)
+    scale = rng.uniform(0.1, 4, size=(1, shape[1]) + (1,) * (len(shape) - 2))
+    return (np.maximum(rng.normal(size=shape), 0) * scale).astype(np.float32)
+
+
+def test_lossless_exact_and_sized():
+    x = feats()
+    data = Lossless().encode(x)
+    assert np.array_equal(Lossless().decode(data, x.shape), x)
+    # header + float record (kind, dtype code, 32 bits per element, CRC)
+    assert len(data) == header_bytes([("x", x.shape)], "self") + 2 + 4 * x.size + 4
+    assert len(data) == expected_bytes(Lossless(), x.shape)
+
+
+@pytest.mark.parametrize("bits,groups,stripe", [(4, 4, 2), (2, 8, 1), (3, 2, 4)])
+def test_sgq_roundtrip_error_and_exact_size(bits, groups, stripe):
+    x = feats()
+    c = SGQ(bits, groups, stripe, entropy="none")
+    data = c.encode(x)
+    y = c.decode(data, x.shape)
+    assert len(data) == expected_bytes(c, x.shape)
+    ins = inspect(data)
+    assert ins.kind == "features" and ins.total_bits == 8 * len(data)
+    rows = {r.name: r for r in ins.rows}
+    blocks = groups * (x.shape[2] // stripe)
+    assert rows["x"].payload_bits == bits * x.size
+    assert rows["x"].side_bits == blocks * (32 + bits)  # fp32 scale + b-bit zero point per block
+    assert rows["x.order"].payload_bits == 8 * x.shape[1]
+    # error per element within half a step of its (group, stripe) block
+    order = c.order(x)
+    b_in, b_out = c.blocks(x, order), c.blocks(y, order)
+    step = (np.maximum(b_in.reshape(blocks, -1).max(1), 0) - np.minimum(b_in.reshape(blocks, -1).min(1), 0))
+    step = step / (2**bits - 1)
+    err = np.abs(b_in - b_out).reshape(blocks, -1).max(1)
+    assert np.all(err <= step / 2 * (1 + 1e-5) + 1e-7)
+    assert np.array_equal(rebuild_features(data), y)
+
+
+def test_sgq_groups_similar_channels_and_beats_uniform_at_equal_bits():
+    x = feats((16, 16, 4, 4), seed=3)
+    sgq, uni = SGQ(3, 4, 2, entropy="none"), Uniform(3, entropy="none")
+    e_sgq = np.linalg.norm(sgq.roundtrip(x)[0] - x)
+    e_uni = np.linalg.norm(uni.roundtrip(x)[0] - x)
+    assert e_sgq < 0.7 * e_uni
+    n_sgq, n_uni = len(sgq.encode(x)), len(uni.encode(x))
+    assert n_sgq - n_uni < 0.05 * n_uni  # side info: 8 (scale, zero point) pairs + the order
+
+
+def test_sgq_lossless_on_grid_values():
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 16, size=(4, 8, 4, 4)).astype(np.float32)
+    x[0, :, :, 0], x[0, :, :, 1] = 0, 15  # every block spans exactly 0..15: step 1
+    for c in (SGQ(4, 4, 2), Uniform(4)):
+        assert np.array_equal(c.roundtrip(x)[0], x)
+
+
+def test_gradient_deviation_bound_raises_bits():
+    g = np.random.default_rng(2).standard_normal((8, 8, 4, 4)).astype(np.float32)
+    c = SGQ(2, 4, 2, max_deviation=0.05, entropy="none")
+    y, _ = c.roundtrip(g)
+    assert np.linalg.norm(y - g) <= 0.05 * np.linalg.norm(g)
+    assert inspect(c.encode(g)).rows[0].bits_per_element > 2
+    tight = SGQ(2, 4, 2, max_deviation=1e-9, max_bits=6, entropy="none")
+    assert inspect(tight.encode(g)).rows[0].bits_per_element == 6
+
+
+@pytest.mark.parametrize("c", [Uniform(2, stochastic=True, entropy="none"),
+                               SGQ(2, 4, 2, stochastic=True, entropy="none")])
+def test_stochastic_is_unbiased(c):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 4, 4, 2)).astype(np.float32)
+    m = 1500
+    draws = np.stack([c.roundtrip(x, seed=s)[0] for s in range(m)])
+    sd = draws.std(0) / np.sqrt(m) + 1e-6
+    assert np.all(np.abs(draws.mean(0) - x) < 5 * sd)
+    # nearest rounding on the same grid is biased far beyond that noise
+    det = type(c)(**{**c.__dict__, "stochastic": False}).roundtrip(x)[0]
+    assert np.max(np.abs(det - x) / sd) > 20
+
+
+def test_update_codecs_at_the_cut():
+    x = feats((4, 8, 4, 4))
+    for uc in (codec("qsgd", levels=7), codec("rotated", bits=2), codec("fp32")):
+        c = UpdateCodec(codec=uc)
+        data = c.encode(x, 3)
+        y = c.decode(data, x.shape)
+        assert y.shape == x.shape and inspect(data).kind == "features"
+        if uc.name == "fp32":
+            assert np.array_equal(y, x)
+        with pytest.raises(FormatError):
+            c.decode(data, (2, 8, 4, 4))  # another element count
+
+
+def test_bad_input():
+    x = feats()
+    with pytest.raises(SpecError, match="groups=3 does not divide"):
+        SGQ(4, 3).encode(x)
+    with pytest.raises(SpecError, match="stripe=3"):
+        SGQ(4, 4, 3).encode(x)
+    with pytest.raises(SpecError, match="batch, channels, height"):
+        SGQ(4, 2).encode(x[:, :, 0, 0])
+    with pytest.raises(SpecError, match="NaN"):
+        Uniform(4).encode(np.full((2, 2), np.nan, np.float32))
+    with pytest.raises(SpecError):
+        SGQ(0)
+    with pytest.raises(SpecError, match="bits >= 2"):
+        Uniform(1, stochastic=True).encode(x)
+    model, _ = write_stream({"x": FloatTensor(x)}, "self")
+    with pytest.raises(FormatError, match="not a features stream"):
+        Lossless().decode(model)
+    with pytest.raises(FormatError, match="expected"):
+        Lossless().decode(Lossless().encode(x), (1, 2))
+    # a forged channel order (not a permutation) is refused: rebuild the stream with order [0,0,...]
+    from nnshare.collab.feature_codecs import ORDER
+    from nnshare.format.container import read_stream
+    from nnshare.format.spec import RawTensor
+
+    st = read_stream(SGQ(4, 4, 2).encode(x))
+    forged, _ = write_stream({"x": st.tensors["x"], ORDER: RawTensor(np.zeros(8, np.uint8))}, "self",
+                             kind="features")
+    with pytest.raises(FormatError, match="permutation"):
+        rebuild_features(forged)
+    data = SGQ(4, 4, 2).encode(x)
+    with pytest.raises(FormatError):
+        rebuild_features(data[:-3])
