@@ -10,12 +10,12 @@ round (counted in ``Run.rejected``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..format.errors import NNShareError
+from ..format.errors import NNShareError, SpecError
 from .codecs import Codec, fingerprint, layout_of
 from .feedback import ErrorFeedback
 
@@ -63,7 +63,7 @@ def _mlp(d_in: int, hidden: int, classes: int, seed: int):
 
 def fedavg(
     data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    codec: Codec | ErrorFeedback,
+    codec: Codec | ErrorFeedback | Sequence[Codec],
     *,
     clients: int = 10,
     rounds: int = 30,
@@ -78,6 +78,7 @@ def fedavg(
     tamper: Callable[[int, int, bytes], bytes] | None = None,
 ) -> Run:
     """Run FedAvg; ``data`` = (x_train, y_train, x_test, y_test) as float32 / int64 arrays.
+    ``codec``: one codec for all clients, or a sequence of one codec per client.
     ``tamper(round, client, bytes) -> bytes`` lets a test corrupt replies on the wire."""
     import torch
 
@@ -86,6 +87,9 @@ def fedavg(
     shards = split(y_tr, clients, alpha, rng)
     model = _mlp(x_tr.shape[1], hidden, int(y_tr.max()) + 1, seed)
     ef = codec if isinstance(codec, ErrorFeedback) else None
+    per_client = isinstance(codec, list | tuple)
+    if per_client and len(codec) != clients:
+        raise SpecError(f"{len(codec)} codecs for {clients} clients")
     states = {c: ef.new_state(str(c)) for c in range(clients)} if ef else {}
     xt, yt = torch.from_numpy(x_te), torch.from_numpy(y_te)
     run = Run()
@@ -113,7 +117,8 @@ def fedavg(
                 data_b, estimate = ef.step(delta, states[c], str(c), seed=cseed, base=base)
                 inner = ef.codec
             else:
-                data_b, inner = codec.encode(delta, cseed, base), codec
+                inner = codec[int(c)] if per_client else codec
+                data_b = inner.encode(delta, cseed, base)
             if tamper is not None:
                 data_b = tamper(r, int(c), data_b)
             up += len(data_b)

@@ -70,13 +70,18 @@ class _Cut(torch.autograd.Function):
         data = cut.forward_codec.encode(a, _seed(cut.seed, ctx.step, 0))
         cut.traffic.forward.append(len(data))
         cut.traffic.last_forward = data
-        out = cut.forward_codec.decode(data, tuple(a.shape))
-        return torch.from_numpy(np.array(out, np.float32)).to(x.dtype)
+        out = torch.from_numpy(np.array(cut.forward_codec.decode(data, tuple(a.shape)), np.float32))
+        if cut.mask_zeros:
+            ctx.save_for_backward(out == 0)
+        return out.to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
         cut = ctx.cut
-        g = grad.detach().cpu().float().numpy()
+        g = grad.detach().cpu().float()
+        if cut.mask_zeros:
+            g = g.masked_fill(ctx.saved_tensors[0], 0.0)
+        g = g.numpy()
         data = cut.backward_codec.encode(g, _seed(cut.seed, ctx.step, 1))
         cut.traffic.backward.append(len(data))
         cut.traffic.last_backward = data
@@ -87,13 +92,19 @@ class _Cut(torch.autograd.Function):
 class SplitBoundary(torch.nn.Module):
     """The cut layer: identity in value up to the codecs. ``forward`` codes the activations,
     ``backward`` the gradients (default lossless float32 both ways); ``seed`` drives stochastic
-    rounding (a different stream per step and direction)."""
+    rounding (a different stream per step and direction).
 
-    def __init__(self, forward=None, backward=None, seed: int = 0):
+    ``mask_zeros``: the server zeroes the gradient wherever the activation it decoded is exactly
+    0 before coding it (cheap to entropy-code). Exact when the device part ends in ReLU (or
+    ReLU + max-pool) and the forward codec keeps zeros: the device's ReLU drops those gradients
+    anyway; a positive activation the forward codec rounds to 0 loses its gradient."""
+
+    def __init__(self, forward=None, backward=None, seed: int = 0, mask_zeros: bool = False):
         super().__init__()
         self.forward_codec = as_feature_codec(forward)
         self.backward_codec = as_feature_codec(backward)
         self.seed = int(seed)
+        self.mask_zeros = bool(mask_zeros)
         self.step = 0
         self.traffic = CutTraffic()
 
@@ -103,4 +114,5 @@ class SplitBoundary(torch.nn.Module):
         return _Cut.apply(x, self)
 
     def extra_repr(self) -> str:
-        return f"forward={self.forward_codec!r}, backward={self.backward_codec!r}"
+        return (f"forward={self.forward_codec!r}, backward={self.backward_codec!r}, "
+                f"mask_zeros={self.mask_zeros}")

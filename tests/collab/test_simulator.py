@@ -4,6 +4,7 @@ import pytest
 from nnshare.collab.codecs import codec
 from nnshare.collab.feedback import ErrorFeedback
 from nnshare.collab.simulator import digits, fedavg, split
+from nnshare.format.errors import SpecError
 
 
 @pytest.fixture(scope="module")
@@ -43,3 +44,14 @@ def test_bad_replies_are_left_out_and_the_round_goes_on(data):
     run = fedavg(data, codec("sign"), clients=4, rounds=3, seed=1, tamper=tamper)
     assert run.rejected == 3 + 2  # client 1 every round, client 2 in rounds 1 and 2
     assert len(run.accuracy) == 3 and run.accuracy[-1] > 0.3
+
+
+def test_one_codec_per_client(data):
+    one = fedavg(data, codec("qsgd", levels=4), clients=3, rounds=2, seed=1)
+    each = fedavg(data, [codec("qsgd", levels=4)] * 3, clients=3, rounds=2, seed=1)
+    assert each.accuracy == one.accuracy and each.uplink == one.uplink
+    mixed = fedavg(data, [codec("qsgd", levels=1), codec("qsgd", levels=4), codec("fp32")],
+                   clients=3, rounds=1, seed=1)
+    assert one.uplink[0] < mixed.uplink[0]  # the fp32 client's reply costs far more
+    with pytest.raises(SpecError, match="2 codecs for 3 clients"):
+        fedavg(data, [codec("fp32")] * 2, clients=3, rounds=1)

@@ -40,6 +40,19 @@ def test_lossless_boundary_is_exact_both_ways_and_counts_bytes():
     assert rebuild_features(cut.traffic.last_backward).shape == (16, 8, 4, 4)
 
 
+def test_masked_gradient_is_exact_after_relu():
+    torch.manual_seed(5)
+    x, y = torch.randn(16, 1, 8, 8), torch.randint(0, 10, (16,))
+    _, g_ref = grads(SplitBoundary(), x, y)
+    cut = SplitBoundary(Lossless(), Lossless(), mask_zeros=True)
+    _, g = grads(cut, x, y)
+    assert all(torch.equal(a, b) for a, b in zip(g, g_ref, strict=True))
+    h = rebuild_features(cut.traffic.last_forward)
+    sent = rebuild_features(cut.traffic.last_backward)
+    assert (h == 0).sum() > 100 and np.all(sent[h == 0] == 0)
+    assert np.count_nonzero(sent[h != 0]) == np.count_nonzero(h)
+
+
 def test_quantized_boundary_bytes_match_the_streams():
     torch.manual_seed(2)
     x, y = torch.randn(16, 1, 8, 8), torch.randint(0, 10, (16,))
