@@ -8,8 +8,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ORDER = [
     "throughput", "vs_nncodec", "task_budget", "entropy_speed", "mixed_precision", "quantizers", "ptq",
-    "qat_parameterizations", "wlan", "link", "mean_estimation", "federated", "ddp", "hf_checkpoint",
-    "export", "fuzz", "chain_state",
+    "qat_parameterizations", "wlan", "link", "mean_estimation", "federated", "ddp", "split", "feel",
+    "hf_checkpoint", "export", "fuzz", "chain_state",
 ]
 
 
