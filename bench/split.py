@@ -158,9 +158,12 @@ def main() -> None:
         for r in rows.values():
             r["reduction"] = base / (r["forward_bytes"] + r["backward_bytes"])
             r["accuracy_loss_points"] = 100 * (fp["accuracy"] - r["accuracy"])
+        res.setdefault("task_seeds", {})[task] = seeds
         if args.task and out_path.exists() and not args.quick:  # another task's run may have landed
             old = json.loads(out_path.read_text())
             res["tasks"] = {**old.get("tasks", {}), **res["tasks"]}
+            prior = old.get("task_seeds", {t: old["seeds"] for t in old.get("tasks", {})})
+            res["task_seeds"] = {**prior, **res["task_seeds"]}
         res["tasks"][task] = rows
         out_path.parent.mkdir(exist_ok=True)
         out_path.write_text(json.dumps(res, indent=1))
@@ -172,7 +175,8 @@ def write_docs(res) -> None:
     lines = ["## Split learning: cut-layer bytes and accuracy (issue 16)", "",
              f"`python bench/split.py` — device: conv 3x3 16 + ReLU + max-pool; server: conv 32 + ReLU + "
              f"max-pool + linear; Adam 3e-3, batch {res['batch']}, epochs {res['epochs']}, seeds "
-             f"{res['seeds']} (accuracy = mean). Bytes per step = the activation stream to the server plus "
+             f"{res.get('task_seeds', res['seeds'])} (accuracy = mean). Bytes per step = the activation "
+             "stream to the server plus "
              "the gradient stream back, real nnshare features streams (entropy-coded when smaller). "
              "Uniform: one range per tensor; SGQ: 4 channel groups by range similarity x stripes of 2 rows. "
              "x = fp32's bytes per step / the codec's; loss = points below fp32; packed = the same "
