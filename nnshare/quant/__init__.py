@@ -6,11 +6,12 @@
 
 from ..format.errors import SpecError
 from ..format.spec import FloatTensor, QuantizedTensor, scale_shape
-from . import affine, codebook, lloyd, minifloat, rotated
+from . import affine, codebook, lloyd, minifloat, multipoint, rotated
 from .affine import fake_quantize, params_from_range
 from .codebook import CodebookConfig
 from .lloyd import ChannelCodebookConfig
 from .minifloat import MinifloatConfig
+from .multipoint import MultipointConfig
 from .registry import config_from_dict, quantize, register_quantizer, sender_schemes
 from .rotated import RotatedConfig
 from .spec import AffineConfig, QuantSpec
@@ -20,12 +21,14 @@ register_quantizer("codebook", CodebookConfig, codebook.quantize)
 register_quantizer("rotated", RotatedConfig, rotated.quantize)
 register_quantizer("minifloat", MinifloatConfig, minifloat.quantize)
 register_quantizer("channel_codebook", ChannelCodebookConfig, lloyd.quantize)
+register_quantizer("multipoint", MultipointConfig, multipoint.quantize)
 
 __all__ = [
     "AffineConfig",
     "ChannelCodebookConfig",
     "CodebookConfig",
     "MinifloatConfig",
+    "MultipointConfig",
     "FloatTensor",
     "QuantSpec",
     "QuantizedTensor",

@@ -9,6 +9,7 @@ from .base import Coding, Pending, Scheme
 from .channel_codebook import ChannelCodebookScheme, ChannelCodebookWire
 from .codebook import CodebookScheme, CodebookWire
 from .minifloat import MinifloatScheme, MinifloatWire
+from .multipoint import MultipointScheme, MultipointWire
 from .registry import all_schemes, get_scheme, register_scheme, scheme_by_id, scheme_of
 from .rotated import RotatedScheme
 
@@ -17,6 +18,7 @@ register_scheme(CodebookScheme())
 register_scheme(RotatedScheme())
 register_scheme(MinifloatScheme())
 register_scheme(ChannelCodebookScheme())
+register_scheme(MultipointScheme())
 
 __all__ = [
     "AffineScheme",
@@ -27,6 +29,8 @@ __all__ = [
     "CodebookWire",
     "MinifloatScheme",
     "MinifloatWire",
+    "MultipointScheme",
+    "MultipointWire",
     "Coding",
     "Pending",
     "RotatedScheme",
