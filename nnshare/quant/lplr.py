@@ -10,11 +10,16 @@ fp32). Storage: n m B + m d B' bits + 4 x 32 bits of ranges. Pure numpy.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..format.errors import SpecError
+from ..format.schemes.lplr import LPLRWire, matrix_shape
+from ..format.spec import QuantizedTensor
+from .affine import as_float_array
 
 
 def minmax_quantize(a: np.ndarray, bits: int) -> np.ndarray:
@@ -80,3 +85,90 @@ def direct_svd_quant(w: np.ndarray, rank: int, bits_left: int, bits_right: int) 
     left = minmax_quantize(u[:, :rank] * sv[:rank], bits_left)
     right = minmax_quantize(vt[:rank], bits_right)
     return LPLRResult(left, right, lplr_bits(*w.shape, rank, bits_left, bits_right))
+
+
+def factor_codes(a: np.ndarray, bits: int) -> tuple[np.ndarray, np.float32, np.float32]:
+    """Min-max codes of ``a`` at ``bits`` bits with lo and step rounded to fp32, as sent:
+    (int32 codes in [0, 2^bits - 1], lo, step); the receiver rebuilds ``lo + step * code``."""
+    a = np.asarray(a, np.float64)
+    lo = np.float32(a.min()) if a.size else np.float32(0)
+    step = np.float32((float(a.max()) - float(lo)) / (2**bits - 1)) if a.size else np.float32(0)
+    if not step > 0:
+        return np.zeros(a.shape, np.int32), lo, np.float32(0)
+    codes = np.clip(np.rint((a - float(lo)) / float(step)), 0, 2**bits - 1).astype(np.int32)
+    return codes, lo, step
+
+
+@dataclass(frozen=True)
+class LPLRConfig:
+    """LPLR of a tensor viewed as (shape[0], rest) (scheme ``lplr``). On the wire: ``rank``
+    (sketch size m, 1..min(n, d)), ``bits_left`` and ``bits_right`` (1..16). Sender only:
+    ``iters`` (alternating refits, >= 0) and ``seed`` (of the Gaussian sketch)."""
+
+    scheme: str = "lplr"
+    rank: int = 4
+    bits_left: int = 4
+    bits_right: int = 4
+    iters: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.scheme != "lplr":
+            raise SpecError(f"LPLRConfig is the lplr scheme's config, got {self.scheme!r}")
+        for name in ("iters", "seed"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
+                raise SpecError(f"{name} must be an integer >= 0, got {v!r}")
+        object.__setattr__(self, "_wire", LPLRWire(self.rank, self.bits_left, self.bits_right))
+
+    def wire(self, shape: tuple[int, ...] | None = None) -> LPLRWire:
+        return self._wire if shape is None else self._wire.for_shape(tuple(shape))
+
+    def at_bits(self, bits: int) -> LPLRConfig:
+        return dataclasses.replace(self, bits_left=int(bits), bits_right=int(bits))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LPLRConfig:
+        bad = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if bad:
+            raise SpecError(f"unknown LPLRConfig field(s): {', '.join(sorted(bad))}")
+        return cls(**d)
+
+    @classmethod
+    def config_space(cls) -> dict[str, tuple]:
+        return {
+            "rank": (1, 2, 3),
+            "bits_left": (1, 3, 8, 16),
+            "bits_right": (1, 4, 8),
+            "iters": (0, 1),
+            "seed": (0, 5),
+        }
+
+
+def quantize(x, config: LPLRConfig) -> QuantizedTensor:
+    """LPLR codes of ``x`` as (shape[0], rest): L = Q(W S), R = Q'(pinv(L) W) fitted to the L
+    the receiver rebuilds, then ``iters`` alternating refits. Codes: A (n x m) then B (m x d)."""
+    arr = as_float_array(x)
+    if not np.all(np.isfinite(arr)):
+        raise SpecError("tensor contains NaN or Inf; it cannot be quantized")
+    shape = tuple(arr.shape)
+    w = config.wire(shape)
+    n, d = matrix_shape(shape)
+    wm = arr.reshape(n, d).astype(np.float64)
+    s = np.random.default_rng(config.seed).normal(0.0, 1.0 / np.sqrt(w.rank), (d, w.rank))
+
+    def rebuild(codes, lo, step):
+        return float(lo) + float(step) * codes.astype(np.float64)
+
+    a, lo_l, st_l = factor_codes(wm @ s, w.bits_left)
+    b, lo_r, st_r = factor_codes(np.linalg.lstsq(rebuild(a, lo_l, st_l), wm, rcond=None)[0], w.bits_right)
+    for _ in range(config.iters):
+        right = rebuild(b, lo_r, st_r)
+        a, lo_l, st_l = factor_codes(np.linalg.lstsq(right.T, wm.T, rcond=None)[0].T, w.bits_left)
+        b, lo_r, st_r = factor_codes(np.linalg.lstsq(rebuild(a, lo_l, st_l), wm, rcond=None)[0], w.bits_right)
+    codes = np.concatenate([a.reshape(-1), b.reshape(-1)]).astype(np.int32)
+    params = {"lo": np.array([lo_l, lo_r], np.float32), "step": np.array([st_l, st_r], np.float32)}
+    return QuantizedTensor(codes=codes, params=params, spec=config, shape=shape)

@@ -17,11 +17,29 @@ Pure numpy; ``codes`` are alphabet indices (uint8), so a b-bit alphabet costs b 
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from math import comb
+from typing import Any
 
 import numpy as np
 
 from ..format.errors import SpecError
+from ..format.schemes.sigma_delta import MODES, SigmaDeltaWire, condense_with, ns_filter, sd_filter
+from ..format.spec import QuantizedTensor, round_scale
+from .affine import as_float_array
+
+__all__ = [
+    "SigmaDeltaConfig",
+    "alphabet",
+    "condense",
+    "noise_shaping",
+    "ns_filter",
+    "quantize",
+    "random_fourier_features",
+    "sd_filter",
+    "sigma_delta",
+]
 
 
 def alphabet(bits: int, delta: float) -> np.ndarray:
@@ -84,33 +102,9 @@ def noise_shaping(z: np.ndarray, beta: float, lam: int, levels: np.ndarray) -> t
     return idx.reshape(z.shape).astype(np.uint8), u.reshape(z.shape)
 
 
-def sd_filter(order: int, lt: int) -> np.ndarray:
-    """Condensation vector of order-r sigma-delta: coefficients of (1 + t + ... + t^(lt-1))^r,
-    length r (lt - 1) + 1."""
-    if order < 1 or lt < 1:
-        raise SpecError("sigma-delta condensation needs order >= 1 and lt >= 1")
-    v = np.ones(1)
-    for _ in range(order):
-        v = np.convolve(v, np.ones(lt))
-    return v
-
-
-def ns_filter(beta: float, lam: int) -> np.ndarray:
-    """Condensation vector of noise shaping: (beta^-1, beta^-2, ..., beta^-lam)."""
-    return float(beta) ** -np.arange(1, lam + 1, dtype=np.float64)
-
-
 def condense(q: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """``V q`` for features q (..., m): m / len(v) block sums weighted by v, scaled by
-    sqrt(2 / p) / |v| (p the number of blocks). Returns float64 (..., p)."""
-    q = np.asarray(q, np.float64)
-    lam = v.size
-    m = q.shape[-1]
-    if m % lam:
-        raise SpecError(f"the condensation length {lam} must divide the feature count {m}")
-    p = m // lam
-    blocks = q.reshape(q.shape[:-1] + (p, lam))
-    return np.sqrt(2.0 / p) / np.linalg.norm(v) * (blocks @ v)
+    """``V q`` for features q (..., m) with condensation vector v (float64, (..., m / len(v)))."""
+    return condense_with(q, v)
 
 
 def random_fourier_features(x: np.ndarray, m: int, sigma: float, seed: int = 0) -> np.ndarray:
@@ -121,3 +115,94 @@ def random_fourier_features(x: np.ndarray, m: int, sigma: float, seed: int = 0) 
     omega = rng.normal(0.0, 1.0 / sigma, (x.shape[1], m))
     xi = rng.uniform(0.0, 2 * np.pi, m)
     return np.cos(x @ omega + xi)
+
+
+@dataclass(frozen=True)
+class SigmaDeltaConfig:
+    """Sigma-delta / noise-shaping quantization along the last axis (scheme ``sigma_delta``).
+
+    On the wire: ``bits`` (K = 2^bits midrise levels), ``mode`` ("sigma_delta" of ``order``
+    1..8, or "noise_shaping" with ``beta``), ``block`` (the condensation length; sigma-delta:
+    order x (lt - 1) + 1; noise shaping: the state resets every ``block`` features, which must
+    divide the last dimension), ``per_row`` (one delta per row instead of per tensor),
+    ``scale_dtype``. Sender only: ``headroom`` (the outer levels sit at headroom x max|x|; the
+    recursion stays stable with room to spare: 1-bit first order at 1, noise shaping at
+    K / (K - beta))."""
+
+    scheme: str = "sigma_delta"
+    bits: int = 2
+    mode: str = "sigma_delta"
+    order: int = 1
+    block: int = 8
+    beta: float = 0.0
+    per_row: bool = True
+    scale_dtype: str = "fp16"
+    headroom: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.scheme != "sigma_delta":
+            raise SpecError(f"SigmaDeltaConfig is the sigma_delta scheme's config, got {self.scheme!r}")
+        h = self.headroom
+        if isinstance(h, bool) or not isinstance(h, int | float) or not (np.isfinite(h) and h > 0):
+            raise SpecError(f"headroom must be a number > 0, got {h!r}")
+        wire = SigmaDeltaWire(
+            self.bits, self.mode, self.order, self.block, float(self.beta), self.per_row, self.scale_dtype
+        )
+        object.__setattr__(self, "_wire", wire)
+
+    def wire(self, shape: tuple[int, ...] | None = None) -> SigmaDeltaWire:
+        return self._wire if shape is None else self._wire.for_shape(tuple(shape))
+
+    def at_bits(self, bits: int) -> SigmaDeltaConfig:
+        return dataclasses.replace(self, bits=int(bits))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SigmaDeltaConfig:
+        bad = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if bad:
+            raise SpecError(f"unknown SigmaDeltaConfig field(s): {', '.join(sorted(bad))}")
+        return cls(**d)
+
+    @classmethod
+    def config_space(cls) -> dict[str, tuple]:
+        return {
+            "bits": (1, 2, 4, 8),
+            "mode": MODES,
+            "order": (1, 2, 3),
+            "block": (1, 2, 3, 7),
+            "beta": (0.0, 1.25, 2.0),
+            "per_row": (False, True),
+            "scale_dtype": ("fp32", "fp16", "bf16"),
+            "headroom": (1.0, 1.5),
+        }
+
+
+def quantize(x, config: SigmaDeltaConfig) -> QuantizedTensor:
+    """Sigma-delta / noise-shaping codes of ``x`` along its last axis (a QuantizedTensor whose
+    codes are level indices in [0, 2^bits - 1] and params ``delta``: (1,) or (rows,) float32)."""
+    arr = as_float_array(x)
+    if not np.all(np.isfinite(arr)):
+        raise SpecError("tensor contains NaN or Inf; it cannot be quantized")
+    shape = tuple(arr.shape)
+    w = config.wire(shape)
+    m = int(shape[-1])
+    if w.mode == "noise_shaping" and m % w.block:
+        raise SpecError(f"noise-shaping block {w.block} must divide the last dimension {m}")
+    rows = int(np.prod(shape[:-1], dtype=np.int64))
+    z = arr.reshape(rows, m).astype(np.float64)
+    amax = np.abs(z).max(axis=1, initial=0.0) if w.per_row else np.array([np.abs(z).max(initial=0.0)])
+    delta = round_scale(2.0 * config.headroom * amax / (w.levels - 1), w.scale_dtype)
+    d = delta.astype(np.float64)
+    unit = alphabet(w.bits, 1.0)
+    zn = z / (d[:, None] if w.per_row else d[0])
+    if zn.size == 0:
+        idx = np.zeros(zn.shape, np.uint8)
+    elif w.mode == "sigma_delta":
+        idx, _ = sigma_delta(zn, w.order, unit)
+    else:
+        idx, _ = noise_shaping(zn, float(w.beta), w.block, unit)
+    codes = idx.astype(np.int32).reshape(shape)
+    return QuantizedTensor(codes=codes, params={"delta": delta.astype(np.float32)}, spec=config, shape=shape)

@@ -8,10 +8,12 @@ from .affine import AffineScheme, AffineWire
 from .base import Coding, Pending, Scheme
 from .channel_codebook import ChannelCodebookScheme, ChannelCodebookWire
 from .codebook import CodebookScheme, CodebookWire
+from .lplr import LPLRScheme, LPLRWire
 from .minifloat import MinifloatScheme, MinifloatWire
 from .multipoint import MultipointScheme, MultipointWire
 from .registry import all_schemes, get_scheme, register_scheme, scheme_by_id, scheme_of
 from .rotated import RotatedScheme
+from .sigma_delta import SigmaDeltaScheme, SigmaDeltaWire
 
 register_scheme(AffineScheme())
 register_scheme(CodebookScheme())
@@ -19,6 +21,8 @@ register_scheme(RotatedScheme())
 register_scheme(MinifloatScheme())
 register_scheme(ChannelCodebookScheme())
 register_scheme(MultipointScheme())
+register_scheme(SigmaDeltaScheme())
+register_scheme(LPLRScheme())
 
 __all__ = [
     "AffineScheme",
@@ -27,6 +31,8 @@ __all__ = [
     "ChannelCodebookWire",
     "CodebookScheme",
     "CodebookWire",
+    "LPLRScheme",
+    "LPLRWire",
     "MinifloatScheme",
     "MinifloatWire",
     "MultipointScheme",
@@ -35,6 +41,8 @@ __all__ = [
     "Pending",
     "RotatedScheme",
     "Scheme",
+    "SigmaDeltaScheme",
+    "SigmaDeltaWire",
     "all_schemes",
     "get_scheme",
     "register_scheme",
