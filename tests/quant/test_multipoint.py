@@ -116,3 +116,28 @@ def test_a_count_above_the_point_limit_is_a_format_error_even_with_a_valid_crc()
 
     with pytest.raises(FormatError, match="more than 2 points"):
         decode_record(Reader(forged), "w", x.shape)
+
+
+def test_plans_send_multipoint_sigma_delta_and_lplr_like_any_scheme():
+    import nnshare
+    from nnshare.plan import Plan, Rule
+    from nnshare.quant import LPLRConfig, SigmaDeltaConfig
+
+    rng = np.random.default_rng(6)
+    state = {
+        "a.weight": rng.normal(size=(16, 8)).astype(np.float32),
+        "b.weight": rng.normal(size=(8, 16)).astype(np.float32),
+        "c.weight": (rng.normal(size=(24, 4)) @ rng.normal(size=(4, 20))).astype(np.float32),
+    }
+    plan = Plan(
+        rules=(
+            Rule(spec=MultipointConfig(bits=3, points=2, extra=0.5), name=r"a\.weight"),
+            Rule(spec=SigmaDeltaConfig(bits=4, order=1, block=1), name=r"b\.weight"),
+            Rule(spec=LPLRConfig(rank=4, bits_left=8, bits_right=8), name=r"c\.weight"),
+        )
+    )
+    assert Plan.from_json(plan.to_json()) == plan
+    out = nnshare.decode(nnshare.encode(state, plan))
+    for name, floor in (("a.weight", 0.99), ("b.weight", 0.95), ("c.weight", 0.999)):
+        x, y = state[name].ravel(), out[name].ravel()
+        assert float(np.dot(x, y) / np.linalg.norm(x) / np.linalg.norm(y)) > floor, name
