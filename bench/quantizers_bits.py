@@ -184,8 +184,10 @@ def families(shapes: list[tuple[int, int]]) -> list[Family]:
             ),
         ),
         Family("mu-law compander (mu 255)", tuple((f"{2**b} levels", _mu(b)) for b in range(2, 9))),
-        Family("spline compander (Laplacian, 4 segments)",
-               tuple((f"{2**b} levels", _spline(b)) for b in range(3, 9))),
+        Family(
+            "spline compander (Laplacian, 4 segments)",
+            tuple((f"{2**b} levels", _spline(b)) for b in range(3, 9)),
+        ),
         Family("multipoint per channel (<= 2 points)", tuple((n, _cfg(c)) for n, c in mp)),
         Family("LPLR (L R, both quantized)", tuple((n, _lplr(f, b)) for n, f, b in lp)),
         Family(
@@ -314,68 +316,6 @@ def run_minilm(quick: bool, log, only=None) -> dict:
     }
 
 
-def markdown(results: list[dict]) -> list[str]:
-    lines = [
-        "## Bits at equal task quality (issue 14)",
-        "",
-        "`python bench/quantizers_bits.py`: for each scheme family the cheapest setting (knob stepped "
-        "from cheap to costly; entropy-coded families: bisection on the step) whose task quality "
-        f"holds: digits CNN mean test accuracy (3 seeds) >= {CNN_RATIO} x float, all-MiniLM-L6-v2 mean "
-        f"embedding cosine to float >= {MINILM_COS} (32 sentences). Bits per weight are the exact "
-        "sizes of the nnshare records of the quantized weights (framing, spec bytes, side info, codes), "
-        'packed and entropy-coded (`entropy="auto"`: a record is entropy-coded only where that is '
-        "smaller). Digits CNN: every Conv / Linear weight; MiniLM: the 36 Linear weights of the "
-        "encoder; embeddings, norms and biases stay float. '-': no setting tried reached the target.",
-        "",
-    ]
-    for r in results:
-        lines += [
-            f"**{r['model']}** ({r['params']:,} quantized weights; float {r['metric']} "
-            f"{r['float']:.4f}, target >= {r['target']:.4f})",
-            "",
-            f"| scheme | setting | {r['metric']} | bits/weight packed | bits/weight entropy-coded |",
-            "|---|---|---:|---:|---:|",
-        ]
-        rows = sorted(r["families"], key=lambda f: f["best"]["coded_bpw"] if f["best"] else 1e9)
-        for f in rows:
-            b = f["best"]
-            if b is None:
-                last = f["tried"][-1] if f["tried"] else None
-                note = f"- (best tried: {last['setting']}, {last['metric']:.4f})" if last else "-"
-                lines.append(f"| {f['family']} | {note} | | | |")
-            else:
-                lines.append(
-                    f"| {f['family']} | {b['setting']} | {b['metric']:.4f} | {b['packed_bpw']:.3f} | "
-                    f"{b['coded_bpw']:.3f} |"
-                )
-        lines.append("")
-    lines += ["![bits at equal quality](img/quantizers_bits.png)", ""]
-    return lines
-
-
-def plot(results: list[dict]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(results), figsize=(6.5 * len(results), 5.2), squeeze=False)
-    for ax, r in zip(axes[0], results, strict=True):
-        fams = [f for f in r["families"] if f["best"]]
-        fams.sort(key=lambda f: -f["best"]["coded_bpw"])
-        y = np.arange(len(fams))
-        ax.barh(y + 0.2, [f["best"]["packed_bpw"] for f in fams], 0.4, label="packed")
-        ax.barh(y - 0.2, [f["best"]["coded_bpw"] for f in fams], 0.4, label="entropy-coded")
-        ax.set_yticks(y, [f["family"] for f in fams], fontsize=7)
-        ax.set_xlabel("bits per weight at the quality target")
-        ax.set_title(f"{r['model']}: {r['metric']} >= {r['target']:.3f}", fontsize=9)
-        ax.grid(axis="x", alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    PNG_PATH.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(PNG_PATH, dpi=110)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="one digits seed, two MiniLM families")
@@ -399,6 +339,8 @@ def main() -> None:
             res[f"{key}_seconds"] = round(time.perf_counter() - t0, 1)
             JSON_PATH.parent.mkdir(parents=True, exist_ok=True)
             JSON_PATH.write_text(json.dumps(res, indent=1) + "\n")
+    from quantizers_bits_report import markdown, plot
+
     results = [res[k] for k in ("cnn", "minilm") if k in res]
     MD_PATH.write_text("\n".join(markdown(results)) + "\n")
     plot(results)
