@@ -50,6 +50,16 @@ def folder(tmp_path_factory):
     torch.save({"weights": xtr[:4]}, d / "odd.pt")
     (d / "taskmod_cli.py").write_text(MODULE)
     (d / "nomodel_cli.py").write_text("def evaluate(state):\n    return 1.0\n")
+    (d / "samples").mkdir()
+    for i in range(3):
+        torch.save(xtr[32 * i:32 * (i + 1)], d / "samples" / f"{i}.pt")
+    (d / "folder_cli.py").write_text(MODULE + textwrap.dedent('''
+        LOADED = []
+
+        def load_calib(path):
+            LOADED.append(str(path))
+            return [torch.load(f, weights_only=True) for f in sorted(path.glob("*.pt"))]
+    '''))
     return d, accuracy(m, xte, yte)
 
 
@@ -84,6 +94,20 @@ def test_encode_within_a_task_budget(folder, extra, capsys, monkeypatch):
     assert s["bits_per_param"] < 6  # float32 is 32
     families = {p["family"] for p in s["trace"]}
     assert families == ({"uniform"} if not extra else {"task", "uniform"})
+
+
+@pytest.mark.filterwarnings("ignore:the stream does not carry")
+def test_calibration_folder_read_by_the_modules_loader(folder, capsys, monkeypatch):
+    d, ref = folder
+    monkeypatch.chdir(d)
+    rc, out, err = in_process(["encode", "m.pt", "-o", "f.nnsh", "--eval", "folder_cli:evaluate",
+                               "--max-drop", "0.5%", "--calib", "samples", "--json"], capsys)
+    assert rc == 0, err
+    import folder_cli
+
+    assert folder_cli.LOADED == ["samples"]
+    s = json.loads(out)
+    assert {p["family"] for p in s["trace"]} == {"task", "uniform"} and s["metric"] >= 0.995 * ref
 
 
 def test_lower_is_better_and_absolute_drop(folder, capsys, monkeypatch):
