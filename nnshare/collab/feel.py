@@ -10,7 +10,7 @@ K devices upload quantized updates over orthogonal channels sharing a total band
 - round latency ``T(s, B) = max_k (T^cmp_k + L(s_k) / R_k(B_k))`` (s);
 - rounds to the target ``N(s)`` from a convergence model of the optimality gap (here the test
   error) against rounds n and aggregate quantization error Q:
-  ``gap(n, Q) = a rho**n + b + c Q``, ``Q(s) = sum_k qerr(s_k) / K**2`` (variance of the mean of
+  ``gap(n, Q) = b + (a + c Q) / n**p``, ``Q(s) = sum_k qerr(s_k) / K**2`` (variance of the mean of
   K independently quantized updates, relative), fitted from a few short runs;
 - training time ``N(s) T(s, B)``, minimised by :func:`plan`: starts from every common level and
   from a scan of round deadlines (for each, the levels of least quantization error that fit the
@@ -120,29 +120,27 @@ def allocate(system: System, bits: Sequence[int], tol: float = 1e-7) -> tuple[fl
 
 @dataclass(frozen=True)
 class ConvergenceModel:
-    """gap(n, Q) = a rho**n + b + c Q: test error after n rounds at aggregate quantization error Q."""
+    """gap(n, Q) = b + (a + c Q) / n**p: test error after n rounds at aggregate quantization error
+    Q (an SGD-type rate whose variance term grows with the quantization variance)."""
 
     a: float
-    rho: float
+    p: float
     b: float
     c: float
 
     def gap(self, rounds: float, q: float) -> float:
-        return self.a * self.rho**rounds + self.b + self.c * q
+        return self.b + (self.a + self.c * q) / max(rounds, 1e-12) ** self.p
 
     def rounds(self, target_gap: float, q: float) -> float:
         """Rounds until the gap reaches ``target_gap`` (inf when it never does)."""
-        floor = self.b + self.c * q
-        if target_gap <= floor:
+        if target_gap <= self.b:
             return math.inf
-        if target_gap >= self.a + floor:
-            return 0.0
-        return math.log((target_gap - floor) / self.a) / math.log(self.rho)
+        return ((self.a + self.c * q) / (target_gap - self.b)) ** (1 / self.p)
 
     @staticmethod
     def fit(curves: Mapping[float, Sequence[float]], skip: int = 0) -> ConvergenceModel:
         """Least-squares fit to test-error curves ``{Q: [gap after round 1, 2, ...]}`` of a few
-        short runs (``skip``: leading rounds left out). rho by grid search; a, b, c linear."""
+        short runs (``skip``: leading rounds left out): p by grid search, a, b, c linear (c >= 0)."""
         rows, ys = [], []
         for q, curve in curves.items():
             for n, g in enumerate(curve, start=1):
@@ -154,15 +152,16 @@ class ConvergenceModel:
         n, q = np.array(rows, float).T
         y = np.array(ys, float)
         best = None
-        for rho in np.linspace(0.5, 0.995, 200):
-            x = np.stack([rho**n, np.ones_like(n), q], 1)
+        for p in np.linspace(0.2, 2.0, 181):
+            x = np.stack([n**-p, np.ones_like(n), q * n**-p], 1)
             coef, *_ = np.linalg.lstsq(x, y, rcond=None)
-            coef[2] = max(coef[2], 0.0)  # more quantization error never helps
+            if coef[2] < 0:  # more quantization error never helps: refit without it
+                coef = np.append(np.linalg.lstsq(x[:, :2], y, rcond=None)[0], 0.0)
             err = float(np.sum((x @ coef - y) ** 2))
             if best is None or err < best[0]:
-                best = (err, rho, coef)
-        _, rho, (a, b, c) = best
-        return ConvergenceModel(float(max(a, 1e-12)), float(rho), float(b), float(c))
+                best = (err, p, coef)
+        _, p, (a, b, c) = best
+        return ConvergenceModel(float(a), float(p), float(b), float(c))
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,8 @@ def instance(seed, k=3):
     devs = tuple(Device(compute_s=float(rng.uniform(0.01, 0.2)), power_w=0.1,
                         gain=float(10 ** rng.uniform(-12, -9))) for _ in range(k))
     system = System(devs, bandwidth_hz=float(rng.uniform(2e5, 2e6)))
-    model = ConvergenceModel(a=0.8, rho=float(rng.uniform(0.85, 0.97)), b=0.05,
-                             c=float(rng.uniform(1e-4, 2e-3)))
+    model = ConvergenceModel(a=2.0, p=float(rng.uniform(0.6, 1.2)), b=0.05,
+                             c=float(rng.uniform(1e-3, 2e-2)))
     return Problem(system, LEVELS, bits_of, qerr_of, model, target_gap=0.15)
 
 
@@ -62,13 +62,14 @@ def test_allocation_equalises_finishing_times_and_beats_equal_split():
 
 
 def test_convergence_model_fit_recovers_the_curves():
-    true = ConvergenceModel(0.7, 0.9, 0.06, 0.002)
+    true = ConvergenceModel(0.7, 0.8, 0.06, 0.02)
     rng = np.random.default_rng(1)
     curves = {q: [true.gap(n, q) + rng.normal(0, 1e-3) for n in range(1, 31)] for q in (1.0, 10.0, 30.0)}
     fit = ConvergenceModel.fit(curves)
     for q in (1.0, 5.0, 30.0):
         assert fit.rounds(0.2, q) == pytest.approx(true.rounds(0.2, q), rel=0.05)
-    assert true.rounds(0.05, 1.0) == math.inf and true.rounds(0.99, 1.0) == 0.0
+    assert true.rounds(0.05, 1.0) == math.inf
+    assert true.gap(true.rounds(0.3, 4.0), 4.0) == pytest.approx(0.3)
     with pytest.raises(SpecError, match=">= 2 quantization errors"):
         ConvergenceModel.fit({1.0: [0.5, 0.4, 0.3, 0.2]})
 
