@@ -161,7 +161,7 @@ def plot(res: dict, key: str) -> str | None:
     if "nncodec" in res:
         pts = res["nncodec"]["points"]
         ax.plot([p["bytes"] for p in pts], [p["metric"] for p in pts], "k.-", lw=0.8, ms=3,
-                label="NNCodec qp -46..-6")
+                label=f"NNCodec qp {min(p['qp'] for p in pts)}..{max(p['qp'] for p in pts)}")
         if res["nncodec"]["best"]:
             b = res["nncodec"]["best"]
             ax.plot([b["bytes"]], [b["metric"]], "kD", ms=7, mfc="none", label=f"NNCodec {b['bytes']:,} B")
@@ -269,6 +269,8 @@ def main() -> None:
     a = ap.parse_args()
     if a.docs_only:
         d = json.loads(RESULTS.read_text())
+        for k, r in d["results"].items():
+            r["plot"] = plot(r, k)
         DOC.write_text(markdown(d["results"], {**d["meta"], "notes": NOTES}))
         return
     torch.set_num_threads(1)
