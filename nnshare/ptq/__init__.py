@@ -1,6 +1,7 @@
 """Post-training quantization transforms on any ``nn.Module`` (no tracing for Sequential-built
 patterns): BatchNorm folding, cross-layer equalization with bias absorption, bias correction,
-AdaRound and GPTQ rounding, calibrated activation ranges, softmax bias correction, debug report.
+AdaRound and GPTQ rounding (also on rate-control steps), calibrated activation ranges, softmax
+bias correction, debug report.
 
 Weight methods return ordinary ``{weight name: QuantizedTensor}`` dicts (the grid is the spec's;
 only the rounding differs) and leave the dequantized weights in the model.
@@ -13,6 +14,7 @@ from .bn_fold import Fold, fold_batchnorm, unfold_batchnorm
 from .cle import absorb_bias, equalize
 from .gptq import GPTQConfig, gptq
 from .patterns import Chain, ClippedReLU, bn_pairs, chains
+from .rated import RatedRounding, rated_rounding
 from .weights import layer_specs, nearest
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "ClippedReLU",
     "Fold",
     "GPTQConfig",
+    "RatedRounding",
     "absorb_bias",
     "adaround",
     "bias_correction",
@@ -32,5 +35,6 @@ __all__ = [
     "gptq",
     "layer_specs",
     "nearest",
+    "rated_rounding",
     "unfold_batchnorm",
 ]

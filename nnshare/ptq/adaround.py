@@ -13,7 +13,7 @@ round-to-nearest. The final codes are ``floor(W / s) + 1[V >= 0] + z`` on the sp
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,11 +112,13 @@ def optimize_layer(
     x_fp: torch.Tensor,
     act: nn.Module | None,
     cfg: AdaRoundConfig = AdaRoundConfig(),
+    g: Grid | None = None,
 ) -> QuantizedTensor:
     """AdaRound one layer: ``x_q`` its inputs in the quantized model, ``x_fp`` in the float model
-    (same first dimension: rows for Linear, samples for Conv)."""
+    (same first dimension: rows for Linear, samples for Conv); ``g``: the grid (default: the
+    spec's grid of the weight)."""
     w = weight_of(m)
-    sr = SoftRound(w, grid(w, spec))
+    sr = SoftRound(w, grid(w, spec) if g is None else g)
     f = act if act is not None else (lambda y: y)
     if isinstance(m, nn.Linear):
         x_q, x_fp = x_q.reshape(-1, x_q.shape[-1]), x_fp.reshape(-1, x_fp.shape[-1])
@@ -150,9 +152,11 @@ def adaround(
     forward: Callable | None = None,
     config: AdaRoundConfig = AdaRoundConfig(),
     names: list[str] | None = None,
+    grids: Mapping[str, Grid] | None = None,
 ) -> dict[str, QuantizedTensor]:
     """AdaRound every layer the spec covers, in place, in execution order. Returns
-    {weight name: QuantizedTensor}; the model then holds the dequantized weights."""
+    {weight name: QuantizedTensor}; the model then holds the dequantized weights. ``grids``:
+    {layer name: Grid} fixed in advance (e.g. rate-control steps) instead of the spec's."""
     specs = layer_specs(model, spec, names)
     acts = following_activation(model)
     fp = capture(model, list(specs), batches, forward)  # float inputs, before any change
@@ -164,7 +168,7 @@ def adaround(
         flat = (lambda x: x.reshape(-1, x.shape[-1])) if isinstance(m, nn.Linear) else (lambda x: x)
         x_q = torch.cat([flat(x.float()) for x in inputs])
         x_fp = torch.cat([flat(x.float()) for x in fp.inputs[name]])
-        q = optimize_layer(m, specs[name], x_q, x_fp, act, config)
+        q = optimize_layer(m, specs[name], x_q, x_fp, act, config, None if grids is None else grids[name])
         set_weight(m, q)
         out[f"{name}.weight" if name else "weight"] = q
 

@@ -15,7 +15,7 @@ so GPTQ never does worse than nearest on its calibration data.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +25,7 @@ from torch import nn
 from ..format.errors import SpecError
 from ..format.spec import QuantizedTensor
 from .patterns import get_module, is_depthwise
-from .weights import SpecLike, grid, layer_specs, patches, sequential, set_weight, weight_of
+from .weights import Grid, SpecLike, grid, layer_specs, patches, sequential, set_weight, weight_of
 
 
 @dataclass(frozen=True)
@@ -33,13 +33,19 @@ class GPTQConfig:
     """``damp``: fraction of mean(diag H) added to the diagonal; ``act_order``: columns by
     decreasing diag(H); ``block_size``: columns per lazy update; ``guard``: see module docs;
     ``in_order``: each layer's Hessian from the partly quantized model (else all from the float
-    model, one forward pass)."""
+    model, one forward pass); ``float_target`` (with ``in_order``): minimise ``||W X - W_hat X~||``
+    with X the float model's inputs and X~ the partly quantized model's (the weight is first moved
+    to the least-squares solution (:func:`drift_target`), which absorbs the drift of the earlier
+    layers, then GPTQ-rounded on X~'s Hessian, on the grid of W); ``bias_correct``: add the mean output error
+    ``W mean(X) - W_hat mean(X~)`` to the layer's bias (layers that have one)."""
 
     damp: float = 0.01
     act_order: bool = True
     block_size: int = 128
     guard: bool = True
     in_order: bool = True
+    float_target: bool = False
+    bias_correct: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.damp <= 1.0:
@@ -93,10 +99,13 @@ def row_errors(w: np.ndarray, w_hat: np.ndarray, h: np.ndarray) -> np.ndarray:
     return ((d @ h) * d).sum(axis=1)
 
 
-def gptq_tensor(w: np.ndarray, h: np.ndarray, spec, cfg: GPTQConfig = GPTQConfig()) -> QuantizedTensor:
+def gptq_tensor(
+    w: np.ndarray, h: np.ndarray, spec, cfg: GPTQConfig = GPTQConfig(), g: Grid | None = None
+) -> QuantizedTensor:
     """GPTQ-rounded QuantizedTensor of a 2-D-viewable weight ``w`` (out, ...) with input Hessian
-    ``h`` over ``w.reshape(out, -1)``'s columns, or one Hessian per row (out, k, k)."""
-    g = grid(w, spec)
+    ``h`` over ``w.reshape(out, -1)``'s columns, or one Hessian per row (out, k, k). ``g``: the
+    grid (default: the spec's grid of ``w``)."""
+    g = grid(w, spec) if g is None else g
     rows = w.shape[0]
     W = w.reshape(rows, -1).astype(np.float64)
     parts = [a.reshape(rows, -1) for a in (g.scale, g.zero, g.qmin, g.qmax)]
@@ -116,6 +125,50 @@ def gptq_tensor(w: np.ndarray, h: np.ndarray, spec, cfg: GPTQConfig = GPTQConfig
             e_g, e_n = row_errors(W, deq(codes), h), row_errors(W, deq(near), h)
         codes = np.where((e_n < e_g)[:, None], near, codes)
     return g.tensor(codes.reshape(w.shape))
+
+
+def _rows(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Input rows in float64: (N, k) for a dense layer, (C, N, k) for a depthwise convolution."""
+    return patches_depthwise(m, x) if is_depthwise(m) else patches(m, x).double()
+
+
+def statistics(m: nn.Module, inputs: list[torch.Tensor], float_inputs: list[torch.Tensor] | None = None):
+    """``(H, C, mean, float_mean)`` of a layer: ``H = 2 X~^T X~ / N`` over the inputs X~, the cross
+    term ``C = 2 X~^T X / N`` with the float inputs X (None without them), and the mean input rows
+    (k,) of each; depthwise layers get a leading channel axis on all four."""
+    ein = "cnk,cnl->ckl" if is_depthwise(m) else "nk,nl->kl"
+    ax = 1 if is_depthwise(m) else 0
+    h = c = mu = muf = 0.0
+    n = 0
+    for i, x in enumerate(inputs):
+        p = _rows(m, x)
+        h = h + torch.einsum(ein, p, p)
+        mu = mu + p.sum(ax)
+        if float_inputs is not None:
+            pf = _rows(m, float_inputs[i])
+            c = c + torch.einsum(ein, p, pf)
+            muf = muf + pf.sum(ax)
+        n += p.shape[ax]
+    n = max(n, 1)
+    if float_inputs is None:
+        return (2.0 * h / n).numpy(), None, (mu / n).numpy(), None
+    return (2.0 * h / n).numpy(), (2.0 * c / n).numpy(), (mu / n).numpy(), (muf / n).numpy()
+
+
+def drift_target(w: np.ndarray, h: np.ndarray, c: np.ndarray, damp: float) -> np.ndarray:
+    """``W* = W + W (C^T - H) (H + damp * mean(diag H) I)^-1`` (w reshaped (out, k); h, c (k, k)
+    or per channel (out, k, k)): the float weight that best maps the drifted inputs to the float
+    outputs (``W C^T H^-1`` undamped), the damping pulling it toward W, not toward zero."""
+    rows = w.shape[0]
+    W = w.reshape(rows, -1).astype(np.float64)
+    if h.ndim == 2:
+        hd = h + damp * np.mean(np.diag(h)) * np.eye(h.shape[0])
+        return (W + np.linalg.solve(hd, (c - h) @ W.T).T).reshape(w.shape)  # H symmetric
+    out = np.empty_like(W)
+    for r in range(rows):
+        hd = h[r] + damp * np.mean(np.diag(h[r])) * np.eye(h.shape[1])
+        out[r] = W[r] + np.linalg.solve(hd, (c[r] - h[r]) @ W[r])
+    return out.reshape(w.shape)
 
 
 def hessian(m: nn.Module, inputs: list[torch.Tensor]) -> np.ndarray:
@@ -156,18 +209,37 @@ def gptq(
     forward: Callable | None = None,
     config: GPTQConfig = GPTQConfig(),
     names: list[str] | None = None,
+    grids: Mapping[str, Grid] | None = None,
 ) -> dict[str, QuantizedTensor]:
     """GPTQ every layer weight the spec covers, in place, in execution order on the inputs of
     the partly quantized model. Returns {weight name: QuantizedTensor}; the model holds the
-    dequantized weights. ``forward(model, batch)`` runs a batch (default ``model(batch)``)."""
+    dequantized weights. ``forward(model, batch)`` runs a batch (default ``model(batch)``).
+    ``grids``: {layer name: Grid} fixed in advance (e.g. rate-control steps) instead of the spec's."""
     specs = layer_specs(model, spec, names)
     out: dict[str, QuantizedTensor] = {}
 
-    def process(name, inputs):
+    with_float = config.in_order and (config.float_target or config.bias_correct)
+    if (config.float_target or config.bias_correct) and not config.in_order:
+        raise SpecError("float_target and bias_correct need in_order=True")
+
+    def process(name, inputs, float_inputs=None):
         m = get_module(model, name)
-        q = gptq_tensor(weight_of(m), hessian(m, inputs), specs[name], config)
+        w = weight_of(m)
+        h, c, mu, muf = statistics(m, inputs, float_inputs)
+        g = grids[name] if grids is not None else grid(w, specs[name])  # the grid of W, not W*
+        target = drift_target(w, h, c, config.damp) if config.float_target else w
+        q = gptq_tensor(target.astype(np.float32), h, specs[name], config, g)
         set_weight(m, q)
+        if config.bias_correct and getattr(m, "bias", None) is not None:
+            rows = w.shape[0]
+            wf, wq = w.reshape(rows, -1).astype(np.float64), q.dequantize().reshape(rows, -1)
+            if mu.ndim == 2:  # depthwise: one mean row per channel
+                delta = (wf * muf).sum(1) - (wq * mu).sum(1)
+            else:
+                delta = wf @ muf - wq @ mu
+            with torch.no_grad():
+                m.bias.add_(torch.from_numpy(delta).to(m.bias.dtype))
         out[f"{name}.weight" if name else "weight"] = q
 
-    sequential(model, list(specs), batches, forward, process, config.in_order)
+    sequential(model, list(specs), batches, forward, process, config.in_order, with_float)
     return out

@@ -20,6 +20,8 @@ from ..format.spec import QuantizedTensor, QuantSpec, from_blocks, scale_shape, 
 from ..plan import Plan
 from ..quant import ranges
 from ..quant.affine import params_from_range, quantize
+from .blocks import BlockRecord, capture_in_block, find_blocks, run_block
+from .blocks import Stop as _Stop
 from .patterns import check_layer, get_module, layers
 
 SpecLike = QuantSpec | Plan | Mapping[str, QuantSpec]
@@ -105,6 +107,22 @@ def grid(w: np.ndarray, spec: QuantSpec) -> Grid:
 
     zero = np.zeros(s.shape) if spec.symmetric else z
     return Grid(spec, tuple(w.shape), s, z, full(s), full(zero), full(qmin), full(qmax))
+
+
+def grid_of(q: QuantizedTensor) -> Grid:
+    """The grid of an existing affine QuantizedTensor (e.g. steps chosen by rate control), so a
+    rounding method can choose other codes on exactly the same scales and code range."""
+    spec, shape = q.spec, tuple(q.shape)
+    bshape = to_blocks(np.zeros(shape, np.float32), spec).shape
+    s = np.asarray(q.params["scale"], np.float32).reshape(-1)
+    zp = np.asarray(q.params.get("zero_point", np.zeros(s.shape, np.int32)), np.int32).reshape(-1)
+    qmin, qmax = spec.row_qrange(bshape[0])
+
+    def full(v):
+        return from_blocks(np.broadcast_to(np.asarray(v, np.float64)[:, None], bshape), shape, spec).copy()
+
+    zero = np.zeros(s.shape) if spec.symmetric else zp
+    return Grid(spec, shape, s, zp, full(s), full(zero), full(qmin), full(qmax))
 
 
 def weight_of(m: nn.Module) -> np.ndarray:
@@ -212,10 +230,6 @@ def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
     )
 
 
-class _Stop(Exception):
-    """Raised from a hook to end a forward pass once the wanted inputs are recorded."""
-
-
 def capture_until(model: nn.Module, names: list[str], batches, forward) -> dict[str, list[torch.Tensor]]:
     """Inputs of ``names`` per batch, stopping each forward pass as soon as all of them ran once
     (the rest of the model is not computed)."""
@@ -247,28 +261,64 @@ def capture_until(model: nn.Module, names: list[str], batches, forward) -> dict[
 
 
 def sequential(
-    model: nn.Module, names: list[str], batches, forward, process: Callable, in_order: bool = True
+    model: nn.Module, names: list[str], batches, forward, process: Callable, in_order: bool = True,
+    with_float: bool = False,
 ) -> None:
-    """Process layers in execution order: ``process(name, inputs)`` quantizes a layer in place.
+    """Process layers in execution order: ``process(name, inputs)`` quantizes a layer in place
+    (``process(name, inputs, float_inputs)`` with ``with_float``: the float model's inputs of the
+    same layer on the same batches, kept from the first pass).
 
     With ``in_order`` each layer sees the inputs the model *as modified so far* gives it (one
     forward pass per group, stopped right after the group); otherwise every layer gets the float
     model's inputs from one pass. Consecutive layers with the same input (query / key / value)
-    form one group.
+    form one group. Layers inside a stack of repeated blocks (:mod:`.blocks`) are reached by
+    rerunning their block alone on its cached inputs, not the model prefix.
     """
-    first = capture(model, names, batches, forward)
+    batches = list(batches)
+    blocks = find_blocks(model, names) if in_order else []
+    rec = BlockRecord(model, blocks) if blocks else None
+    try:
+        first = capture(model, names, batches, forward)
+    finally:
+        if rec is not None:
+            rec.close()
     missing = [n for n in names if n not in first.order]
     if missing:
         raise SpecError(f"layers {missing[:3]} never ran on the calibration batches")
+    if rec is not None and not rec.chained(blocks, len(batches)):
+        blocks, rec = [], None
+    if rec is not None:
+        rec.drop_outputs()
+    block_of = {n: next((b for b in blocks if n.startswith(b + ".")), None) for n in names}
     groups: list[list[str]] = []
     for n in (n for n in first.order if n in names):
         if groups and _same(first.inputs[n], first.inputs[groups[-1][0]]):
             groups[-1].append(n)
         else:
             groups.append([n])
+    cur_block, cur = None, None  # the block whose (quantized-model) inputs are cached in cur
     for k, group in enumerate(groups):
-        inputs = first.inputs if k == 0 or not in_order else capture_until(model, group, batches, forward)
+        b = block_of[group[0]]
+        if k == 0 or not in_order:
+            inputs = first.inputs
+        elif b is not None and all(block_of[n] == b for n in group):
+            if cur_block != b:
+                if cur_block is not None and blocks.index(cur_block) == blocks.index(b) - 1:
+                    cur = run_block(model, rec, cur_block, cur)
+                else:
+                    cur = capture_until(model, [b], batches, forward)[b]
+                cur_block = b
+            inputs = capture_in_block(model, rec, b, cur, group)
+        else:
+            inputs = capture_until(model, group, batches, forward)
+            cur_block, cur = None, None
         for n in group:
-            process(n, inputs[n])
-        if in_order and k == 0:
+            if with_float:
+                process(n, inputs[n], first.inputs[n])
+            else:
+                process(n, inputs[n])
+        if with_float:
+            for n in group:
+                first.inputs[n] = []
+        elif in_order and k == 0:
             first.inputs = {}

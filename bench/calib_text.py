@@ -1,0 +1,96 @@
+"""Calibration text for the MiniLM benchmarks: a deterministic generator of varied English
+sentences (statements, questions, requests) from templates and word lists, so PTQ calibration
+has thousands of tokens without downloading a corpus. Disjoint by construction from the
+hand-written evaluation sentences of bench/mixed_precision.py (checked by the caller)."""
+
+from __future__ import annotations
+
+import random
+
+PEOPLE = [
+    "my sister", "the new manager", "a young doctor", "our teacher", "the old fisherman", "a tourist",
+    "the mayor", "my neighbour", "the pilot", "a group of students", "the chef", "the lawyer",
+    "her cousin", "the engineers", "a local farmer", "the committee", "the nurse", "my boss",
+    "the kids", "a famous author", "the police", "the volunteers", "an elderly couple", "the coach",
+]
+THINGS = [
+    "the report", "a blue bicycle", "the kitchen window", "an old map", "the quarterly budget",
+    "a wooden table", "the software update", "the train schedule", "a cup of coffee", "the contract",
+    "the garden fence", "a broken laptop", "the museum tickets", "the weather forecast", "a red scarf",
+    "the bank statement", "the wedding photos", "a bag of apples", "the parking permit", "the new policy",
+    "the research data", "a pair of boots", "the heating system", "the concert hall", "a paper kite",
+]
+VERBS = [
+    "repaired", "painted", "sold", "lost", "found", "delivered", "checked", "signed", "ordered",
+    "cleaned", "reviewed", "borrowed", "described", "photographed", "moved", "replaced", "printed",
+    "wrapped", "inspected", "returned", "discussed", "shared", "measured", "translated",
+]
+PLACES = [
+    "in the village", "near the station", "at the office", "on the island", "in the hospital",
+    "behind the church", "at the airport", "in the city centre", "on the farm", "at the harbour",
+    "in the laboratory", "at the stadium", "in the library", "on the mountain", "at the market",
+    "in the classroom", "at the factory", "in the park", "by the river", "at the border",
+]
+TIMES = [
+    "yesterday", "last night", "on Monday", "this morning", "after lunch", "before the holidays",
+    "in March", "every weekend", "two years ago", "during the storm", "at midnight", "last summer",
+    "early on Friday", "over the winter", "after the meeting", "in the afternoon",
+]
+ADJS = [
+    "expensive", "quiet", "crowded", "dangerous", "beautiful", "slow", "reliable", "confusing",
+    "popular", "fragile", "modern", "noisy", "cheap", "delicious", "strange", "comfortable",
+]
+TOPICS = [
+    "climate change", "the stock market", "electric vehicles", "public transport", "healthy eating",
+    "online privacy", "space exploration", "renewable energy", "local elections", "the football league",
+    "artificial intelligence", "housing prices", "ancient history", "mobile networks", "ocean pollution",
+    "remote work", "the film festival", "vaccination rates", "water supply", "tax reform",
+]
+NUMS = ["two", "three", "five", "ten", "twelve", "fifty", "a hundred", "several", "a few", "many"]
+UNITS = ["minutes", "hours", "days", "weeks", "kilometres", "euros", "dollars", "people", "pages", "boxes"]
+
+TEMPLATES = [
+    "{P} {V} {T} {L} {W}.",
+    "{T_} was {A} , so {P} {V} it again.",
+    "Why did {P} say that {T} was so {A}?",
+    "Can you tell me where {P} {V} {T}?",
+    "{W_}, {P} gave a talk about {O} {L}.",
+    "The article on {O} was {A} but worth reading.",
+    "It took {N} {U} before {P} {V} {T}.",
+    "Please ask {P} whether {T} is still {A}.",
+    "Experts warned that {O} could become {A} within {N} {U}.",
+    "{P_} and {P2} argued about {O} {W}.",
+    "I think {T} {L} is too {A} for {P}.",
+    "According to {P}, about {N} {U} were needed to finish {T}.",
+    "How much does {T} cost {L}?",
+    "{P_} {V} {T} because it looked {A}.",
+    "The debate about {O} continued {L} {W}.",
+    "Nobody expected that {P} would be so {A} about {O}.",
+    "Is it true that {P} {V} {T} {W}?",
+    "After {N} {U}, {P} finally {V} {T}.",
+]
+
+
+def _cap(s: str) -> str:
+    return s[0].upper() + s[1:]
+
+
+def sentences(n: int, seed: int = 0, exclude: tuple[str, ...] = ()) -> list[str]:
+    """``n`` distinct generated sentences (deterministic in ``seed``), none in ``exclude``."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    seen = set(exclude)
+    while len(out) < n:
+        t = rng.choice(TEMPLATES)
+        p, p2 = rng.sample(PEOPLE, 2)
+        thing, when = rng.choice(THINGS), rng.choice(TIMES)
+        s = t.format(
+            P=p, P_=_cap(p), P2=p2, V=rng.choice(VERBS), T=thing, T_=_cap(thing), L=rng.choice(PLACES),
+            W=when, W_=_cap(when), A=rng.choice(ADJS), O=rng.choice(TOPICS), N=rng.choice(NUMS),
+            U=rng.choice(UNITS),
+        ).replace(" ,", ",")
+        s = _cap(s)
+        if s not in seen:
+            seen.add(s)
+            out.append(s)
+    return out
