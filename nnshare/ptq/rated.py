@@ -55,11 +55,14 @@ def rated_rounding(
     granularity: str = "channel",
     allocation: str = "sqnr",
     scale_dtype: str = "fp32",
+    rate: RateResult | None = None,
 ) -> RatedRounding:
     """Rate-control the weights of the model's layers (all Linear / Conv, or ``names``) for one
     target, then round them with ``method`` on the chosen steps, in place (the model holds the
     dequantized weights). ``allocation`` / ``granularity`` as in rate control; the target is met
-    by the nearest codes, the method's codes usually cost a little more or less (reported)."""
+    by the nearest codes, the method's codes usually cost a little more or less (reported).
+    ``rate``: the rate control of an earlier call on the same weights (e.g. ``other.rate``), reused
+    instead of a new search (then give no target)."""
     if method not in METHODS:
         raise SpecError(f"unknown rounding method {method!r}; known: {', '.join(METHODS)}")
     if method == "gptq" and not isinstance(config, GPTQConfig | None):
@@ -73,11 +76,18 @@ def rated_rounding(
         check_layer(m, n)
     wname = {n: f"{n}.weight" if n else "weight" for n, _ in found}
     weights = {wname[n]: weight_of(m) for n, m in found}
-    rate = rate_control(
-        weights, bits=bits, bits_per_param=bits_per_param, sqnr_db=sqnr_db, method="nearest",
-        granularity=granularity, axis=0, allocation=allocation, scale_dtype=scale_dtype,
-        max_step={k: step_cap(a) for k, a in weights.items()},
-    )
+    if rate is None:
+        rate = rate_control(
+            weights, bits=bits, bits_per_param=bits_per_param, sqnr_db=sqnr_db, method="nearest",
+            granularity=granularity, axis=0, allocation=allocation, scale_dtype=scale_dtype,
+            max_step={k: step_cap(a) for k, a in weights.items()},
+        )
+    elif any(v is not None for v in (bits, bits_per_param, sqnr_db)):
+        raise SpecError("give either a target or an earlier rate control, not both")
+    elif set(rate.tensors) != set(weights) or any(
+        tuple(rate.tensors[k].shape) != a.shape for k, a in weights.items()
+    ):
+        raise SpecError("the given rate control is for other tensors than these layers' weights")
     near = dict(rate.tensors)
     grids = {n: grid_of(near[wname[n]]) for n, _ in found}
     specs = {n: near[wname[n]].spec for n, _ in found}

@@ -70,8 +70,9 @@ def test_adaround_and_nearest_at_rate_control_steps():
     fp = _net(5)
     near_net, ada_net = _net(5), _net(5)
     near = rated_rounding(near_net, [x], bits_per_param=3.0, method="nearest")
-    ada = rated_rounding(ada_net, [x], bits_per_param=3.0, method="adaround",
+    ada = rated_rounding(ada_net, [x], rate=near.rate, method="adaround",
                          config=AdaRoundConfig(iters=100, batch=64))
+    assert ada.rate is near.rate
     for k in near.tensors:
         assert near.tensors[k] is near.nearest[k]
         assert np.array_equal(ada.tensors[k].params["scale"], near.tensors[k].params["scale"])
@@ -92,5 +93,10 @@ def test_rated_rounding_refusals():
         rated_rounding(_net(0), [x], bits_per_param=3.0, config=AdaRoundConfig())
     with pytest.raises(SpecError, match="exactly one target"):
         rated_rounding(_net(0), [x], method="nearest")
+    r = rated_rounding(_net(0), [x], bits_per_param=3.0, method="nearest")
+    with pytest.raises(SpecError, match="not both"):
+        rated_rounding(_net(0), [x], bits_per_param=3.0, rate=r.rate)
+    with pytest.raises(SpecError, match="other tensors"):
+        rated_rounding(_net(0), [x], rate=r.rate, names=["0"])
     with pytest.raises(SpecError, match="no Linear"):
         rated_rounding(nn.Sequential(nn.ReLU()), [x], bits_per_param=3.0)
