@@ -15,6 +15,7 @@ from .export.modules import QuantConv, QuantEmbedding, QuantLinear, QuantWeight,
 from .export.modules import quantized_module as _quantized_module
 from .format import read_stream
 from .format.errors import FormatError
+from .format.lazy import LazyTensor, PackedCodes
 from .format.spec import QuantizedTensor
 
 __all__ = ["QuantConv", "QuantEmbedding", "QuantLinear", "QuantWeight", "load_quantized", "resident_bytes"]
@@ -36,11 +37,16 @@ def load_quantized(module: nn.Module, stream: bytes, *, layout=None) -> nn.Modul
     ``<m>.weight`` of a Linear / Conv / Embedding ``m`` becomes a quantized module holding codes
     and scales; every other tensor is loaded as its decoded float32 (or raw) values. The stream
     must hold exactly the module's state-dict tensors with the same shapes (FormatError
-    otherwise). Returns ``module`` (changed in place)."""
+    otherwise). Returns ``module`` (changed in place).
+
+    Memory: the stream is parsed lazily and decoded one record at a time; an affine record with
+    packed codes goes straight from the stream's bytes into its packed storage a chunk at a time
+    (:class:`nnshare.format.lazy.PackedCodes`), so loading holds the stream, the model and about
+    one chunk of int32 codes (one record's for entropy-coded records and other schemes)."""
     current = module.state_dict(keep_vars=True)
     if layout is None:
         layout = [(n, tuple(t.shape)) for n, t in current.items()]
-    tensors = dict(read_stream(stream, layout).tensors)
+    tensors = dict(read_stream(stream, layout, lazy=True).tensors)
     missing, extra = set(current) - set(tensors), set(tensors) - set(current)
     if missing:
         raise FormatError(f"stream lacks tensors the model needs: {sorted(missing)[:5]}")
@@ -50,34 +56,46 @@ def load_quantized(module: nn.Module, stream: bytes, *, layout=None) -> nn.Modul
         if tuple(t.shape) != tuple(current[name].shape):
             raise FormatError(f"tensor {name!r}: stream shape {tuple(t.shape)}, model "
                               f"{tuple(current[name].shape)}")
-    done: set[str] = set()
     for name in list(tensors):
-        t = tensors[name]
-        owner_name, _, leaf = name.rpartition(".")
-        if leaf != "weight" or not isinstance(t, QuantizedTensor) or t.spec.scheme != "affine":
-            continue
-        owner = module.get_submodule(owner_name) if owner_name else module
-        new = _quantized_module(owner, t)
-        if new is None:
-            continue
-        if not owner_name:
-            raise FormatError("load_quantized needs the quantized layer inside a container module")
-        parent_name, _, child = owner_name.rpartition(".")
-        parent = module.get_submodule(parent_name) if parent_name else module
-        setattr(parent, child, new)
-        done.add(name)
-        del tensors[name], t  # free the int32 codes as soon as they are packed
-    for name, t in tensors.items():
-        arr = np.ascontiguousarray(t.dequantize())
-        _set_tensor(module, name, torch.from_numpy(arr.copy()).to(current[name].dtype))
+        t = _load_module(module, name, tensors.pop(name))
+        if t is not None:
+            if isinstance(t, LazyTensor):
+                t = t.finish()
+            arr = np.ascontiguousarray(t.dequantize())
+            _set_tensor(module, name, torch.from_numpy(arr.copy()).to(current[name].dtype))
+        del t  # free this record's decoded values before the next one
     left = [n for n, t in list(module.named_parameters()) + list(module.named_buffers())
             if t.device.type == "meta"]
     if left:
         raise FormatError(f"tensors not in the stream are still on the meta device: {left[:5]} "
                           "(non-persistent buffers: create them before loading)")
-    del tensors
     _release_heap()
     return module
+
+
+def _load_module(module: nn.Module, name: str, record):
+    """Replace the owner of weight ``name`` by its quantized module when ``record`` is an affine
+    record of a Linear / Conv / Embedding weight (returns None); otherwise return the record (or
+    the tensor it was decoded to) for loading as floats."""
+    owner_name, _, leaf = name.rpartition(".")
+    if leaf != "weight":
+        return record
+    owner = module.get_submodule(owner_name) if owner_name else module
+    if not isinstance(owner, nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d | nn.Embedding):
+        return record
+    t = record
+    if isinstance(t, LazyTensor):
+        t = t.packed or t.finish()
+    spec = t.wire if isinstance(t, PackedCodes) else getattr(t, "spec", None)
+    if not isinstance(t, QuantizedTensor | PackedCodes) or spec.scheme != "affine":
+        return record if isinstance(t, PackedCodes) else t
+    new = _quantized_module(owner, t)
+    if not owner_name:
+        raise FormatError("load_quantized needs the quantized layer inside a container module")
+    parent_name, _, child = owner_name.rpartition(".")
+    parent = module.get_submodule(parent_name) if parent_name else module
+    setattr(parent, child, new)
+    return None
 
 
 def _release_heap() -> None:

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..format.grain import PerGroup, stream_order
+from ..format.lazy import CHUNK_ELEMENTS, PackedCodes, stream_row_len
 from ..format.spec import QuantizedTensor, group_len, to_blocks
 from .errors import ExportError
 
@@ -28,26 +30,27 @@ class QuantWeight(nn.Module):
     asymmetric. ``shape``, ``spec``: the tensor's shape and quantization.
     """
 
-    def __init__(self, q: QuantizedTensor):
+    def __init__(self, q: QuantizedTensor | PackedCodes, chunk: int = CHUNK_ELEMENTS):
         super().__init__()
-        spec = q.spec
+        spec = q.wire if isinstance(q, PackedCodes) else q.spec
         if spec.scheme != "affine":
             raise ExportError(f"load_quantized runs affine codes; got scheme {spec.scheme!r}")
         self.spec, self.shape = spec, tuple(int(s) for s in q.shape)
-        blocks = to_blocks(np.asarray(q.codes).reshape(self.shape), spec)
-        self.block_len = int(blocks.shape[1])
+        nblocks, self.block_len, per_row = _block_geometry(self.shape, spec)
         self.nibbles = spec.bits <= 4
         self.offset = (1 << (spec.bits - 1)) if spec.symmetric else 0
         if self.nibbles:  # unsigned nibbles, two per byte (low nibble first)
-            u = (blocks.astype(np.int64) + self.offset).astype(np.uint8)
-            if u.shape[1] % 2:
-                u = np.pad(u, ((0, 0), (0, 1)))
-            codes = u[:, 0::2] | (u[:, 1::2] << 4)
+            codes = np.zeros((nblocks, (self.block_len + 1) // 2), np.uint8)
         elif spec.bits <= 8:
-            codes = blocks.astype(np.int8 if spec.symmetric else np.uint8)
+            codes = np.zeros((nblocks, self.block_len), np.int8 if spec.symmetric else np.uint8)
         else:
-            codes = blocks.astype(np.int16 if spec.symmetric and spec.bits <= 16 else np.int32)
-        self.register_buffer("codes", torch.from_numpy(np.ascontiguousarray(codes)))
+            dt = np.int16 if spec.symmetric and spec.bits <= 16 else np.int32
+            codes = np.zeros((nblocks, self.block_len), dt)
+        group = PerGroup(1, spec.grain.size) if spec.granularity == "group" else None
+        for r0, rows in _stream_rows(q, chunk):  # a chunk of codes at a time, straight into place
+            blocks = to_blocks(rows, group) if group is not None else rows
+            self._put(codes, r0 * per_row, blocks)
+        self.register_buffer("codes", torch.from_numpy(codes))
         scale = np.asarray(q.params["scale"], np.float32).reshape(-1, 1)
         self.register_buffer("scale", torch.from_numpy(scale.copy()))
         if spec.symmetric:
@@ -55,6 +58,17 @@ class QuantWeight(nn.Module):
         else:
             z = np.asarray(q.params["zero_point"], np.int32).reshape(-1, 1)
             self.register_buffer("zero_point", torch.from_numpy(z.astype(np.int32)))
+
+    def _put(self, codes: np.ndarray, b0: int, blocks: np.ndarray) -> None:
+        """Store int codes ``blocks`` (k, block_len) as block rows b0 .. b0 + k of ``codes``."""
+        k = blocks.shape[0]
+        if self.nibbles:
+            u = np.add(blocks, self.offset, dtype=np.int32).astype(np.uint8)
+            if u.shape[1] % 2:
+                u = np.pad(u, ((0, 0), (0, 1)))
+            codes[b0:b0 + k] = u[:, 0::2] | (u[:, 1::2] << 4)
+        else:
+            codes[b0:b0 + k] = blocks
 
     def _blocks(self, codes: torch.Tensor) -> torch.Tensor:
         """Stored codes (some block rows) as int32 (rows, g)."""
@@ -118,6 +132,34 @@ def _from_blocks(blocks: torch.Tensor, shape: tuple[int, ...], spec) -> torch.Te
     ng = math.ceil(length / g) if length else 0
     flat = blocks.reshape(rows, ng * g)[:, :length]
     return flat.reshape(moved).movedim(-1, ax)
+
+
+def _block_geometry(shape: tuple[int, ...], spec) -> tuple[int, int, int]:
+    """(block rows, block length, block rows per stream row) of :func:`to_blocks` for ``shape``."""
+    n = math.prod(shape)
+    if spec.granularity == "tensor":
+        return 1, n, 1
+    length = shape[spec.axis % len(shape)]
+    if spec.granularity == "channel":
+        return length, (n // length if length else 0), 1
+    gl = group_len(length, spec)
+    ng = math.ceil(length / gl) if length else 0
+    return (n // length if length else 0) * ng, gl, ng
+
+
+def _stream_rows(q, chunk: int):
+    """(first stream row, int codes (k, row length)) chunks of a QuantizedTensor or PackedCodes."""
+    if isinstance(q, PackedCodes):
+        yield from q.rows(chunk)
+        return
+    length = stream_row_len(tuple(q.shape), q.spec)
+    if not length:
+        return
+    flat = stream_order(np.asarray(q.codes).reshape(tuple(q.shape)), q.spec)
+    rows = flat.reshape(-1, length)
+    step = max(1, chunk // length)
+    for r0 in range(0, rows.shape[0], step):
+        yield r0, rows[r0:r0 + step]
 
 
 class _QuantModule(nn.Module):

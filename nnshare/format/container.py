@@ -182,6 +182,7 @@ def read_stream(
     *,
     chain=None,
     base_fingerprint: int | None = None,
+    lazy: bool = False,
 ) -> Stream:
     """Parse and verify a stream. ``layout`` (ordered names and shapes) is required for a stream
     in agreed-architecture mode and must match the fingerprint it carries.
@@ -189,7 +190,9 @@ def read_stream(
     ``chain``: the chain state the receiver holds (an object with ``fingerprint`` and ``codes``,
     e.g. :class:`nnshare.format.chain.ChainState`), required by a chained update and checked
     against its chain fingerprint. ``base_fingerprint``: when given, an update's base fingerprint
-    must equal it (FormatError otherwise) before any record is decoded.
+    must equal it (FormatError otherwise) before any record is decoded. ``lazy``: keep scheme
+    records as :class:`nnshare.format.lazy.LazyTensor` (framing and CRC checked, codes decoded
+    by ``finish()``), so a caller can decode one record at a time.
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise FormatError(f"expected bytes, got {type(data).__name__}")
@@ -281,7 +284,8 @@ def read_stream(
     tensors: dict[str, Tensor] = {}
     for name, shape in names_shapes:
         try:
-            t, secs = decode_record(r, name, shape, context=contexts.get(name), version=version)
+            t, secs = decode_record(r, name, shape, context=contexts.get(name), version=version,
+                                    lazy=lazy)
         except FormatError:
             raise
         except (ValueError, IndexError, OverflowError, TypeError) as e:  # safety net

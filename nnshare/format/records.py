@@ -145,10 +145,13 @@ def decode_record(
     *,
     context: np.ndarray | None = None,
     version: int = 1,
+    lazy: bool = False,
 ) -> tuple[Tensor, list[Section]]:
     """Read one record at the reader's position; verify its CRC; return the tensor and accounting.
 
     ``context``: the temporal context the sender used (n ints), needed by temporal entropy models.
+    ``lazy``: return a scheme record as a :class:`nnshare.format.lazy.LazyTensor` (codes decoded
+    by its ``finish()``).
     """
     _check_version(version)
     start = r.pos
@@ -188,7 +191,12 @@ def decode_record(
             context = np.asarray(context).reshape(-1)
             if context.size != n:
                 raise FormatError(f"record {name!r}: the context has {context.size} entries, not {n}")
-        t = pending.finish(context)  # codes are unpacked / entropy-decoded only after the CRC passed
+        if lazy:
+            from .lazy import LazyTensor
+
+            t = LazyTensor(name, tuple(shape), pending, context)
+        else:
+            t = pending.finish(context)  # codes are unpacked / entropy-decoded only after the CRC passed
         if pending.entropy is not None:
             secs = _split_entropy(secs, name, pending.entropy)
     secs.append(Section(name, "record", CRC_BITS))

@@ -365,7 +365,8 @@ class AffineScheme(Scheme):
             from .base import EntropyField
 
             ent = EntropyField(buf, n, hi, head, lo)
-        return Pending(finish, ent)
+        packed = (w, params, buf) if coding != CODING_ENTROPY and not has_cb else None
+        return Pending(finish, ent, packed)
 
     # ------------------------------------------------------------------ meaning
     def dequantize(self, q) -> np.ndarray:

@@ -83,10 +83,13 @@ class EntropyField:
 class Pending:
     """A parsed record body whose codes are decoded only after the record CRC passed.
 
-    ``finish(context)`` builds the tensor; ``entropy`` is set for an entropy-coded body."""
+    ``finish(context)`` builds the tensor; ``entropy`` is set for an entropy-coded body;
+    ``packed``: (wire, params, code bytes) of a body whose codes are packed at one width and can
+    be read in chunks (:class:`nnshare.format.lazy.PackedCodes`), else None."""
 
     finish: Callable[[np.ndarray | None], Any]
     entropy: EntropyField | None = None
+    packed: tuple | None = None
 
 
 def choose_codes(
