@@ -1,6 +1,5 @@
 """NNR mapping: which nnshare tensors an NNR bitstream carries exactly, and with which qp.
-(The NNCodec round trip itself runs in bench/export.py: NNCodec builds a C++ extension in its
-own venv, too slow for the test suite.)"""
+(The round trip through NNCodec itself: test_nnr_roundtrip.py.)"""
 
 import numpy as np
 import pytest
