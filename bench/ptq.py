@@ -181,7 +181,8 @@ def run_digits(quick: bool) -> dict:
 # ------------------------------------------------------------------ MiniLM
 
 
-GEN_SENTENCES = 128  # generated calibration sentences (bench/calib_text.py) besides the 48 written ones
+GEN_SENTENCES = 512  # generated calibration sentences (bench/calib_text.py) besides the 48 written ones
+ABLATION_GEN = 128  # the ablation's smaller calibration set (then GEN_SENTENCES for its last row)
 GPTQ_CFG = GPTQConfig(damp=0.1, float_target=True)
 SMALL_TABLE = 4096  # embedding tables with fewer values (token types: 2 x 384) go at 8 bits
 
@@ -309,7 +310,7 @@ def run_minilm_gptq(quick: bool) -> dict:
     from mixed_precision import CALIB_SENTENCES
 
     t0 = time.perf_counter()
-    model, fwd, calib, cosine, emb_names, n_calib, _ = minilm_setup(32 if quick else GEN_SENTENCES)
+    model, fwd, calib, cosine, emb_names, n_calib, _ = minilm_setup(32 if quick else ABLATION_GEN)
     spec = QuantSpec(bits=4, granularity="group", group_size=128, axis=1, symmetric=False, range_method="mse")
     old_calib = [model.preprocess(CALIB_SENTENCES[i : i + 24]) for i in range(0, 48, 24)]
     steps = [
@@ -320,7 +321,7 @@ def run_minilm_gptq(quick: bool) -> dict:
         ("+ bias correction", calib, GPTQConfig(damp=0.1, float_target=True, bias_correct=True)),
     ]
     if not quick:
-        big = minilm_setup(4 * GEN_SENTENCES)
+        big = minilm_setup(GEN_SENTENCES)
         steps.append((f"float target, {big[5]} sentences", big[2], GPTQConfig(damp=0.1, float_target=True)))
     if quick:
         steps = steps[::3]
@@ -348,7 +349,7 @@ def run_minilm_rated(quick: bool) -> dict:
     from nnshare.ptq.rated import rated_rounding
 
     t0 = time.perf_counter()
-    model, fwd, calib, cosine, _, _, _ = minilm_setup(32 if quick else GEN_SENTENCES)
+    model, fwd, calib, cosine, _, n_calib, _ = minilm_setup(32 if quick else GEN_SENTENCES)
     targets = (3.0,) if quick else (2.5, 3.0, 4.0)
     rows = []
     for bpp in targets:
@@ -361,8 +362,8 @@ def run_minilm_rated(quick: bool) -> dict:
         row["gptq"] = {"bits_per_param": r.bits_per_param, "cosine": cosine(m)[0]}
         rows.append(row)
         print(f"rated {bpp}: {row}", flush=True)
-    return {"rows": rows, "gptq": dataclasses.asdict(GPTQ_CFG), "seconds": time.perf_counter() - t0,
-            "load_avg_end": load_avg()}
+    return {"rows": rows, "gptq": dataclasses.asdict(GPTQ_CFG), "calibration_sentences": n_calib,
+            "seconds": time.perf_counter() - t0, "load_avg_end": load_avg()}
 
 
 # ------------------------------------------------------------------ softmax
@@ -566,7 +567,9 @@ def write_markdown(res: dict) -> None:
             "`nnshare.ptq.rated_rounding`: rate control picks one symmetric step per output channel of every "
             "Linear weight (proportional to the channel's RMS) for a bits-per-parameter target with nearest "
             "rounding; GPTQ then chooses the codes on exactly those steps (same float target). Bits: the "
-            "entropy coder's estimate over the Linear weights, scales included; embedding tables in float.",
+            "entropy coder's estimate over the Linear weights, scales included; embedding tables in float"
+            + (f"; {r['calibration_sentences']} calibration sentences." if "calibration_sentences" in r
+               else "."),
             "",
             "| target bits/param | nearest bits/param | nearest cosine | GPTQ bits/param | GPTQ cosine |",
             "|---:|---:|---:|---:|---:|",
