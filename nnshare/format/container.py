@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import budget as bud
 from .errors import FormatError, SpecError
 from .records import Section, Tensor, decode_record, encode_record
 from .wire import Reader, Writer, crc32, varint_len
@@ -168,11 +169,26 @@ def write_stream(
     unknown = set(contexts) - set(tensors)
     if unknown:
         raise SpecError(f"contexts name tensors the stream does not hold: {sorted(unknown)[:5]}")
-    for name, t in tensors.items():
-        rec, secs = encode_record(name, t, entropy=entropy, context=contexts.get(name),
-                                  version=version)
-        out.append(rec)
-        sections.extend(secs)
+    # the reader charges every probability table against the stream's length: a record whose
+    # tables would exceed that allowance is packed instead (refused under entropy="always")
+    tables = bud.Budget(stream_bytes=1 << 62)
+    size = len(out[0])
+    with bud.scope(tables):
+        for name, t in tensors.items():
+            before = tables.table_entries
+            rec, secs = encode_record(name, t, entropy=entropy, context=contexts.get(name),
+                                      version=version)
+            if tables.table_entries > bud.table_allowance(size + len(rec)):
+                if entropy == "always":
+                    raise SpecError(f"tensor {name!r}: entropy tables of {tables.table_entries} "
+                                    f"entries exceed what a {size + len(rec)}-byte stream may "
+                                    "declare (the receiver refuses it); use entropy='auto'")
+                tables.table_entries = before
+                rec, secs = encode_record(name, t, entropy="none", context=contexts.get(name),
+                                          version=version)
+            out.append(rec)
+            size += len(rec)
+            sections.extend(secs)
     return b"".join(out), sections
 
 
@@ -183,6 +199,8 @@ def read_stream(
     chain=None,
     base_fingerprint: int | None = None,
     lazy: bool = False,
+    max_elements: int | None = None,
+    max_output_bytes: int | None = None,
 ) -> Stream:
     """Parse and verify a stream. ``layout`` (ordered names and shapes) is required for a stream
     in agreed-architecture mode and must match the fingerprint it carries.
@@ -193,11 +211,17 @@ def read_stream(
     must equal it (FormatError otherwise) before any record is decoded. ``lazy``: keep scheme
     records as :class:`nnshare.format.lazy.LazyTensor` (framing and CRC checked, codes decoded
     by ``finish()``), so a caller can decode one record at a time.
+
+    ``max_elements`` / ``max_output_bytes``: the receiver's caps on the elements the stream
+    describes and the bytes it decodes to (defaults :data:`.budget.MAX_ELEMENTS`, 2**28, and
+    :data:`.budget.MAX_OUTPUT_BYTES`, 1 GiB), checked from the header before any record is
+    decoded; entropy tables are charged against the stream's length (:mod:`.budget`).
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise FormatError(f"expected bytes, got {type(data).__name__}")
     r = Reader(data)
     total = len(r.buf)
+    budget = bud.Budget.make(total, max_elements, max_output_bytes)
     magic = bytes(r.take(4, "magic"))
     if magic != MAGIC:
         raise FormatError(f"wrong magic {magic!r}: not an nnshare stream")
@@ -263,6 +287,8 @@ def read_stream(
         raise FormatError(
             f"header describes {elements} elements, more than a {total}-byte stream can carry"
         )
+    budget.check_elements(elements)
+    budget.version = version
     if base_fingerprint is not None and base is not None and base != base_fingerprint:
         raise FormatError(
             f"base fingerprint mismatch: update made against {base:#018x}, receiver holds "
@@ -282,16 +308,17 @@ def read_stream(
         contexts = chain.codes
     sections = [Section("", "header", 8 * r.pos)]
     tensors: dict[str, Tensor] = {}
-    for name, shape in names_shapes:
-        try:
-            t, secs = decode_record(r, name, shape, context=contexts.get(name), version=version,
-                                    lazy=lazy)
-        except FormatError:
-            raise
-        except (ValueError, IndexError, OverflowError, TypeError) as e:  # safety net
-            raise FormatError(f"malformed record {name!r}: {e}") from None
-        tensors[name] = t
-        sections.extend(secs)
+    with bud.scope(budget):
+        for name, shape in names_shapes:
+            try:
+                t, secs = decode_record(r, name, shape, context=contexts.get(name),
+                                        version=version, lazy=lazy)
+            except FormatError:
+                raise
+            except (ValueError, IndexError, OverflowError, TypeError) as e:  # safety net
+                raise FormatError(f"malformed record {name!r}: {e}") from None
+            tensors[name] = t
+            sections.extend(secs)
     if r.remaining:
         raise FormatError(f"{r.remaining} unexpected bytes after the last record")
     mode = "agreed" if flags & FLAG_AGREED else "self"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import grain
+from . import budget, grain
 from .accounting import Section, Tally
 from .errors import FormatError, SpecError
 from .schemes import Coding, scheme_by_id, scheme_of
@@ -129,7 +129,11 @@ def encode_record(
             r.u8()
             pending = _read_body(scheme, r, Tally(name, lambda: r.pos), tuple(t.shape), version)
             if pending.entropy is not None:
-                tally.sections[:] = _split_entropy(tally.sections, name, pending.entropy)
+                info: dict = {}
+                tally.sections[:] = _split_entropy(tally.sections, name, pending.entropy, info)
+                b = budget.active()  # write_stream tallies the tables the reader will charge
+                if b is not None:
+                    b.table_entries += info["table_entries"]
     else:
         raise SpecError(f"tensor {name!r}: cannot encode a {type(t).__name__}")
     crc = crc32(w.buf)
@@ -173,6 +177,8 @@ def decode_record(
         if code >= len(RAW_DTYPES):
             raise FormatError(f"record {name!r}: unknown raw dtype code {code}")
         dt = np.dtype(RAW_DTYPES[code]).newbyteorder("<")
+        if dt.itemsize > 4:  # the header's check counted 4 bytes per element
+            budget.current(0).charge_output(n * (dt.itemsize - 4), f"record {name!r}")
         tally.close("record")
         buf = r.take(n * dt.itemsize, f"values of {name!r}")
         if RAW_DTYPES[code] == "bool" and n and np.frombuffer(buf, np.uint8, count=n).max() > 1:
@@ -203,11 +209,14 @@ def decode_record(
     return t, secs
 
 
-def _split_entropy(secs: list[Section], name: str, e) -> list[Section]:
-    """Replace an entropy-coded payload section by model side info, coded words and its CRC."""
+def _split_entropy(secs: list[Section], name: str, e, info: dict | None = None) -> list[Section]:
+    """Replace an entropy-coded payload section by model side info, coded words and its CRC
+    (``info``, when given, receives the payload's :func:`..entropy.describe`)."""
     from . import entropy as ent
 
     d = ent.describe(e.payload, e.n, e.lo, e.qmax)
+    if info is not None:
+        info.update(d)
     out = [s for s in secs if s.kind != "payload"]
     total = next(s.bits for s in secs if s.kind == "payload")
     side = 8 * (e.head_bytes + d["side_info_bytes"])

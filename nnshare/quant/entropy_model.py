@@ -44,7 +44,7 @@ _SAMPLE = 1 << 16  # big arrays: models are compared on a sample of about this m
 _QUICK_MIN = 1 << 14  # arrays this big choose their model by a quick estimate, then fit once
 _NB_PENALTY = 0.01  # bits per symbol a neighbour model must save on a big array
 _MIN_PER_CTX = 64  # "auto" skips models with fewer symbols than this per context
-_FLUSH_BITS = 64  # coder flush, worst case
+_FLUSH_BITS = 64  # coder flush per rANS lane, worst case
 _CRC_BITS = 32
 CODERS = ("auto", "rans", "range")
 
@@ -178,7 +178,7 @@ def _fit(s: _Setup, qmin: int) -> _Setup:
         s.hist_lo = lo
     hist, lo = s.hist, s.hist_lo
     s.dists, s.coded = [], 0.0
-    bits = _head_bits(s) + _CRC_BITS + _FLUSH_BITS
+    bits = _head_bits(s) + _CRC_BITS + _FLUSH_BITS * rans.lanes(s.sym.size)
     for c in range(s.n_ctx):
         nz = np.flatnonzero(hist[c])
         if nz.size == 0:
@@ -217,7 +217,8 @@ def _estimate(s: _Setup) -> _Setup:
     w = np.where(cnt > 0, last - first + 1, 1)
     side = np.where(cnt > 1, np.minimum(32 + 6 * w, 128 + 0.02 * cnt), 24).sum()
     s.coded = float(ent)
-    s.bits = _head_bits(s) + _CRC_BITS + _FLUSH_BITS + float(side) + s.coded
+    s.bits = (_head_bits(s) + _CRC_BITS + _FLUSH_BITS * rans.lanes(s.sym.size) + float(side)
+              + s.coded)
     return s
 
 
@@ -339,7 +340,8 @@ def _rans_loss(s: _Setup, prec: int) -> float:
 
 
 def encode_codes(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = "auto",
-                 row_len: int | None = None, context=None, coder: str = "auto") -> bytes:
+                 row_len: int | None = None, context=None, coder: str = "auto",
+                 lanes: bool = True) -> bytes:
     """Entropy-code a 1-D integer array with values in ``[qmin, qmax]``.
 
     ``models``: "auto" (every model, the cheapest wins, side info counted) or one or more names
@@ -349,6 +351,8 @@ def encode_codes(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = "
     or "range" (constriction's range coder, opt-in: the sender needs constriction, the receiver
     still numpy only). Returns a payload; ``decode_codes`` needs ``n``, ``qmin``, ``qmax`` (and
     the same ``context`` if a temporal model was chosen). Tables are integer (flag 64).
+    ``lanes``: interleave the rANS states over :func:`rans.lanes` (n) lanes when that is more
+    than one (format v2; False writes the single-state layout of format v1 streams).
     """
     if coder not in CODERS:
         raise SpecError(f"unknown coder {coder!r}; known: {', '.join(CODERS)}")
@@ -374,5 +378,6 @@ def encode_codes(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = "
         if prec is None:  # explicit models only: "auto" keeps to models the rANS tables fit
             raise SpecError(f"entropy model {MODEL_NAMES[s.flags]!r}: tables too large for the "
                             "rANS coder; use another model or coder='range' (needs constriction)")
-    head = replace(s.head, rans_prec=prec, dists=tuple(s.dists))
+    head = replace(s.head, rans_prec=prec, dists=tuple(s.dists),
+                   lanes=bool(lanes and prec and rans.lanes(n) > 1))
     return write_payload(head, s.sym, s.ctx)

@@ -12,6 +12,7 @@ from nnshare.format.entropy import (
     describe,
     encode_codes,
     model_costs,
+    rans,
 )
 from nnshare.format.entropy import contexts as cx
 from nnshare.format.errors import FormatError, SpecError
@@ -158,12 +159,19 @@ def test_auto_never_worse_than_each_model_and_close_to_estimate():
 
 def test_gaussian_codes_near_entropy_and_below_raw():
     rng = np.random.default_rng(2)
-    x = np.rint(rng.standard_normal(50000) * 10).astype(np.int32)
+    x = np.rint(rng.standard_normal(600_000) * 10).astype(np.int32)
     _, c = np.unique(x, return_counts=True)
     h = -(c * np.log2(c / x.size)).sum()
     p = encode_codes(x, -128, 127)
-    assert 8 * len(p) < h * 1.005 + 200
+    lanes = rans.lanes(x.size)  # 585 interleaved rANS states of 64 bits each
+    assert lanes == 585 and describe(p, x.size, -128, 127)["lanes"] == lanes
+    assert rans.lanes(2**19 - 1) == 1 and rans.lanes(2**19) == 512 and rans.lanes(10**8) == 1024
+    assert 8 * len(p) < h * 1.005 + 200 + 64 * (lanes - 1)
     assert 8 * len(p) < 8 * x.size  # raw 8-bit packing
+    single = encode_codes(x, -128, 127, lanes=False)  # the single-state layout (format v1)
+    assert describe(single, x.size, -128, 127)["lanes"] == 1
+    assert 0 < len(p) - len(single) <= 8 * (lanes - 1)  # at most the extra states
+    np.testing.assert_array_equal(decode_codes(single, x.size, -128, 127), x)
 
 
 def test_rowcol_context_wins_on_structured_columns():

@@ -1,15 +1,17 @@
 """Decoding entropy-coded payloads (the receiver): header, contexts, tables, back end.
 
-rANS payloads decode in one pass in natural element order (:mod:`.rans`, compiled by numba when
-installed, else the same loop in Python). Range-coded payloads (:mod:`.range_coder`, numpy and
-Python only) were coded stripe step by stripe step (sequential models: neighbour, TCQ) or context
-by context (others), each run in ascending order of position.
+rANS payloads decode in one pass, lanes side by side (:mod:`.rans`: compiled by numba when
+installed, else numpy vectors over the lanes or plain Python). Range-coded payloads
+(:mod:`.range_coder`, numpy and Python only) were coded stripe step by stripe step (sequential
+models: neighbour, TCQ) or context by context (others), each run in ascending order of position.
+Every table is charged against the decoding budget (:mod:`..budget`) before it is built.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import budget as bud
 from ..errors import FormatError
 from . import contexts as cx
 from . import range_coder as rcd
@@ -55,7 +57,12 @@ def decode_codes(
     if not 0 <= qmax - qmin <= MAX_CODE_RANGE:
         raise FormatError(f"bad code range [{qmin}, {qmax}]")
     n = int(n)
+    size = len(memoryview(payload).cast("B"))
+    budget = bud.current(size)
+    if budget.version == 0:  # a bare payload (a stream checked its header already)
+        budget.check_elements(n)
     h, words = PayloadHeader.parse(payload, n, qmin, qmax)
+    budget.charge_tables(h.table_entries, "entropy payload")
     context = check_context(context, n)
     if h.flags & TEMPORAL and context is None:
         raise FormatError("payload uses a temporal context (previous update) the receiver lacks")
@@ -64,27 +71,37 @@ def decode_codes(
     try:
         rc = element_contexts(h, n, context)
         if h.rans_prec:
-            sym = _decode_rans(h, words, n, rc)
+            sym = _decode_rans(h, words, n, rc, budget.version, size)
         else:
-            sym = _decode_range(h, words, n, rc)
+            sym = _decode_range(h, words, n, rc, size)
     except (IndexError, ValueError, OverflowError) as e:  # numpy on inconsistent fields
         raise FormatError(f"entropy payload inconsistent: {e}") from None
     if h.flags & TCQ and h.zero:
-        sym = sym + np.int32(h.zero)
+        sym += np.int32(h.zero)
     if sym.min() < qmin or sym.max() > qmax:
         raise FormatError(f"decoded codes outside [{qmin}, {qmax}]")
     return np.ascontiguousarray(sym, dtype=np.int32)
 
 
-def _decode_rans(h: PayloadHeader, words: np.ndarray, n: int, rc) -> np.ndarray:
-    freq, cum, slot = rans.tables(tables.context_freqs(h.dists, h.rans_prec, h.int_tables),
-                                  h.rans_prec)
+def payload_lanes(h: PayloadHeader, n: int) -> int:
+    """rANS lanes of a payload: :func:`.rans.lanes` (n) with the lanes flag, else 1."""
+    return rans.lanes(n) if h.lanes else 1
+
+
+def _decode_rans(h: PayloadHeader, words: np.ndarray, n: int, rc, version: int,
+                 size: int) -> np.ndarray:
+    if version >= 2 and not h.lanes and rans.lanes(n) > 1:
+        raise FormatError(f"entropy payload: a v2 rANS payload of {n} codes must interleave "
+                          f"{rans.lanes(n)} lanes")
+    freqs = tables.context_freqs(h.dists, h.rans_prec, h.int_tables)
+    const = rans.const_mask(freqs)
+    slot = bud.slot_table_ok(len(freqs), h.rans_prec, size)
+    freq, cum, off, slot_t = rans.tables(freqs, h.rans_prec, slot=slot)
     return rans.decode(
-        words, n, t_len=cx.stripes(n)[1], tcq=bool(h.flags & TCQ), nb=bool(h.flags & NEIGHBOUR),
-        center=h.center, t1=h.t1, t2=h.t2, rc=rc, n_rc=h.n_rc,
-        trellis=cx.TRELLISES[8 if h.flags & TCQ8 else 4],
-        const=[d.kind == CONST for d in h.dists], lo=[d.lo for d in h.dists],
-        freq=freq, cum=cum, slot=slot, prec=h.rans_prec)
+        words, n, t_len=cx.stripes(n)[1], n_lanes=payload_lanes(h, n), tcq=bool(h.flags & TCQ),
+        nb=bool(h.flags & NEIGHBOUR), center=h.center, t1=h.t1, t2=h.t2, rc=rc, n_rc=h.n_rc,
+        trellis=cx.TRELLISES[8 if h.flags & TCQ8 else 4], const=const,
+        lo=[d.lo for d in h.dists], freq=freq, cum=cum, off=off, slot=slot_t, prec=h.rans_prec)
 
 
 def _cdfs(h: PayloadHeader) -> list:
@@ -98,6 +115,7 @@ def _cdfs(h: PayloadHeader) -> list:
 def _decode_runs(dec, h: PayloadHeader, ctx: np.ndarray, cdfs: list) -> np.ndarray:
     """Decode one batch: symbols whose contexts are ``ctx``, coded context by context."""
     counts = np.bincount(ctx, minlength=len(h.dists))
+    dec.charge(int(sum(int(counts[c]) for c in np.flatnonzero(counts) if cdfs[c] is not None)))
     order = np.argsort(ctx.astype(np.int64), kind="stable")
     vals = np.empty(ctx.size, np.int32)
     pos = 0
@@ -111,11 +129,13 @@ def _decode_runs(dec, h: PayloadHeader, ctx: np.ndarray, cdfs: list) -> np.ndarr
     return out
 
 
-def _decode_range(h: PayloadHeader, words: np.ndarray, n: int, rc) -> np.ndarray:
-    dec = rcd.RangeDecoder(words)
+def _decode_range(h: PayloadHeader, words: np.ndarray, n: int, rc, size: int) -> np.ndarray:
+    dec = rcd.RangeDecoder(words, bud.range_symbol_allowance(size))
     cdfs = _cdfs(h)
     if not h.flags & (NEIGHBOUR | TCQ):
-        return _decode_runs(dec, h, rc if rc is not None else np.zeros(n, np.int16), cdfs)
+        out = _decode_runs(dec, h, rc if rc is not None else np.zeros(n, np.int16), cdfs)
+        dec.finish()
+        return out
     n_s, t = cx.stripes(n)
     sym2 = np.zeros((t, n_s), np.int32)  # step-major; r (not k) under TCQ
     rc2 = None
@@ -144,6 +164,7 @@ def _decode_range(h: PayloadHeader, words: np.ndarray, n: int, rc) -> np.ndarray
             sym2[step, :a] = s
         if h.flags & NEIGHBOUR:
             prev[:a] = np.abs(s - h.center)
+    dec.finish()
     return sym2.T.reshape(-1)[:n]
 
 
@@ -157,6 +178,8 @@ def describe(payload: bytes | memoryview, n: int, qmin: int, qmax: int) -> dict:
         "coder": f"rans{h.rans_prec}" if h.rans_prec else "range",
         "tables": "integer" if h.int_tables else "float64",
         "contexts": len(h.dists),
+        "table_entries": h.table_entries,
+        "lanes": payload_lanes(h, n) if h.rans_prec else 0,
         "dists": [KIND_NAMES[d.kind] for d in h.dists],
         "side_info_bytes": len(memoryview(payload)) - coded - 4,
         "coded_bytes": coded,

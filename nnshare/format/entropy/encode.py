@@ -16,23 +16,23 @@ from ..wire import Writer
 from . import contexts as cx
 from . import range_coder as rcd
 from . import rans, tables
-from .dists import CONST
 from .header import NEIGHBOUR, TCQ, PayloadHeader
 
 
 def write_payload(h: PayloadHeader, sym: np.ndarray, ctx: np.ndarray) -> bytes:
     """Payload bytes: header, coded words, CRC-32. ``sym``: int64 symbols (codes, or trellis
     levels under TCQ), ``ctx``: their int16 context indices; ``h.rans_prec`` selects rANS (> 0)
-    or the range coder (0, needs constriction on the sender)."""
+    or the range coder (0, needs constriction on the sender); ``h.lanes``: interleaved rANS."""
     w = Writer()
     h.write(w)
     n = sym.size
     if n and h.rans_prec:
-        freq, cum, _ = rans.tables(tables.context_freqs(h.dists, h.rans_prec, h.int_tables),
-                                   h.rans_prec)
+        freqs = tables.context_freqs(h.dists, h.rans_prec, h.int_tables)
+        freq, cum, off, _ = rans.tables(freqs, h.rans_prec)
         lo = np.array([d.lo for d in h.dists], np.int64)
-        const = np.array([d.kind == CONST for d in h.dists])
-        w.raw(rans.encode(sym, ctx, const, lo, freq, cum, h.rans_prec).astype("<u4").tobytes())
+        words = rans.encode(sym, ctx, rans.const_mask(freqs), lo, freq, cum, off, h.rans_prec,
+                            t=cx.stripes(n)[1], n_lanes=rans.lanes(n) if h.lanes else 1)
+        w.raw(words.astype("<u4").tobytes())
     elif n:
         w.raw(rcd.encode_runs(_range_runs(h, sym, ctx)).astype("<u4").tobytes())
     w.raw(zlib.crc32(w.buf).to_bytes(4, "little"))

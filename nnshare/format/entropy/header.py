@@ -6,8 +6,10 @@ Payload of one record (integers little-endian; varints LEB128, signed ones zigza
   8 = temporal context, 16 = the trellis has 8 states instead of 4 (only with 2), 32 = the words
   are nnshare's static rANS (:mod:`.rans`) instead of the range coder (:mod:`.range_coder`),
   64 = integer probability tables (:mod:`.tables`; every payload written since; without it
-  the float64 tables of the first payloads, :meth:`.dists.Dist.probs`). 0 = a single i.i.d.
-  context, range coder, float tables (the first payloads).
+  the float64 tables of the first payloads, :meth:`.dists.Dist.probs`), 128 = the rANS states
+  are interleaved over :func:`.rans.lanes` (n) lanes (only with 32 and 64; format v2 writes it
+  for every rANS payload of n >= 2**19 codes and its reader requires it there). 0 = a single
+  i.i.d. context, range coder, float tables (the first payloads).
 - if rANS: ``prec`` (u8): each context's frequencies sum to 2**prec, prec in 10..22 (10..16
   without flag 64); every context's width must be <= 2**prec / 2 and contexts x 2**prec <= 2**22,
   else FormatError.
@@ -20,6 +22,11 @@ Payload of one record (integers little-endian; varints LEB128, signed ones zigza
 - one distribution record per context (:mod:`.dists`); context index
   ``((q * K_nb + nb) * (k_row * k_col) + row_class * k_col + col_class) * K_t + temporal``.
 - the coder's 32-bit words, then CRC-32 of all that (u32).
+
+The receiver charges the tables against the decoding budget (:mod:`..budget`) before building
+them: the alphabet widths of the non-constant contexts may sum to at most
+:func:`..budget.table_allowance` of the payload's length (and of the stream's, summed over
+its payloads).
 """
 
 from __future__ import annotations
@@ -29,13 +36,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..budget import table_allowance
 from ..errors import FormatError
 from ..wire import Reader, Writer
 from . import contexts as cx
 from . import rans
 from .dists import CONST, Dist
 
-NEIGHBOUR, TCQ, ROWCOL, TEMPORAL, TCQ8, RANS, INT = 1, 2, 4, 8, 16, 32, 64
+NEIGHBOUR, TCQ, ROWCOL, TEMPORAL, TCQ8, RANS, INT, LANES = 1, 2, 4, 8, 16, 32, 64, 128
 _PARTS = ((TCQ, "tcq"), (ROWCOL, "rowcol"), (NEIGHBOUR, "neighbour"), (TEMPORAL, "temporal"))
 K_T = 5  # temporal classes
 MAX_CODE_RANGE = 1 << 20
@@ -54,9 +62,9 @@ MODEL_NAMES = {v: k for k, v in MODELS.items()}
 
 
 def alphabet_budget(n: int, payload_bytes: int) -> int:
-    """Most probability-table entries (summed over contexts) a payload may declare: bounds the
-    decoder's memory by the code range, the element count and the payload length."""
-    return MAX_CODE_RANGE + 1 + 4 * n + 64 * payload_bytes
+    """Most probability-table entries (summed over non-constant contexts) a payload of
+    ``payload_bytes`` may declare (:func:`..budget.table_allowance`; ``n`` is not used)."""
+    return table_allowance(payload_bytes)
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,7 @@ class PayloadHeader:
     flags: int
     rans_prec: int = 0  # rANS frequency precision (bits); 0 = range coder
     int_tables: bool = True
+    lanes: bool = False  # rANS states interleaved over rans.lanes(n) lanes
     zero: int = 0
     center: int = 0
     t1: int = 0
@@ -81,6 +90,11 @@ class PayloadHeader:
     @property
     def model(self) -> str:
         return MODEL_NAMES[self.flags]
+
+    @property
+    def table_entries(self) -> int:
+        """Probability-table entries the receiver builds (widths of non-constant contexts)."""
+        return sum(d.width for d in self.dists if d.kind != CONST)
 
     @property
     def n_rc(self) -> int:
@@ -120,7 +134,8 @@ class PayloadHeader:
         return 1 + (1 if self.rans_prec else 0) + len(w.buf)
 
     def write(self, w: Writer) -> None:
-        w.u8(self.flags | (RANS if self.rans_prec else 0) | (INT if self.int_tables else 0))
+        w.u8(self.flags | (RANS if self.rans_prec else 0) | (INT if self.int_tables else 0)
+             | (LANES if self.lanes else 0))
         if self.rans_prec:
             w.u8(self.rans_prec)
         self.write_fields(w)
@@ -139,13 +154,16 @@ class PayloadHeader:
         r = Reader(data[:-4], "entropy payload")
         flags = r.u8()
         int_tables = bool(flags & INT)
+        lanes = bool(flags & LANES)
+        if lanes and not (flags & RANS and int_tables):
+            raise FormatError("entropy payload: lanes flag without rANS and integer tables")
         prec = 0
         if flags & RANS:
             prec = r.u8()
             top = rans.MAX_PREC if int_tables else rans.LEGACY_MAX_PREC
             if not rans.MIN_PREC <= prec <= top:
                 raise FormatError(f"rANS precision {prec} outside [{rans.MIN_PREC}, {top}]")
-        flags &= ~(RANS | INT)
+        flags &= ~(RANS | INT | LANES)
         if flags not in MODEL_NAMES:
             raise FormatError(f"unknown entropy model id {flags}")
         lim = MAX_CODE_RANGE + abs(qmin) + abs(qmax)
@@ -169,15 +187,16 @@ class PayloadHeader:
             kw.update(row_len=row_len, k_row=k_row, k_col=k_col, rows=lists[0], cols=lists[1])
         if flags & TEMPORAL:
             kw["t_thr"] = r.varint(limit=MAX_CODE_RANGE)
-        h = PayloadHeader(flags, prec, int_tables, **kw)
+        h = PayloadHeader(flags, prec, int_tables, lanes, **kw)
         smin, smax = qmin, qmax  # symbol range: codes, or trellis levels k under TCQ
         if flags & TCQ:
             smin, smax = (qmin - h.zero) // 2 - 1, (qmax - h.zero) // 2 + 1
         dists = tuple(Dist.read(r, smin, smax) for _ in range(h.n_ctx))
         live = [d.width for d in dists if d.kind != CONST]
         if sum(live) > alphabet_budget(n, len(data)):
-            raise FormatError(f"probability tables of {sum(live)} entries exceed what {n} codes "
-                              "need")
+            raise FormatError(f"probability tables of {sum(live)} entries exceed the "
+                              f"{alphabet_budget(n, len(data))} a {len(data)}-byte payload may "
+                              "declare")
         if prec and not rans.fits(len(dists), max(live, default=1), prec):
             raise FormatError(f"rANS precision {prec} does not fit these probability tables")
         rest = r.take(r.remaining)

@@ -23,6 +23,7 @@ summing to 2**24: every step above is then exact, so ``cdf`` is the integer cumu
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right
 
 import numpy as np
@@ -35,7 +36,7 @@ _M64 = (1 << 64) - 1
 _LOW = 1 << 32
 
 
-def cdf_from_floats(p: np.ndarray) -> list[int]:
+def cdf_from_floats(p: np.ndarray) -> array:
     """Cumulative table (width + 1 ints, 0 .. 2**24) of float64 probabilities ``p``, exactly as
     constriction quantises them (see the module docstring); FormatError if it cannot."""
     p = np.asarray(p, np.float64)
@@ -49,27 +50,56 @@ def cdf_from_floats(p: np.ndarray) -> list[int]:
     scale = float(_ONE - p.size) / total
     left = np.trunc(c[:-1] * scale)
     left = np.minimum(left, float(2**32 - 1)).astype(np.int64) + np.arange(p.size)
-    return [int(v) for v in left] + [_ONE]
+    return array("q", np.append(left, _ONE).astype(np.int64).tobytes())
 
 
-def cdf_from_freqs(freq: np.ndarray) -> list[int]:
-    """Cumulative table of integer frequencies summing to 2**24 (each >= 1)."""
+def cdf_from_freqs(freq: np.ndarray) -> array:
+    """Cumulative table (int64 array, width + 1 entries) of integer frequencies summing to
+    2**24 (each >= 1)."""
     f = np.asarray(freq, np.int64)
-    return [0] + [int(v) for v in np.cumsum(f)]
+    return array("q", np.concatenate([[0], np.cumsum(f)]).astype(np.int64).tobytes())
 
 
 class RangeDecoder:
-    """Sequential decoder over a uint32 word array (see the module docstring)."""
+    """Sequential decoder over a uint32 word array (see the module docstring).
 
-    def __init__(self, words: np.ndarray):
-        self.words = [int(w) for w in np.asarray(words, np.uint32)]
+    ``max_symbols``: most symbols it may decode (the decoding budget; FormatError past it).
+    :meth:`finish` checks the clean end constriction's encoder leaves: every word consumed; at
+    most one word of the point implied (zero: read past the end, or the second initial word of
+    a one-word stream); the point's last word zero, and when no word was implied its first
+    word that of ``lower + range - 1`` (how constriction seals a stream). A stream with symbols
+    and no words, or with words left over or appended, is refused."""
+
+    def __init__(self, words: np.ndarray, max_symbols: int | None = None):
+        self.words = array("I", np.asarray(words, np.uint32).astype("=u4").tobytes())
         self.pos = min(2, len(self.words))
+        self.implied = 2 - self.pos  # zero words the point was padded with
+        self.symbols, self.max_symbols = 0, max_symbols
         point = 0
         for w in self.words[: self.pos]:
             point = point << 32 | w
         if self.pos:
             point <<= 32 * (2 - self.pos)
         self.point, self.lower, self.range = point, 0, _M64
+
+    def charge(self, m: int) -> None:
+        """Book ``m`` symbols about to be decoded against ``max_symbols``."""
+        self.symbols += m
+        if self.max_symbols is not None and self.symbols > self.max_symbols:
+            raise FormatError(f"entropy payload: {self.symbols} range-coded symbols exceed the "
+                              f"{self.max_symbols} its length allows")
+
+    def finish(self) -> None:
+        """FormatError unless the words ended cleanly (see the class docstring)."""
+        if not self.symbols:
+            if len(self.words):
+                raise FormatError("entropy payload: range-coded words but no coded symbol")
+            return
+        top = ((self.lower + self.range - 1) & _M64) >> 32
+        sealed = self.point & 0xFFFFFFFF == 0 and (self.implied == 1 or self.point >> 32 == top)
+        if self.pos != len(self.words) or self.implied > 1 or not sealed:
+            raise FormatError("entropy payload: range-coded data does not end cleanly "
+                              f"({len(self.words) - self.pos} words left, {self.implied} missing)")
 
     def decode(self, cdf: list[int], m: int) -> np.ndarray:
         """``m`` symbol indices (int32) under one cumulative table."""
@@ -93,6 +123,8 @@ class RangeDecoder:
                 if pos < nw:
                     point |= words[pos]
                     pos += 1
+                else:
+                    self.implied += 1
             out[i] = s
         self.pos, self.point, self.lower, self.range = pos, point, lower, rng
         return out

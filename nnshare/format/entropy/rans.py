@@ -1,16 +1,17 @@
-"""Static rANS over context-modelled symbols in natural element order (the ``rans`` coder flag).
+"""Static rANS over context-modelled symbols, interleaved over lanes (the ``rans`` coder flag).
 
-One 64-bit rANS state, 32-bit renormalisation words (state in [2**31, 2**63)), frequencies
-quantised to ``2**prec`` per context. The encoder runs from the last element to the first and
-the word list is reversed, so the decoder reads forward: words ``[state_hi, state_lo, w...]``.
-A clean stream ends with every word consumed and the state back at 2**31.
+64-bit rANS states, 32-bit renormalisation words (state in [2**31, 2**63)), frequencies
+quantised to ``2**prec`` per context. Payloads with the ``lanes`` flag (every v2 payload of
+>= 2**19 codes) interleave :func:`lanes` (n) states: stripe k of
+:data:`.contexts.STRIPE` codes belongs to lane k % L, and the lanes decode side by side
+(layout and order: :mod:`.rans_loops`). Other payloads have one state, the layout of the first
+payloads. A clean stream ends with every word consumed and every state back at 2**31.
 
-The decoder computes each element's context itself (trellis state, neighbour magnitude,
-row/column and temporal classes), so sequential models decode in one pass. The loops are
-compiled with numba when it is available (the ``fast`` extra). Without numba (or with
-``NNSHARE_NO_NUMBA=1``) the same loops run in plain Python integers (:mod:`.rans_py`),
-bit-identical, ~1 us per code.
-Frequencies come from :mod:`.tables` (integer, or float64 for payloads written before).
+Back ends, bit-identical (the tests compare them): the loops of :mod:`.rans_loops` compiled by
+numba when it is installed (the ``fast`` extra); without numba (or ``NNSHARE_NO_NUMBA=1``) the
+lanes as numpy vectors (:mod:`.rans_np`) when there are many, else plain Python integers
+(:mod:`.rans_py`). Contexts of one symbol (constant records, or tables of width 1, which code
+in 0 bits) are never stepped. Frequencies come from :mod:`.tables`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import os
 import numpy as np
 
 from ..errors import FormatError
-from . import rans_py
+from . import rans_loops, rans_np, rans_py
 
 try:  # optional accelerator
     import numba
@@ -33,12 +34,22 @@ RANS_L = 1 << 31
 MIN_PREC, MAX_PREC = 10, 22
 LEGACY_MAX_PREC = 16  # payloads with float tables (before the INT flag)
 MAX_LOSS = 0.001  # relative coding loss accepted from a smaller frequency precision
-_TABLE_ENTRIES = 1 << 22  # most slot-table entries (contexts x 2**prec): 16 MiB of int32
+_TABLE_ENTRIES = 1 << 22  # most contexts x 2**prec
+LANE_ELEMENTS = 1024  # codes per lane (a lane costs 8 bytes: 0.0625 bit per code)
+LANES_FROM = 1 << 19  # payloads of fewer codes keep one state (no overhead; numpy: ~1 us/code)
+MAX_LANES = 1024
+NUMPY_LANES = 32  # without numba: this many lanes or more run as numpy vectors
 
 
 def available() -> bool:
     """Whether the compiled (numba) rANS loops are available."""
     return numba is not None
+
+
+def lanes(n: int) -> int:
+    """Lanes of an interleaved payload of n codes: n // 1024 (at most 1024) for n >= 2**19
+    (524,288), else 1."""
+    return min(MAX_LANES, int(n) // LANE_ELEMENTS) if n >= LANES_FROM else 1
 
 
 def precision(n_tables: int, max_width: int, loss=None, max_prec: int = MAX_PREC) -> int | None:
@@ -59,145 +70,82 @@ def precision(n_tables: int, max_width: int, loss=None, max_prec: int = MAX_PREC
 
 
 def fits(n_tables: int, max_width: int, prec: int) -> bool:
-    """Whether ``prec`` bits suit the tables (at most 2**prec / 2 symbols per context, bounded
-    decoder tables)."""
+    """Whether ``prec`` bits suit the tables (at most 2**prec / 2 symbols per context, contexts
+    x 2**prec <= 2**22)."""
     return max_width * 2 <= (1 << prec) and n_tables << prec <= _TABLE_ENTRIES
 
 
-def tables(freqs: list[np.ndarray | None], prec: int):
-    """Frequency and cumulative tables (int64, contexts x width; zero rows for constant
-    contexts, ``None`` in ``freqs``) and the decoder's slot table (int32, contexts x 2**prec:
-    the symbol index whose frequency interval holds each slot)."""
-    n_ctx = len(freqs)
-    width = max([f.size for f in freqs if f is not None], default=1)
-    freq = np.zeros((n_ctx, width), np.int64)
-    for i, f in enumerate(freqs):
-        if f is not None:
-            freq[i, : f.size] = f
-    cum = np.cumsum(freq, axis=1) - freq
-    slot = np.zeros((n_ctx, 1 << prec), np.int32)
-    for c, f in enumerate(freqs):
-        if f is not None:
-            slot[c] = np.repeat(np.arange(f.size, dtype=np.int32), f)
-    return freq, cum, slot
+def const_mask(freqs: list[np.ndarray | None]) -> np.ndarray:
+    """Contexts never stepped: constant (None) or a single symbol (it codes in 0 bits)."""
+    return np.array([f is None or f.size == 1 for f in freqs], np.bool_)
 
 
-def _encode_loop(sym, ctx, const, lo, freq, cum, prec):
-    """Words of the rANS stream (uint64 array holding 32-bit values), decoder order."""
-    n = sym.size
-    out = np.empty(n + 2, np.uint64)
-    pos = 0
-    x = np.uint64(RANS_L)
-    mask32 = np.uint64(0xFFFFFFFF)
-    p = np.uint64(prec)
-    for i in range(n - 1, -1, -1):
-        r = ctx[i]
-        if const[r]:
-            continue
-        s = sym[i] - lo[r]
-        f = np.uint64(freq[r, s])
-        x_max = np.uint64((RANS_L >> prec) << 32) * f
-        if x >= x_max:
-            out[pos] = x & mask32
-            pos += 1
-            x = x >> np.uint64(32)
-        x = ((x // f) << p) + (x % f) + np.uint64(cum[r, s])
-    res = np.empty(pos + 2, np.uint64)
-    res[0] = x >> np.uint64(32)
-    res[1] = x & mask32
-    for j in range(pos):
-        res[2 + j] = out[pos - 1 - j]
-    return res
-
-
-def _decode_loop(words, n, t_len, tcq, nb, center, t1, t2, rc, n_rc, trans, quant, const, lo,
-                 freq, cum, slot, prec):
-    """Symbols (codes; reconstruction indices r under TCQ, before the zero offset) and a status:
-    0 ok, 1 words exhausted, 2 words left over or bad final state."""
-    out = np.empty(n, np.int32)
-    nw = words.size
-    if nw < 2:
-        return out, 1
-    x = (np.uint64(words[0]) << np.uint64(32)) | np.uint64(words[1])
-    pos = 2
-    mask = np.uint64((1 << prec) - 1)
-    p = np.uint64(prec)
-    low = np.uint64(RANS_L)
-    state = 0
-    prev = 0
-    step = t_len
-    for i in range(n):
-        if step == t_len:
-            step = 0
-            state = 0
-            prev = 0
-        step += 1
-        c = 0
-        q = 0
-        if tcq:
-            q = quant[state]
-            c = q
-        if nb:
-            c = c * 3 + (1 if prev > t1 else 0) + (1 if prev > t2 else 0)
-        if n_rc > 1:
-            c = c * n_rc + rc[i]
-        if const[c]:
-            s = lo[c]
-        else:
-            j = x & mask
-            k = slot[c, j]
-            x = np.uint64(freq[c, k]) * (x >> p) + j - np.uint64(cum[c, k])
-            if x < low:
-                if pos >= nw:
-                    return out, 1
-                x = (x << np.uint64(32)) | np.uint64(words[pos])
-                pos += 1
-            s = lo[c] + k
-        if tcq:
-            if q == 0:
-                out[i] = 2 * s
-            elif s > 0:
-                out[i] = 2 * s - 1
-            elif s < 0:
-                out[i] = 2 * s + 1
-            else:
-                out[i] = 0
-            state = trans[state, s & 1]
-        else:
-            out[i] = s
-        if nb:
-            prev = abs(s - center)
-    if pos != nw or x != low:
-        return out, 2
-    return out, 0
+def tables(freqs: list[np.ndarray | None], prec: int, slot: bool = False):
+    """Flat tables of the contexts: ``freq``, ``cum`` (int64; context c's symbols at flat
+    indices ``off[c] .. off[c + 1] - 1``; a constant context (None) is one symbol of frequency
+    2**prec, which leaves a state unchanged), ``off`` (int64, contexts + 1) and, when ``slot``,
+    the decoder's slot table (int32, contexts x 2**prec: the flat index of the symbol whose
+    interval holds each slot; else an empty array and the decoder searches ``cum``)."""
+    full = np.array([1 << prec], np.int64)
+    fs = [full if f is None else np.asarray(f, np.int64) for f in freqs]
+    off = np.zeros(len(fs) + 1, np.int64)
+    off[1:] = np.cumsum([f.size for f in fs])
+    freq = np.concatenate(fs) if fs else np.zeros(0, np.int64)
+    cum = np.zeros_like(freq)
+    for c, f in enumerate(fs):
+        cum[off[c] : off[c + 1]] = np.cumsum(f) - f
+    table = np.zeros(0, np.int32)
+    if slot:
+        table = np.empty(len(fs) << prec, np.int32)
+        for c, f in enumerate(fs):
+            table[c << prec : (c + 1) << prec] = np.repeat(
+                np.arange(off[c], off[c + 1], dtype=np.int32), f)
+    return freq, cum, off, table
 
 
 if numba is not None:
-    _encode_fast = numba.njit(cache=True, nogil=True)(_encode_loop)
-    _decode_fast = numba.njit(cache=True, nogil=True)(_decode_loop)
+    _encode_fast = numba.njit(cache=True, nogil=True)(rans_loops.encode_loop)
+    _decode_fast = numba.njit(cache=True, nogil=True)(rans_loops.decode_loop)
 else:  # pragma: no cover
     _encode_fast = _decode_fast = None
 
 
-def encode(sym: np.ndarray, ctx: np.ndarray, const, lo, freq, cum, prec: int) -> np.ndarray:
-    """uint32 words of the symbols ``sym`` (int64) under contexts ``ctx``."""
-    fn = _encode_fast or rans_py.encode_loop
-    w = fn(np.ascontiguousarray(sym, np.int64), np.ascontiguousarray(ctx, np.int16),
-           np.asarray(const, np.bool_), np.asarray(lo, np.int64), freq, cum, int(prec))
+def encode(sym: np.ndarray, ctx: np.ndarray, const, lo, freq, cum, off, prec: int, *, t: int,
+           n_lanes: int = 1) -> np.ndarray:
+    """uint32 words of the symbols ``sym`` (int64) under contexts ``ctx`` (stripes of ``t``)."""
+    args = (np.ascontiguousarray(sym, np.int64), np.ascontiguousarray(ctx, np.int16),
+            np.asarray(const, np.bool_), np.asarray(lo, np.int64), freq, cum, off, int(prec),
+            int(t), int(n_lanes))
+    if _encode_fast is not None:
+        w = _encode_fast(*args)
+    elif n_lanes >= NUMPY_LANES:
+        w = rans_np.encode(*args)
+    else:
+        w = rans_py.encode_loop(*args)
     return w.astype(np.uint32)
 
 
-def decode(words: np.ndarray, n: int, *, t_len: int, tcq: bool, nb: bool, center: int, t1: int,
-           t2: int, rc: np.ndarray | None, n_rc: int, trellis, const, lo, freq, cum, slot,
-           prec: int) -> np.ndarray:
+def decode(words: np.ndarray, n: int, *, t_len: int, n_lanes: int, tcq: bool, nb: bool,
+           center: int, t1: int, t2: int, rc: np.ndarray | None, n_rc: int, trellis, const, lo,
+           freq, cum, off, slot, prec: int) -> np.ndarray:
     """n symbols (int32): codes, or reconstruction indices r under TCQ (before the zero)."""
-    fn = _decode_fast or rans_py.decode_loop
+    const = np.asarray(const, np.bool_)
+    if const.all() and not (tcq or nb):  # nothing coded: every state must be the clean one
+        w = np.asarray(words, np.uint32)
+        if w.size != 2 * n_lanes or np.any(w[0::2] != 0) or np.any(w[1::2] != RANS_L):
+            raise FormatError("entropy payload: rANS stream does not end cleanly")
+        lo_a = np.asarray(lo, np.int32)
+        return np.full(n, lo_a[0], np.int32) if rc is None or n_rc == 1 else lo_a[rc]
+    if _decode_fast is not None:
+        fn = _decode_fast
+    else:
+        fn = rans_np.decode if n_lanes >= NUMPY_LANES else rans_py.decode_loop
     rc_a = np.zeros(1, np.int16) if rc is None else np.ascontiguousarray(rc, np.int16)
     trans, quant = trellis
-    out, status = fn(np.ascontiguousarray(words, np.uint32), int(n), int(t_len), bool(tcq),
-                     bool(nb), int(center), int(t1), int(t2), rc_a, int(n_rc),
+    out, status = fn(np.ascontiguousarray(words, np.uint32), int(n), int(t_len), int(n_lanes),
+                     bool(tcq), bool(nb), int(center), int(t1), int(t2), rc_a, int(n_rc),
                      trans.astype(np.int64), quant.astype(np.int64), np.asarray(const, np.bool_),
-                     np.asarray(lo, np.int64), freq, cum, slot, int(prec))
+                     np.asarray(lo, np.int64), freq, cum, off, slot, int(prec))
     if status == 1:
         raise FormatError("entropy payload: rANS words exhausted before the last code")
     if status == 2:

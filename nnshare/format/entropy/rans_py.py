@@ -1,9 +1,9 @@
-"""The rANS loops in plain Python integers: the path that runs without numba.
+"""The rANS loops in plain Python integers: the path without numba for few lanes.
 
-Same arithmetic and the same results as the numba-compiled loops of :mod:`.rans` (a legal or
-forged stream never takes the 64-bit state past 2**64, so Python's unbounded integers and
-numba's uint64 agree; the tests compare both bit for bit). Python ints and lists are ~10x
-faster than numpy scalars in a loop.
+Same arithmetic, order and results as :mod:`.rans_loops` (a legal or forged stream never takes a
+64-bit state past 2**64, so Python's unbounded integers and numba's uint64 agree; the tests
+compare every path bit for bit). Python ints and lists are ~10x faster than numpy scalars in a
+loop; with many lanes :mod:`.rans_np` runs the lanes as numpy vectors instead.
 """
 
 from __future__ import annotations
@@ -14,77 +14,102 @@ RANS_L = 1 << 31
 _M32 = (1 << 32) - 1
 
 
-def encode_loop(sym, ctx, const, lo, freq, cum, prec):
-    """Words of the rANS stream (uint64 array of 32-bit values), decoder order."""
+def encode_loop(sym, ctx, const, lo, freq, cum, off, prec, t, lanes):
+    """Words of the stream (uint64 array of 32-bit values), decoder order."""
     sym_l, ctx_l, const_l, lo_l = sym.tolist(), ctx.tolist(), const.tolist(), lo.tolist()
-    freq_l, cum_l = freq.tolist(), cum.tolist()
+    freq_l, cum_l, off_l = freq.tolist(), cum.tolist(), off.tolist()
     bound = (RANS_L >> prec) << 32
-    x = RANS_L
+    x = [RANS_L] * lanes
     out = []
-    for i in range(len(sym_l) - 1, -1, -1):
-        r = ctx_l[i]
-        if const_l[r]:
-            continue
-        s = sym_l[i] - lo_l[r]
-        f = freq_l[r][s]
-        if x >= bound * f:
-            out.append(x & _M32)
-            x >>= 32
-        x = ((x // f) << prec) + x % f + cum_l[r][s]
-    out.append(x & _M32)
-    out.append(x >> 32)
-    return np.array(out[::-1], np.uint64)
+    n = len(sym_l)
+    n_s = -(-n // t)
+    for r in range(-(-n_s // lanes) - 1, -1, -1):
+        for s in range(t - 1, -1, -1):
+            for j in range(lanes - 1, -1, -1):
+                k = r * lanes + j
+                e = k * t + s
+                if k >= n_s or e >= n:
+                    continue
+                c = ctx_l[e]
+                if const_l[c]:
+                    continue
+                i = off_l[c] + sym_l[e] - lo_l[c]
+                f = freq_l[i]
+                xj = x[j]
+                if xj >= bound * f:
+                    out.append(xj & _M32)
+                    xj >>= 32
+                x[j] = ((xj // f) << prec) + xj % f + cum_l[i]
+    head = []
+    for xj in x:
+        head += [xj >> 32, xj & _M32]
+    return np.array(head + out[::-1], np.uint64)
 
 
-def decode_loop(words, n, t_len, tcq, nb, center, t1, t2, rc, n_rc, trans, quant, const, lo,
-                freq, cum, slot, prec):
+def decode_loop(words, n, t, lanes, tcq, nb, center, t1, t2, rc, n_rc, trans, quant, const, lo,
+                freq, cum, off, slot, prec):
     """Symbols (int32; reconstruction indices r under TCQ, before the zero offset) and a
-    status: 0 ok, 1 words exhausted, 2 words left over or bad final state."""
+    status: 0 ok, 1 words exhausted, 2 words left over or a bad final state."""
+    from bisect import bisect_right
+
     w = words.tolist()
     nw = len(w)
-    if nw < 2:
+    if nw < 2 * lanes:
         return np.zeros(n, np.int32), 1
-    x = w[0] << 32 | w[1]
-    pos = 2
+    x = [w[2 * j] << 32 | w[2 * j + 1] for j in range(lanes)]
+    pos = 2 * lanes
     mask = (1 << prec) - 1
-    slot_l, freq_l, cum_l = slot.tolist(), freq.tolist(), cum.tolist()
+    slot_l = slot.tolist() if slot.size else None
+    freq_l, cum_l, off_l = freq.tolist(), cum.tolist(), off.tolist()
     rc_l = rc.tolist() if n_rc > 1 else None
     trans_l, quant_l, const_l, lo_l = trans.tolist(), quant.tolist(), const.tolist(), lo.tolist()
     out = [0] * n
-    state = prev = 0
-    step = t_len
+    state = [0] * lanes
+    prev = [0] * lanes
+    n_s = -(-n // t)
     status = 0
-    for i in range(n):
-        if step == t_len:
-            step = state = prev = 0
-        step += 1
-        c = q = 0
-        if tcq:
-            q = c = quant_l[state]
-        if nb:
-            c = c * 3 + (prev > t1) + (prev > t2)
-        if rc_l is not None:
-            c = c * n_rc + rc_l[i]
-        if const_l[c]:
-            s = lo_l[c]
-        else:
-            j = x & mask
-            k = slot_l[c][j]
-            x = freq_l[c][k] * (x >> prec) + j - cum_l[c][k]
-            if x < RANS_L:
-                if pos >= nw:
-                    status = 1
+    for r in range(-(-n_s // lanes)):
+        for s in range(t):
+            for j in range(lanes):
+                k = r * lanes + j
+                e = k * t + s
+                if k >= n_s or e >= n:
                     break
-                x = x << 32 | w[pos]
-                pos += 1
-            s = lo_l[c] + k
-        if tcq:
-            out[i] = 2 * s if q == 0 else 2 * s - 1 if s > 0 else 2 * s + 1 if s < 0 else 0
-            state = trans_l[state][s & 1]
-        else:
-            out[i] = s
-        if nb:
-            prev = abs(s - center)
-    if status == 0 and (pos != nw or x != RANS_L):
+                if s == 0:
+                    state[j] = prev[j] = 0
+                c = q = 0
+                if tcq:
+                    q = c = quant_l[state[j]]
+                if nb:
+                    c = c * 3 + (prev[j] > t1) + (prev[j] > t2)
+                if rc_l is not None:
+                    c = c * n_rc + rc_l[e]
+                if const_l[c]:
+                    v = lo_l[c]
+                else:
+                    xj = x[j]
+                    jj = xj & mask
+                    a = off_l[c]
+                    if slot_l is not None:
+                        i = slot_l[(c << prec) + jj]
+                    else:
+                        i = bisect_right(cum_l, jj, a, off_l[c + 1]) - 1
+                    kk = i - a
+                    xj = freq_l[i] * (xj >> prec) + jj - cum_l[i]
+                    if xj < RANS_L:
+                        if pos >= nw:
+                            return np.array(out, np.int32), 1
+                        xj = xj << 32 | w[pos]
+                        pos += 1
+                    x[j] = xj
+                    v = lo_l[c] + kk
+                if tcq:
+                    out[e] = 2 * v if q == 0 else 2 * v - 1 if v > 0 else 2 * v + 1 if v < 0 else 0
+                    state[j] = trans_l[state[j]][v & 1]
+                else:
+                    out[e] = v
+                if nb:
+                    prev[j] = abs(v - center)
+    if pos != nw or any(xj != RANS_L for xj in x):
         status = 2
     return np.array(out, np.int32), status

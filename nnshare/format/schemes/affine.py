@@ -46,6 +46,19 @@ from .base import (
 CHANNEL_WIDTH_BITS = 4  # a per-channel width is sent as (bits - 1) in 4 bits
 
 
+def _scales_readable(sc: np.ndarray, w) -> bool:
+    """Whether the scales, as the receiver reads them back in the scale dtype, pass its check:
+    finite, positive, and scale x 2**bits finite in float32."""
+    from ..wire import Reader, Writer
+
+    buf = Writer()
+    write_floats(buf, sc, w.scale_dtype)
+    back = read_floats(Reader(buf.getvalue()), sc.size, w.scale_dtype, "scales")
+    with np.errstate(all="ignore"):
+        return bool(np.all(np.isfinite(back) & (back > 0)
+                           & np.isfinite(back * np.float32(2**w.bits))))
+
+
 def _check_bool(name: str, v) -> None:
     if not isinstance(v, bool | np.bool_):
         raise SpecError(f"{name} must be true or false, got {v!r}")
@@ -241,6 +254,9 @@ class AffineScheme(Scheme):
         sc = np.asarray(q.params["scale"], np.float32)
         if sc.size != rows or not np.all(np.isfinite(sc) & (sc > 0)):
             raise SpecError(f"tensor {tally.name!r}: scales must be {rows} finite positive numbers")
+        if not _scales_readable(sc, w):
+            raise SpecError(f"tensor {tally.name!r}: a scale is 0 in {w.scale_dtype} or scale x "
+                            f"2**{w.bits} overflows float32 (the receiver refuses it)")
         flat = grain.stream_order(np.asarray(q.codes).reshape(shape), w)
         per_row = n // rows if rows else 0
         code_bits = _code_bits(shape, w, rows)
@@ -345,7 +361,9 @@ class AffineScheme(Scheme):
 
             qmin, qmax = w.row_qrange(rows)
             if coding == CODING_ENTROPY:
-                flat = decode_entropy(buf, n, hi, context, name, lo) + np.int32(shift)
+                flat = decode_entropy(buf, n, hi, context, name, lo)
+                if shift:
+                    flat += np.int32(shift)
                 if has_cb and n:
                     m = flat.reshape(rows, per_row)
                     if np.any(m < qmin[:, None]) or np.any(m > qmax[:, None]):

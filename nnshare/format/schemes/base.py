@@ -113,7 +113,7 @@ def choose_codes(
 
         p = ent.encode_codes(
             np.asarray(symbols(), np.int64), int(lo), int(qmax), models=coding.models, row_len=row_len,
-            context=coding.context,
+            context=coding.context, lanes=coding.version >= 2,
         )
         coded = varint(len(p)) + p + bytes(entropy_pad(len(p), n))
         if coding.entropy == "always" or len(coded) < (code_bits + 7) // 8:
@@ -155,7 +155,8 @@ def decode_entropy(buf, n: int, qmax: int, context, name: str, lo: int = 0) -> n
         raise FormatError(
             f"record {name!r} is entropy-coded; this reader cannot decode it ({e})"
         ) from None
-    return np.asarray(decode_codes(buf, n, int(lo), int(qmax), context=context)).astype(np.int32)
+    return np.asarray(decode_codes(buf, n, int(lo), int(qmax), context=context)).astype(
+        np.int32, copy=False)
 
 
 def unpack_code_field(buf, coding: int, n: int, bits: int, qmax: int, context, name: str) -> np.ndarray:

@@ -1,0 +1,144 @@
+"""The rANS loops over interleaved lanes, written for numba (:mod:`.rans` compiles them).
+
+Layout (:mod:`.rans`): ``L`` lanes, each a 64-bit state; the codes are cut into stripes of ``t``
+consecutive elements, stripe ``k`` belongs to lane ``k % L``. Decoding runs round by round
+(``r``: stripes ``r*L .. r*L + L - 1``), step by step (``s`` = 0 .. t - 1) and, within a step,
+lane by lane in ascending order; a lane that renormalises takes the next 32-bit word. Words:
+``[hi_0, lo_0, hi_1, lo_1, ..., renormalisation words in decode order]``. The encoder runs the
+same order backwards. With one lane this is the single-state layout of the first payloads.
+
+Tables are flat (:func:`.rans.tables`): context ``c``'s symbols ``0 .. w - 1`` have
+frequency ``freq[off[c] + k]`` and cumulative ``cum[off[c] + k]``; the symbol of a slot is
+``slot[c << prec | j] - off[c]`` when the slot table was built, else found by binary search on ``cum``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+RANS_L = 1 << 31
+
+
+def encode_loop(sym, ctx, const, lo, freq, cum, off, prec, t, lanes):
+    """Words of the stream (uint64 array holding 32-bit values), decoder order."""
+    n = sym.size
+    out = np.empty(n + 2, np.uint64)
+    pos = 0
+    x = np.full(lanes, np.uint64(RANS_L), np.uint64)
+    mask32 = np.uint64(0xFFFFFFFF)
+    p = np.uint64(prec)
+    n_s = (n + t - 1) // t
+    rounds = (n_s + lanes - 1) // lanes
+    for r in range(rounds - 1, -1, -1):
+        for s in range(t - 1, -1, -1):
+            for j in range(lanes - 1, -1, -1):
+                k = r * lanes + j
+                e = k * t + s
+                if k >= n_s or e >= n:
+                    continue
+                c = ctx[e]
+                if const[c]:
+                    continue
+                i = off[c] + sym[e] - lo[c]
+                f = np.uint64(freq[i])
+                xj = x[j]
+                if xj >= np.uint64((RANS_L >> prec) << 32) * f:
+                    out[pos] = xj & mask32
+                    pos += 1
+                    xj = xj >> np.uint64(32)
+                x[j] = ((xj // f) << p) + (xj % f) + np.uint64(cum[i])
+    res = np.empty(pos + 2 * lanes, np.uint64)
+    for j in range(lanes):
+        res[2 * j] = x[j] >> np.uint64(32)
+        res[2 * j + 1] = x[j] & mask32
+    for q in range(pos):
+        res[2 * lanes + q] = out[pos - 1 - q]
+    return res
+
+
+def decode_loop(words, n, t, lanes, tcq, nb, center, t1, t2, rc, n_rc, trans, quant, const, lo,
+                freq, cum, off, slot, prec):
+    """Symbols (codes; reconstruction indices r under TCQ, before the zero offset) and a status:
+    0 ok, 1 words exhausted, 2 words left over or a bad final state."""
+    out = np.zeros(n, np.int32)
+    nw = words.size
+    if nw < 2 * lanes:
+        return out, 1
+    x = np.empty(lanes, np.uint64)
+    for j in range(lanes):
+        x[j] = (np.uint64(words[2 * j]) << np.uint64(32)) | np.uint64(words[2 * j + 1])
+    pos = 2 * lanes
+    mask = np.uint64((1 << prec) - 1)
+    p = np.uint64(prec)
+    low = np.uint64(RANS_L)
+    has_slot = slot.size > 0
+    state = np.zeros(lanes, np.int64)
+    prev = np.zeros(lanes, np.int64)
+    n_s = (n + t - 1) // t
+    rounds = (n_s + lanes - 1) // lanes
+    for r in range(rounds):
+        for s in range(t):
+            for j in range(lanes):
+                k = r * lanes + j
+                e = k * t + s
+                if k >= n_s or e >= n:
+                    break
+                if s == 0:
+                    state[j] = 0
+                    prev[j] = 0
+                c = 0
+                q = 0
+                if tcq:
+                    q = quant[state[j]]
+                    c = q
+                if nb:
+                    c = c * 3 + (1 if prev[j] > t1 else 0) + (1 if prev[j] > t2 else 0)
+                if n_rc > 1:
+                    c = c * n_rc + rc[e]
+                if const[c]:
+                    v = lo[c]
+                else:
+                    xj = x[j]
+                    jj = xj & mask
+                    if has_slot:
+                        i = np.int64(slot[(c << prec) + jj])
+                    else:
+                        a = off[c]
+                        b = off[c + 1]
+                        ji = np.int64(jj)
+                        while b - a > 1:
+                            m = (a + b) >> 1
+                            if cum[m] <= ji:
+                                a = m
+                            else:
+                                b = m
+                        i = a
+                    kk = i - off[c]
+                    xj = np.uint64(freq[i]) * (xj >> p) + jj - np.uint64(cum[i])
+                    if xj < low:
+                        if pos >= nw:
+                            return out, 1
+                        xj = (xj << np.uint64(32)) | np.uint64(words[pos])
+                        pos += 1
+                    x[j] = xj
+                    v = lo[c] + kk
+                if tcq:
+                    if q == 0:
+                        out[e] = 2 * v
+                    elif v > 0:
+                        out[e] = 2 * v - 1
+                    elif v < 0:
+                        out[e] = 2 * v + 1
+                    else:
+                        out[e] = 0
+                    state[j] = trans[state[j], v & 1]
+                else:
+                    out[e] = v
+                if nb:
+                    prev[j] = abs(v - center)
+    if pos != nw:
+        return out, 2
+    for j in range(lanes):
+        if x[j] != low:
+            return out, 2
+    return out, 0
