@@ -215,6 +215,15 @@ def rate_control(
             raise SpecError(f"tensor {k!r} has non-finite values")
     numel = sum(a.size for a in arrays.values())
     energy = float(sum((a.astype(np.float64) ** 2).sum() for a in arrays.values()))
+    if numel == 0:  # every tensor empty: any step meets any target; report step 1
+        for v in (bits, bits_per_param, sqnr_db, mse):
+            if v is not None and not (math.isfinite(v) and (v > 0 or v is sqnr_db)):
+                raise SpecError(f"targets must be finite and positive, got {v}")
+        out = {k: quantize_tensor(a, np.ones(_rms_rows(a, granularity, axis).shape), method="nearest",
+                                  granularity=granularity, axis=axis, scale_dtype=scale_dtype)
+               for k, a in arrays.items()}
+        return RateResult(out, 1.0, float(sum(tensor_bits(q, models) for q in out.values())), 0.0,
+                          0.0, 0, 0)
     if bits_per_param is not None:
         bits = bits_per_param * numel
     if sqnr_db is not None:

@@ -116,6 +116,9 @@ def encode_update(
     delta = {k: new_a[k].astype(np.float64) - base_a[k] for k in names}
     for k in exact:
         delta[k] = np.asarray(new[k]).astype(np.int64) - np.asarray(base[k]).astype(np.int64)
+    for k in names:
+        if k not in exact and np.any(np.abs(delta[k]) > np.finfo(np.float32).max):
+            raise SpecError(f"tensor {k!r}: new - base overflows float32")
     if sum(x is not None for x in (step, sqnr_db, bits_per_param)) != 1:
         raise SpecError("give exactly one of step, sqnr_db, bits_per_param")
     if lam_scale is None:
@@ -159,6 +162,7 @@ def encode_update(
         codes_out[k] = c
         steps[k] = float(q.params["scale"])
         recon[k] = _rebuild(np.asarray(base[k]), base_a[k], steps[k], c)
+    _check_finite(recon, SpecError)  # what the receiver would refuse is never written
     data, secs = write_stream(
         tensors, mode, entropy="auto", kind="update", base_fingerprint=fingerprint_arrays(base_a),
         chain_fingerprint=state.fingerprint if state is not None else None, contexts=prev,
@@ -194,7 +198,9 @@ def _rebuild(base_orig: np.ndarray, base_f: np.ndarray, step: float, codes: np.n
     if _is_integer(base_orig):
         d = np.rint(np.float64(step) * codes).astype(np.int64).reshape(base_f.shape)
         return (np.asarray(base_orig).astype(np.int64) + d).astype(np.asarray(base_orig).dtype)
-    return (base_f + np.float32(step) * codes.astype(np.float32).reshape(base_f.shape)).astype(np.float32)
+    with np.errstate(over="ignore"):  # an overflow is refused by _check_finite
+        return (base_f + np.float32(step) * codes.astype(np.float32).reshape(base_f.shape)).astype(
+            np.float32)
 
 
 def base_layout(base: Mapping[str, object]) -> list[tuple[str, tuple[int, ...]]]:
@@ -227,6 +233,7 @@ def decode_update(
         for k in out:  # integer tensors exactly, in their own dtype
             if _is_integer(base[k]):
                 out[k] = _rebuild(np.asarray(base[k]), base_a[k], steps[k], codes[k])
+        _check_finite(out, FormatError)
         return out, ChainState.from_codes(codes)  # a v1 chain fingerprints every tensor
     st = read_stream(data, base_layout(base_a), chain=state,
                      base_fingerprint=fingerprint_arrays(base_a))
@@ -246,4 +253,12 @@ def decode_update(
         step = float(np.asarray(t.params["scale"]).reshape(-1)[0])
         out[k] = _rebuild(np.asarray(base[k]), base_a[k], step, c)
         codes[k] = c
+    _check_finite(out, FormatError)
     return out, _chain(codes, base)
+
+
+def _check_finite(arrays: Mapping[str, np.ndarray], error) -> None:
+    """``error`` naming the first tensor whose rebuilt values overflow (base + step x codes)."""
+    for k, a in arrays.items():
+        if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            raise error(f"update of {k!r}: base + step x codes is not finite (overflow)")

@@ -64,6 +64,8 @@ def read_state(data: bytes | bytearray | memoryview) -> dict[str, np.ndarray]:
         except UnicodeDecodeError:
             raise FormatError("update state: tensor name is not UTF-8") from None
         n = r.varint(limit=len(buf) // 4)
+        if name in codes:
+            raise FormatError(f"update state: tensor {name!r} appears twice")
         codes[name] = np.frombuffer(r.take(4 * n), dtype="<i4").astype(np.int32)
     if r.remaining:
         raise FormatError("update state: trailing bytes")
@@ -110,8 +112,8 @@ def decode_v1(
         bits = r.u8()
         if bits == 0:
             c = np.zeros(b_.size, np.int32)
-        elif bits > 17:
-            raise FormatError(f"tensor {k!r}: code width {bits} out of range")
+        elif bits > 16:  # the writer sent at most 16-bit codes
+            raise FormatError(f"tensor {k!r}: code width {bits} out of range 1..16")
         else:
             length = r.varint(limit=r.remaining)
             ctx = prev.get(k) if (prev is not None and flags & FLAG_CHAIN) else None
@@ -119,7 +121,8 @@ def decode_v1(
                 raise FormatError(f"tensor {k!r}: previous update has another size")
             c = decode_codes(r.take(length), b_.size, -(2 ** (bits - 1)), 2 ** (bits - 1) - 1,
                              context=ctx)
-        out[k] = (b_ + np.float32(s) * c.astype(np.float32).reshape(b_.shape)).astype(np.float32)
+        with np.errstate(over="ignore"):  # an overflow is refused by the caller
+            out[k] = (b_ + np.float32(s) * c.astype(np.float32).reshape(b_.shape)).astype(np.float32)
         codes[k], steps[k] = c, s
     if r.remaining:
         raise FormatError(f"{r.remaining} unexpected bytes after the last tensor")
