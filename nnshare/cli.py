@@ -89,14 +89,39 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _one_line(msg: str) -> str:
-    return " ".join(str(msg).split())
+    """The message on one line, control characters escaped (names come from streams)."""
+    from .text import printable
+
+    return printable(" ".join(str(msg).split()))
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that ``finally`` blocks remove temporary files."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; usage errors and nnshare's errors become one line, status 2."""
+    import signal
+
     _pin_threads()
     warnings.showwarning = _show_warning
     ex = _click_exceptions()
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (e.g. called from a test runner's worker)
+        previous = None
+    try:
+        _run(argv, ex)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv, ex) -> None:
     try:
         rc = app(args=argv, standalone_mode=False, prog_name="nnshare")
         if isinstance(rc, int) and rc:
@@ -125,6 +150,9 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("aborted", err=True)
         sys.exit(130)
+    except Terminated:
+        typer.echo("terminated", err=True)
+        sys.exit(143)
 
 
 if __name__ == "__main__":

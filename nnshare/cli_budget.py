@@ -17,8 +17,9 @@ def encode_budget(model: Path, out: Path, given: dict, as_json: bool) -> None:
     from .format.spec import QuantSpec
     from .link import parse_link
     from .mixed import Budget, rich_bits_table, search
+    from .outputs import atomic_write_many
     from .progress import spinner
-    from .share.model import atomic_write, encode_model
+    from .share.model import encode_model
 
     cands_text = given["--candidates"] or "2,3,4,5,6,8"
     try:
@@ -40,9 +41,9 @@ def encode_budget(model: Path, out: Path, given: dict, as_json: bool) -> None:
         alloc = search(st, budget, "weight", granularity=given["--mixed"] or "channel", candidates=cands,
                        base=base, mode=mode, float_dtype=given["--float-dtype"] or "fp32", entropy=entropy)
         enc = encode_model(st, alloc.plan, mode, entropy=entropy, counters=counters)
-    atomic_write(out, enc.data)
-    if given["--plan-out"] is not None:
-        atomic_write(given["--plan-out"], alloc.plan.to_json().encode())
+    plan_out = given["--plan-out"]
+    atomic_write_many([(out, enc.data)]  # both files or neither
+                      + ([(plan_out, alloc.plan.to_json().encode())] if plan_out is not None else []))
     if as_json:
         typer.echo(json.dumps({
             "out": str(out), "bytes": len(enc.data), "bits": 8 * len(enc.data),

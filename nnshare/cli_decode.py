@@ -59,15 +59,18 @@ def decode(
 ) -> None:
     """Decode a stream (or a model update, with --base) into a safetensors file or a model
     folder; float tensors come back in their original dtype unless --dtype says otherwise."""
-    from .io import save_safetensors
+    from .io import safetensors_bytes
+    from .outputs import Staged, atomic_write
     from .share.delta import is_update
 
     check_choice("--dtype", dtype, tuple(DTYPE_FLAGS))
     data = read_bytes(stream)
     to_dir = out.suffix != ".safetensors"
+    state_bytes = None
     if is_update(data):
         refuse_extra({"--like": like}, set(), "an update stream (it carries no layout; give --base)")
-        arrays, dtypes, ties = _decode_update(data, base, state_in, state_out)
+        arrays, dtypes, ties, new_state = _decode_update(data, base, state_in)
+        state_bytes = new_state.to_bytes() if state_out is not None else None
         what = "base + update"
     else:
         refuse_extra({"--base": base, "--state-in": state_in, "--state-out": state_out}, set(),
@@ -79,41 +82,48 @@ def decode(
         dtypes = {n: DTYPE_FLAGS[dtype] if arrays[n].dtype.kind == "f" else d for n, d in dtypes.items()}
     canon = {n: a for n, a in arrays.items() if n not in ties}
     meta = {"format": "pt", **ties}
-    if to_dir:
-        _write_folder(out, canon, dtypes, meta, like)
-        target = out / "model.safetensors"
-    else:
-        save_safetensors(canon, out, dtypes, meta)
-        target = out
+    blob = safetensors_bytes(canon, dtypes, meta)  # refuses names safetensors reserves
+    # all outputs or none: the state's temporary file first, renamed once the model is written
+    state = Staged(state_out, state_bytes) if state_bytes is not None else None
+    try:
+        if to_dir:
+            _write_folder(out, blob, like)
+            target = out / "model.safetensors"
+        else:
+            atomic_write(out, blob)
+            target = out
+        if state is not None:
+            state.commit()
+    finally:
+        if state is not None:
+            state.discard()
     typer.echo(f"wrote {target}: {len(canon)} {what}" + (f" ({len(ties)} tied)" if ties else ""))
 
 
-def _decode_update(data, base, state_in, state_out):
+def _decode_update(data, base, state_in):
     from .io import load_checkpoint
     from .share.delta import decode_update, load_state
-    from .share.model import atomic_write
 
     if base is None:
         fail("this is a model update: give --base, the model it was coded against")
     prev = load_state(read_bytes(state_in)) if state_in is not None else None
     bst = load_checkpoint(model_file(base))
     arrays, new_state = decode_update(data, bst.arrays, state=prev)
-    if state_out is not None:
-        atomic_write(state_out, new_state.to_bytes())
     for alias, canon in bst.ties.items():
         arrays[alias] = arrays[canon]
-    return arrays, dict(bst.dtypes), dict(bst.ties)
+    return arrays, dict(bst.dtypes), dict(bst.ties), new_state
 
 
-def _write_folder(out: Path, arrays, dtypes, meta, like: Path | None) -> None:
-    """A model folder: the original's non-weight files (when ``like`` is a folder), new weights."""
+def _write_folder(out: Path, blob: bytes, like: Path | None) -> None:
+    """A model folder: the original's non-weight files (when ``like`` is a folder), new weights
+    ``blob`` (a safetensors file)."""
+    import os
+
     from .errors import OutputError
-    from .io import safetensors_bytes
 
     if out.exists() and not out.is_dir():
         raise OutputError(f"cannot write folder {out}: a file of that name exists")
-    blob = safetensors_bytes(arrays, dtypes, meta)
-    tmp = out.with_name(f".{out.name}.tmp")
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     try:
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -126,8 +136,9 @@ def _write_folder(out: Path, arrays, dtypes, meta, like: Path | None) -> None:
             shutil.rmtree(out)
         tmp.rename(out)
     except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise OutputError(f"cannot write folder {out}: {e.strerror or e}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _weights_ignored(folder, names):

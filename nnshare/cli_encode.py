@@ -207,16 +207,16 @@ def load_model(path: Path):
 def write_encoded(model: Path, out: Path, plan, mode: str, entropy: str, counters: bool,
                   plan_out: Path | None, as_json: bool) -> None:
     """Encode with a plan, write the stream (and the plan), print the summary."""
+    from .outputs import atomic_write_many
     from .progress import spinner
     from .share import inspect as insp
-    from .share.model import atomic_write, encode_model
+    from .share.model import encode_model
 
     st = load_model(model)
     with spinner(f"quantizing {len(st.arrays)} tensors"):
         enc = encode_model(st, plan, mode, entropy=entropy, counters=counters)
-    atomic_write(out, enc.data)
-    if plan_out is not None:
-        atomic_write(plan_out, plan.to_json().encode())
+    atomic_write_many([(out, enc.data)]
+                      + ([(plan_out, plan.to_json().encode())] if plan_out is not None else []))
     rep = insp(enc.data, layout=enc.state.select(enc.tensors).layout() if mode == "agreed" else None)
     summary = {
         "out": str(out), "bytes": len(enc.data), "bits": rep.total_bits,
@@ -261,8 +261,8 @@ def _encode_rate(model, out, target_bits, target_bpp, target_sqnr, method, mode,
 
 def _encode_update(model, out, base, target_bpp, target_sqnr, method, state_in, state_out, as_json):
     """Code NEW - BASE against a base both sides hold (optionally chained to the last update)."""
+    from .outputs import atomic_write_many
     from .share.delta import encode_update, load_state
-    from .share.model import atomic_write
 
     prev = load_state(read_bytes(state_in)) if state_in is not None else None
     from .progress import spinner
@@ -271,9 +271,8 @@ def _encode_update(model, out, base, target_bpp, target_sqnr, method, state_in, 
     with spinner(f"coding the update of {len(new_st.arrays)} tensors"):
         enc = encode_update(new_st.arrays, base_st.arrays, state=prev, sqnr_db=target_sqnr,
                             bits_per_param=target_bpp, method=method)
-    atomic_write(out, enc.data)
-    if state_out is not None:
-        atomic_write(state_out, enc.state.to_bytes())
+    atomic_write_many([(out, enc.data)]  # both files or neither
+                      + ([(state_out, enc.state.to_bytes())] if state_out is not None else []))
     q = update_quality(new_st, base_st, enc.reconstruction)
     n = sum(a.size for a in enc.reconstruction.values())
     if as_json:

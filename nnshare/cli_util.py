@@ -30,17 +30,38 @@ def refuse_extra(given: dict[str, object], allowed: set[str], what: str) -> None
         fail(f"{', '.join(extra)} {'has' if len(extra) == 1 else 'have'} no effect with {what}")
 
 
-def read_bytes(path: Path) -> bytes:
+#: Largest stream or state file the CLI reads (1 GiB; the decoder's output cap is 1 GiB too).
+MAX_STREAM_FILE_BYTES = 1 << 30
+
+
+def read_bytes(path: Path, limit: int = MAX_STREAM_FILE_BYTES) -> bytes:
+    """The bytes of a stream (or state) file: a regular file of at most ``limit`` bytes (a
+    device, FIFO or socket is refused without being opened for reading, so nothing blocks)."""
+    import os
+    import stat
+
     from .errors import ModelFileError
 
     try:
-        return path.read_bytes()
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            raise ModelFileError(f"{path} is a directory, not a stream file")
+        if not stat.S_ISREG(st.st_mode):
+            raise ModelFileError(f"{path} is not a regular file (a device, FIFO or socket)")
+        if st.st_size > limit:
+            raise ModelFileError(f"{path} has {st.st_size:,} bytes, more than the {limit:,} a "
+                                 "stream file may have")
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
     except FileNotFoundError:
         raise ModelFileError(f"file not found: {path}") from None
-    except IsADirectoryError:
-        raise ModelFileError(f"{path} is a directory, not a stream file") from None
     except OSError as e:
+        if isinstance(e, ModelFileError):
+            raise
         raise ModelFileError(f"cannot read {path}: {e.strerror}") from None
+    if len(data) > limit:
+        raise ModelFileError(f"{path} grew past the {limit:,} bytes a stream file may have")
+    return data
 
 
 def check_choice(flag: str, value: str | None, options: tuple[str, ...]) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelFileError
+from .errors import ModelFileError, OutputError
 from .state import ModelState, model_state
 
 #: safetensors dtype -> (numpy dtype of the stored bytes, nnshare dtype name)
@@ -175,6 +175,9 @@ def safetensors_bytes(arrays: dict[str, np.ndarray], dtypes: dict[str, str] | No
                       metadata: dict[str, str] | None = None) -> bytes:
     """A safetensors file of ``arrays`` (each in ``dtypes[name]``, default its own dtype)."""
     header: dict = {}
+    if "__metadata__" in arrays:
+        raise OutputError("tensor name '__metadata__' is reserved by the safetensors format: "
+                          "cannot write it")
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     blobs, off = [], 0

@@ -4,28 +4,31 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .share.inspect import Inspection
+from .text import printable
 
 
 def inspection_table(rep: Inspection, console: Console | None = None) -> None:
-    """Print a stream's accounting: per tensor, then header, totals and the saving vs float32."""
+    """Print a stream's accounting: per tensor, then header, totals and the saving vs float32.
+    Names from the stream are plain text (never rich markup), control characters escaped."""
     console = console or Console()
     title = f"nnshare {rep.kind} stream v{rep.version}, {rep.mode} mode"
     d = rep.to_dict()
     for what in ("base", "chain"):
         if d[f"{what}_fingerprint"] is not None:
             title += f", {what} {d[f'{what}_fingerprint']}"
-    t = Table(title=title, show_footer=False)
+    t = Table(title=Text(printable(title)), show_footer=False)
     for col in ("tensor", "shape", "elements", "scheme", "bits/el", "payload", "side", "framing"):
         t.add_column(col, justify="left" if col in ("tensor", "scheme", "shape") else "right",
                      no_wrap=col in ("tensor", "scheme"))
     for r in rep.rows:
         t.add_row(
-            r.name,
+            Text(printable(r.name)),
             "x".join(map(str, r.shape)) or "scalar",
             f"{r.elements:,}",
-            r.scheme,
+            Text(printable(r.scheme)),
             f"{r.bits_per_element:.2f}",
             f"{r.payload_bits:,}",
             f"{r.side_bits:,}",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -10,11 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FormatError, NNShareWarning, OutputError, SpecError
+from ..errors import FormatError, NNShareWarning, SpecError
 from ..format import container
 from ..format.meta import read_meta, with_meta
 from ..format.records import Tensor
 from ..format.spec import QuantSpec
+from ..outputs import atomic_write  # noqa: F401  (re-exported: its former home)
 from ..plan import Plan, preset
 from ..state import ModelState, model_state
 from .quality import Quality, assess, warn_damage
@@ -218,21 +218,3 @@ def _torch_state(dec: Decoded) -> dict:
     return out
 
 
-def atomic_write(path: str | os.PathLike, data: bytes) -> None:
-    """Write bytes to ``path`` via a temporary file in the same folder and a rename."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp{os.getpid()}")
-    if os.path.isdir(path):
-        raise OutputError(f"cannot write {path}: it is a directory")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
