@@ -49,8 +49,10 @@ def _segments(sections, n: int) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-def corpus() -> list[Sample]:
-    """The v2 samples, one per stream kind (small, so every byte can be tried)."""
+def corpus(lanes: bool = False) -> list[Sample]:
+    """The v2 samples, one per stream kind (small, so every byte can be tried); ``lanes`` adds
+    a model whose entropy payload interleaves 512 rANS lanes (2**19 sparse codes, ~40 KB: too
+    big to try every byte, it takes part in the random mutations)."""
     rng = np.random.default_rng(11)
     w = rng.laplace(0, 0.05, (8, 12)).astype(np.float32)
     tensors = {
@@ -110,7 +112,24 @@ def corpus() -> list[Sample]:
     feats = encode_features({"act": np.maximum(rng.standard_normal((2, 40)), 0)}, bits=5)
     out.append(Sample("features", feats, _segments(read_stream(feats).sections, len(feats)),
                       decode_features))
+    if lanes:
+        big = {"w": quantize(rng.laplace(0, 1, (128, 256)).astype(np.float32), QuantSpec(bits=4)),
+               "t": quantize((rng.standard_normal(2**19) * (rng.random(2**19) < 0.05))
+                             .astype(np.float32), QuantSpec(bits=4))}
+        data, secs = write_stream(big, "self", entropy="always")
+        out.append(Sample("model-entropy-lanes", data, _segments(secs, len(data)), model(None)))
     return out
+
+
+def output_bytes(result) -> int:
+    """Bytes of the arrays a decode returned (nested lists, tuples and dicts)."""
+    if isinstance(result, np.ndarray):
+        return result.nbytes
+    if isinstance(result, dict):
+        return sum(output_bytes(v) for v in result.values())
+    if isinstance(result, list | tuple):
+        return sum(output_bytes(v) for v in result)
+    return 0
 
 
 def single_byte_changes(data: bytes):
