@@ -14,7 +14,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev,plot,wlan,fast,range,export]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,plot,wlan,fast,range,export,flower]'
 	touch $@
 
 demo: $(BIN)/.installed

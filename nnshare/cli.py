@@ -103,6 +103,12 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
+def _no_such_option(e) -> str:
+    near = sorted(getattr(e, "possibilities", None) or ())
+    hint = f" (did you mean {', '.join(near)}?)" if near else ""
+    return f"No such option: {e.option_name}{hint}"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; usage errors and nnshare's errors become one line, status 2."""
     import signal
@@ -130,6 +136,9 @@ def _run(argv, ex) -> None:
         sys.exit(e.exit_code)
     except ex.NoArgsIsHelpError as e:  # bare `nnshare` / `nnshare CMD` without arguments
         typer.echo(e.ctx.get_help() if e.ctx else str(e))
+        sys.exit(2)
+    except ex.NoSuchOption as e:  # one wording whichever click/typer is installed (flwr pins typer < 0.21)
+        typer.echo(f"error: {_no_such_option(e)}", err=True)
         sys.exit(2)
     except ex.UsageError as e:
         typer.echo(f"error: {_one_line(e.format_message())}", err=True)
