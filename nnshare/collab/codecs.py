@@ -1,5 +1,5 @@
 """Update codecs for collaborative learning: a model update (named float arrays) <-> one nnshare
-stream (agreed-architecture mode, the broadcast's fingerprint in the header).
+stream (agreed-architecture mode, stream kind "update", the broadcast's fingerprint in the header).
 
 Every codec writes ordinary records of the one container — affine (QSGD, TernGrad, top-k,
 random-k, rate-controlled TCQ), codebook (scaled sign), rotated (DRIVE/EDEN-style and nnshare's
@@ -92,8 +92,10 @@ class Codec:
                 raise SpecError(f"update tensor {n!r} has NaN or infinite values")
         if self.flat:
             upd = {FLAT: np.concatenate([a.reshape(-1) for a in upd.values()])}
+        # coded against a broadcast: the container's "update" kind; without one (a gradient in
+        # DDP, a vector in mean estimation) a plain tensor stream
         data, _ = write_stream(self.tensors(upd, int(seed)), "agreed", entropy="auto",
-                               base_fingerprint=base)
+                               base_fingerprint=base, kind="model" if base is None else "update")
         return data
 
     def decode(self, data: bytes, layout: Layout, base: int | None = None) -> Update:
@@ -101,6 +103,8 @@ class Codec:
         truncated stream, one coded for another architecture, or against another broadcast."""
         layout = sorted((str(n), tuple(int(d) for d in s)) for n, s in layout)
         stream = read_stream(data, self.stream_layout(layout))
+        if base is not None and stream.kind != "update":
+            raise FormatError(f"expected an update coded against a broadcast, got a {stream.kind} stream")
         if base is not None and stream.base_fingerprint != base:
             got = stream.base_fingerprint
             raise FormatError(

@@ -11,8 +11,11 @@
   small enough that their sum over the ranks fits int8, all-reduced as int8: 1 byte per element.
 
 Both keep an error-feedback residual per bucket in the state (contractive codecs only for the
-all-gather path; the summable path's codes are unbiased and EF is off by default). Works on gloo
-(CPU) and NCCL (the bucket is moved to the CPU for coding, then back to its device).
+all-gather path; the summable path's codes are unbiased and EF is off by default).
+
+Backends: coding runs on the CPU (numpy); every tensor handed to a collective lives on the
+bucket's device, so gloo gets CPU tensors and NCCL CUDA tensors; nothing here names a backend.
+Tested on gloo only: this machine has no GPU, so the NCCL path has not been run.
 """
 
 from __future__ import annotations
@@ -75,19 +78,20 @@ def allgather_hook(state: CommState, bucket):
     mine = state.codec.decode(data, layout)["g"]
     if state.error_feedback:
         state.residual[bucket.index()] = x - mine
+    dev = buf.device  # collectives on the bucket's device: CPU for gloo, CUDA for NCCL
     payload = torch.frombuffer(bytearray(data), dtype=torch.uint8)
-    size = torch.tensor([payload.numel()], dtype=torch.int64)
-    sizes = [torch.zeros(1, dtype=torch.int64) for _ in range(world)]
+    size = torch.tensor([payload.numel()], dtype=torch.int64, device=dev)
+    sizes = [torch.zeros(1, dtype=torch.int64, device=dev) for _ in range(world)]
     dist.all_gather(sizes, size, group=state.group)
-    longest = int(max(s.item() for s in sizes))
-    padded = torch.zeros(longest, dtype=torch.uint8)
+    sizes = [int(s.item()) for s in sizes]
+    padded = torch.zeros(max(sizes), dtype=torch.uint8)
     padded[: payload.numel()] = payload
-    got = [torch.zeros(longest, dtype=torch.uint8) for _ in range(world)]
-    dist.all_gather(got, padded, group=state.group)
+    got = [torch.zeros(max(sizes), dtype=torch.uint8, device=dev) for _ in range(world)]
+    dist.all_gather(got, padded.to(dev), group=state.group)
     me = dist.get_rank(state.group)
     total = np.zeros_like(x)
     for i, (g, s) in enumerate(zip(got, sizes, strict=True)):
-        total += mine if i == me else state.codec.decode(bytes(g[: int(s.item())].numpy()), layout)["g"]
+        total += mine if i == me else state.codec.decode(bytes(g[:s].cpu().numpy()), layout)["g"]
     state.bytes_sent += len(data)
     if bucket.is_last():
         state.steps += 1
@@ -103,7 +107,7 @@ def summable_hook(state: CommState, bucket):
     buf = bucket.buffer()
     world = dist.get_world_size(state.group)
     x = buf.detach().to("cpu", torch.float32)
-    peak = x.abs().max().reshape(1)
+    peak = x.abs().max().reshape(1).to(buf.device)  # collectives on the bucket's device
     dist.all_reduce(peak, op=dist.ReduceOp.MAX, group=state.group)
     q = (2 ** state.bits - 1) // world  # sum of world codes stays within int8
     if q < 1:
@@ -111,7 +115,7 @@ def summable_hook(state: CommState, bucket):
     scale = float(peak.item()) / q if peak.item() > 0 else 1.0
     g = torch.Generator().manual_seed(state.steps * 31 + dist.get_rank(state.group))
     u = x / scale
-    codes = torch.floor(u + torch.rand(u.shape, generator=g)).clamp_(-q, q).to(torch.int8)
+    codes = torch.floor(u + torch.rand(u.shape, generator=g)).clamp_(-q, q).to(buf.device, torch.int8)
     dist.all_reduce(codes, op=dist.ReduceOp.SUM, group=state.group)
     state.bytes_sent += codes.numel() + 4
     if bucket.is_last():

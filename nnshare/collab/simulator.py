@@ -4,8 +4,9 @@ Clients hold shards of a classification set (IID or Dirichlet label skew), train
 ``local_epochs`` of SGD from the broadcast, and send ``local - broadcast`` through a codec
 (optionally with error feedback); the server averages what it decodes over the clients that
 answered (partial participation, random dropouts) and adds it to the model. Every uplink byte
-is the length of a real nnshare stream. Clients whose reply fails to decode are left out of that
-round (counted in ``Run.rejected``).
+is the length of a real nnshare stream. A client whose reply fails to decode (truncated, coded
+against another round's broadcast), or whose coding fails (its error-feedback state is another
+client's), is left out of that round and reported in ``Run.rejections``.
 """
 
 from __future__ import annotations
@@ -41,7 +42,12 @@ class Run:
 
     accuracy: list[float] = field(default_factory=list)
     uplink: list[int] = field(default_factory=list)
-    rejected: int = 0
+    rejections: list[tuple[int, int, str]] = field(default_factory=list)  # (round, client, why)
+
+    @property
+    def rejected(self) -> int:
+        """Replies left out, over all rounds."""
+        return len(self.rejections)
 
     def bytes_to(self, target: float) -> int | None:
         """Cumulative uplink bytes up to the first round whose accuracy reaches ``target``."""
@@ -76,10 +82,13 @@ def fedavg(
     hidden: int = 128,
     seed: int = 0,
     tamper: Callable[[int, int, bytes], bytes] | None = None,
+    state_of: Callable[[int, int], int] | None = None,
 ) -> Run:
     """Run FedAvg; ``data`` = (x_train, y_train, x_test, y_test) as float32 / int64 arrays.
     ``codec``: one codec for all clients, or a sequence of one codec per client.
-    ``tamper(round, client, bytes) -> bytes`` lets a test corrupt replies on the wire."""
+    ``tamper(round, client, bytes) -> bytes`` lets a test corrupt replies on the wire;
+    ``state_of(round, client) -> client`` which client's error-feedback state a client is
+    handed (a mix-up to detect)."""
     import torch
 
     x_tr, y_tr, x_te, y_te = data
@@ -114,7 +123,12 @@ def fedavg(
             cseed = (seed * 7919 + r * 104729 + int(c)) & 0xFFFFFFFF
             estimate = None
             if ef:
-                data_b, estimate = ef.step(delta, states[c], str(c), seed=cseed, base=base)
+                held = states[state_of(r, int(c)) if state_of else c]
+                try:
+                    data_b, estimate = ef.step(delta, held, str(c), seed=cseed, base=base)
+                except NNShareError as e:  # nothing sent
+                    run.rejections.append((r, int(c), f"{type(e).__name__}: {e}"))
+                    continue
                 inner = ef.codec
             else:
                 inner = codec[int(c)] if per_client else codec
@@ -124,8 +138,8 @@ def fedavg(
             up += len(data_b)
             try:
                 decoded = inner.decode(data_b, layout_of(delta), base)
-            except NNShareError:
-                run.rejected += 1
+            except NNShareError as e:
+                run.rejections.append((r, int(c), f"{type(e).__name__}: {e}"))
                 continue
             # EF21: the server's estimate of a client's update is its running sum g_i, which the
             # client's copy (``estimate``) equals while every reply arrives

@@ -33,7 +33,8 @@ def test_every_codec_round_trips_through_the_container(name, opts):
     # the stream is an ordinary agreed-mode container: its accounting is exact
     st = read_stream(data, c.stream_layout(sorted(layout_of(u))))
     assert sum(s.bits for s in st.sections) == 8 * len(data)
-    assert st.base_fingerprint == base
+    assert st.base_fingerprint == base and st.kind == "update"
+    assert read_stream(c.encode(u, seed=5), c.stream_layout(sorted(layout_of(u)))).kind == "model"
     # decoding twice gives the same values; encoding with the same seed the same bytes
     assert c.encode(u, seed=5, base=base) == data
     if name == "fp32":
@@ -62,6 +63,8 @@ def test_a_reply_coded_against_another_broadcast_is_refused():
         c.decode(data, layout_of(u), base=other)
     with pytest.raises(FormatError):
         c.decode(data[:-3], layout_of(u), base=fingerprint(u))
+    with pytest.raises(FormatError, match="got a model stream"):  # no base: not an update
+        c.decode(c.encode(u, seed=1), layout_of(u), base=fingerprint(u))
     with pytest.raises(FormatError):  # another architecture
         c.decode(data, [("a.weight", (48, 32))], base=fingerprint(u))
 

@@ -43,6 +43,8 @@ def test_bad_replies_are_left_out_and_the_round_goes_on(data):
     stale: list[bytes] = []
     run = fedavg(data, codec("sign"), clients=4, rounds=3, seed=1, tamper=tamper)
     assert run.rejected == 3 + 2  # client 1 every round, client 2 in rounds 1 and 2
+    assert sorted((r, c) for r, c, _ in run.rejections) == [(0, 1), (1, 1), (1, 2), (2, 1), (2, 2)]
+    assert all(why.startswith("FormatError") for _, _, why in run.rejections)
     assert len(run.accuracy) == 3 and run.accuracy[-1] > 0.3
 
 
@@ -55,3 +57,18 @@ def test_one_codec_per_client(data):
     assert one.uplink[0] < mixed.uplink[0]  # the fp32 client's reply costs far more
     with pytest.raises(SpecError, match="2 codecs for 3 clients"):
         fedavg(data, [codec("fp32")] * 2, clients=3, rounds=1)
+
+
+def test_a_client_handed_another_clients_state_is_left_out(data):
+    ef = ErrorFeedback(codec("rotated", bits=1, nu=4))
+    run = fedavg(data, ef, clients=4, rounds=2, seed=1, state_of=lambda r, c: 3 if (r, c) == (1, 0) else c)
+    assert [(r, c) for r, c, _ in run.rejections] == [(1, 0)]
+    assert "belongs to client '3'" in run.rejections[0][2] and run.rejections[0][2].startswith("SpecError")
+    assert len(run.accuracy) == 2
+
+
+def test_rejections_name_round_client_and_error(data):
+    run = fedavg(data, codec("sign"), clients=3, rounds=2, seed=2,
+                 tamper=lambda r, c, b: b[:-1] if (r, c) == (1, 2) else b)
+    assert [(r, c) for r, c, _ in run.rejections] == [(1, 2)]
+    assert run.rejections[0][2].startswith("FormatError")
