@@ -31,8 +31,15 @@ from nnshare.collab.simulator import digits, fedavg  # noqa: E402
 
 torch.set_num_threads(1)
 
+def _unbiased(step_rms: float):
+    """nnshare's unbiased entropy-coded quantization at one global step (x the update's RMS)."""
+    return codec("tcq", unbiased=True, bits_per_param=None, step_rms=step_rms)
+
+
 CODECS = [
     ("fp32", lambda: codec("fp32")),
+    ("QSGD s=1", lambda: codec("qsgd", levels=1)),
+    ("QSGD s=2", lambda: codec("qsgd", levels=2)),
     ("QSGD s=7 (4 bit)", lambda: codec("qsgd", levels=7)),
     ("TernGrad", lambda: codec("terngrad")),
     ("scaled sign + EF", lambda: ErrorFeedback(codec("sign"))),
@@ -43,7 +50,9 @@ CODECS = [
     ("nnshare rotated TCQ 1 bit + EF", lambda: ErrorFeedback(codec("rotated", bits=1, nu=6))),
     ("nnshare TCQ 0.5 b/p + EF", lambda: ErrorFeedback(codec("tcq", bits_per_param=0.5))),
     ("nnshare TCQ 0.25 b/p + EF", lambda: ErrorFeedback(codec("tcq", bits_per_param=0.25))),
-    ("nnshare TCQ 0.1 b/p + EF", lambda: ErrorFeedback(codec("tcq", bits_per_param=0.1))),
+    ("nnshare unbiased, step 60 RMS", lambda: _unbiased(60)),
+    ("nnshare unbiased, step 90 RMS", lambda: _unbiased(90)),
+    ("nnshare unbiased, step 130 RMS", lambda: _unbiased(130)),
 ]
 SETTINGS = [
     ("IID", {"alpha": None}),
@@ -59,12 +68,17 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=40)
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--settings", type=int, default=len(SETTINGS), help="how many of the settings to run")
+    ap.add_argument("--only", default=None, help="comma-separated setting indices (0-based) to run; "
+                    "results of the others already in the JSON are kept")
     a = ap.parse_args()
     rounds = 15 if a.quick else a.rounds
     seeds = [0] if a.quick else list(range(a.seeds))
     data = digits()
     res = {"rounds": rounds, "seeds": seeds, "clients": 10, "settings": {}}
-    for sname, opts in (SETTINGS[:1] if a.quick else SETTINGS[: a.settings]):
+    todo = SETTINGS[:1] if a.quick else SETTINGS[: a.settings]
+    if a.only is not None:
+        todo = [SETTINGS[int(i)] for i in a.only.split(",")]
+    for sname, opts in todo:
         rows = {}
         for cname, make in CODECS:
             runs = []
@@ -96,7 +110,14 @@ def main() -> None:
             row["reduction"] = None if (b is None or base is None) else base / b
         res["settings"][sname] = {"fp32_final": fp, "target": target, "codecs": rows}
         (ROOT / "bench" / "results").mkdir(exist_ok=True)  # written after every setting
-        (ROOT / "bench" / "results" / "federated.json").write_text(json.dumps(res, indent=1))
+        path = ROOT / "bench" / "results" / "federated.json"
+        if a.only is not None and path.exists():  # merge into the settings run by others
+            old = json.loads(path.read_text())
+            if (old.get("rounds"), old.get("seeds")) == (rounds, seeds):
+                old["settings"][sname] = res["settings"][sname]
+                order = [n for n, _ in SETTINGS if n in old["settings"]]
+                res = {**old, "settings": {n: old["settings"][n] for n in order}}
+        path.write_text(json.dumps(res, indent=1))
         write_docs(res)
 
 

@@ -29,6 +29,7 @@ from ..quant import CodebookConfig, QuantSpec, RotatedConfig
 from ..quant import quantize as quantize_any
 from ..quant.affine import quantize as quantize_affine
 from ..quant.rate import rate_control
+from .stochastic import stochastic_at, stochastic_rate
 
 Update = dict[str, np.ndarray]
 Layout = list[tuple[str, tuple[int, ...]]]
@@ -255,15 +256,37 @@ class Rotated(Codec):
 
 @dataclass(frozen=True)
 class RateTCQ(Codec):
-    """nnshare's own: rate-controlled, entropy-coded TCQ of every tensor at ``bits_per_param``
-    (or ``target_bytes`` for the whole update), one step for all tensors (MSE-optimal)."""
+    """nnshare's own: rate-controlled, entropy-coded quantization of every tensor at
+    ``bits_per_param`` (or ``target_bytes`` for the whole update), one step for all tensors
+    (MSE-optimal), found per update by bisection on the coded size.
+
+    Biased (default): TCQ codes (``method``), contractive, for error feedback. ``unbiased``:
+    stochastic rounding to the same kind of grid (E[decode] = update; :mod:`.stochastic`), to
+    be averaged without error feedback; it also takes ``step_rms`` in place of a rate (step =
+    step_rms x the update's RMS: coarse steps, e.g. 90, make the codes sparse)."""
 
     bits_per_param: float | None = 1.0
     target_bytes: int | None = None
     method: str = "tcq"
+    unbiased: bool = False
+    step_rms: float | None = None
     name = "tcq"
 
+    @property
+    def contractive(self) -> bool:
+        return not self.unbiased
+
     def tensors(self, update, seed):
+        if self.step_rms is not None:
+            if not self.unbiased:
+                raise SpecError("step_rms is an option of the unbiased variant (unbiased=True)")
+            if self.bits_per_param is not None or self.target_bytes is not None:
+                raise SpecError("give step_rms or a rate (bits_per_param, target_bytes), not both")
+            nonzero = {n: a for n, a in update.items() if np.any(a)}
+            out = {n: FloatTensor(a) for n, a in update.items() if n not in nonzero}
+            if nonzero:
+                out.update(stochastic_at(nonzero, self.step_rms, seed))
+            return {n: out[n] for n in update}
         if (self.bits_per_param is None) == (self.target_bytes is None):
             raise SpecError("RateTCQ needs exactly one of bits_per_param and target_bytes")
         nonzero = {n: a for n, a in update.items() if np.any(a)}
@@ -271,12 +294,14 @@ class RateTCQ(Codec):
         if nonzero:
             if self.target_bytes is not None:
                 n_rec = len(update)
-                budget = 8 * int(self.target_bytes) - 96 - 48 * n_rec  # header and record framing
-                res = rate_control(nonzero, bits=max(budget, 8), method=self.method)
+                bits = max(8 * int(self.target_bytes) - 96 - 48 * n_rec, 8)  # header and record framing
             else:
-                res = rate_control(nonzero, bits_per_param=self.bits_per_param, method=self.method)
-            out.update(res.tensors)
-        return out
+                bits = self.bits_per_param * sum(a.size for a in nonzero.values())
+            if self.unbiased:
+                out.update(stochastic_rate(nonzero, bits, seed))
+            else:
+                out.update(rate_control(nonzero, bits=bits, method=self.method).tensors)
+        return {n: out[n] for n in update}
 
     def encode(self, update, seed=0, base=None) -> bytes:
         """As :meth:`Codec.encode`; with ``target_bytes`` the stream never exceeds it (the bit
