@@ -17,7 +17,8 @@ def _update(seed=0):
 CASES = [("fp32", {}), ("qsgd", {"levels": 3}), ("terngrad", {}), ("sign", {}),
          ("topk", {"fraction": 0.05}), ("randk", {"fraction": 0.2}), ("randk", {"unbiased": False}),
          ("rotated", {}), ("rotated", {"nu": 0, "unbiased": True}), ("tcq", {"bits_per_param": 1.0}),
-         ("powersgd", {"rank": 2})]
+         ("powersgd", {"rank": 2}), ("tcq", {"bits_per_param": 0.5, "unbiased": True}),
+         ("tcq", {"bits_per_param": None, "unbiased": True, "step_rms": 20.0})]
 
 
 @pytest.mark.parametrize("name,opts", CASES)
@@ -45,7 +46,9 @@ def test_every_codec_round_trips_through_the_container(name, opts):
 def test_unbiased_codecs_are_unbiased():
     u = {"w": np.random.default_rng(1).normal(size=512).astype(np.float32)}
     trials = 150  # (the rotated codec's bias is checked in test_mean.py)
-    for c in (codec("qsgd", levels=2), codec("terngrad"), codec("randk", fraction=0.25)):
+    for c in (codec("qsgd", levels=2), codec("terngrad"), codec("randk", fraction=0.25),
+              codec("tcq", bits_per_param=0.5, unbiased=True),
+              codec("tcq", bits_per_param=None, unbiased=True, step_rms=8.0)):
         assert c.unbiased
         outs = [c.roundtrip(u, seed=s)[0]["w"] for s in range(trials)]
         est = np.mean(outs, axis=0)
@@ -75,6 +78,34 @@ def test_target_bytes_is_never_exceeded():
         data = codec("tcq", bits_per_param=None, target_bytes=target).encode(u)
         assert len(data) <= target
         assert len(data) >= 0.9 * target
+
+
+def test_unbiased_tcq_meets_its_rate_with_one_step():
+    u = _update(3)
+    d = sum(a.size for a in u.values() if np.any(a))
+    c = codec("tcq", bits_per_param=0.5, unbiased=True)
+    assert not c.contractive and c.unbiased
+    data = c.encode(u, seed=4, base=1)
+    st = read_stream(data, c.stream_layout(sorted(layout_of(u))))
+    steps = {float(t.params["scale"]) for n, t in st.tensors.items() if n != "frozen.weight"}
+    assert len(steps) == 1  # one global step for every tensor
+    payload = sum(s.bits for s in st.sections if s.kind == "payload" and s.name != "frozen.weight")
+    assert 0.3 * d <= payload <= 0.5 * d
+    for target in (150, 300):
+        assert len(codec("tcq", bits_per_param=None, target_bytes=target, unbiased=True).encode(u)) <= target
+    # step_rms: the step is that multiple of the update's RMS (float32)
+    flat = np.concatenate([a.reshape(-1) for a in u.values()]).astype(np.float64)
+    st = read_stream(codec("tcq", bits_per_param=None, unbiased=True, step_rms=30.0).encode(u, base=1),
+                     c.stream_layout(sorted(layout_of(u))))
+    assert float(st.tensors["a.weight"].params["scale"]) == pytest.approx(30 * np.sqrt(np.mean(flat**2)), 1e-6)
+    with pytest.raises(SpecError, match="unbiased"):
+        codec("tcq", bits_per_param=None, step_rms=30.0).encode(u)
+    with pytest.raises(SpecError, match="not both"):
+        codec("tcq", unbiased=True, step_rms=30.0).encode(u)
+    with pytest.raises(SpecError, match="positive"):
+        codec("tcq", bits_per_param=None, unbiased=True, step_rms=-1.0).encode(u)
+    with pytest.raises(SpecError, match="not contractive"):
+        ErrorFeedback(codec("tcq", unbiased=True))
 
 
 def test_error_feedback_accumulates_what_was_not_sent():
