@@ -263,7 +263,8 @@ class RateTCQ(Codec):
     Biased (default): TCQ codes (``method``), contractive, for error feedback. ``unbiased``:
     stochastic rounding to the same kind of grid (E[decode] = update; :mod:`.stochastic`), to
     be averaged without error feedback; it also takes ``step_rms`` in place of a rate (step =
-    step_rms x the update's RMS: coarse steps, e.g. 90, make the codes sparse)."""
+    step_rms x the RMS of the update's tensors that are not all zero: coarse steps, e.g. 90,
+    make the codes sparse)."""
 
     bits_per_param: float | None = 1.0
     target_bytes: int | None = None

@@ -91,13 +91,16 @@ def test_unbiased_tcq_meets_its_rate_with_one_step():
     assert len(steps) == 1  # one global step for every tensor
     payload = sum(s.bits for s in st.sections if s.kind == "payload" and s.name != "frozen.weight")
     assert 0.3 * d <= payload <= 0.5 * d
-    for target in (150, 300):
-        assert len(codec("tcq", bits_per_param=None, target_bytes=target, unbiased=True).encode(u)) <= target
+    for target in (300, 600):
+        n = len(codec("tcq", bits_per_param=None, target_bytes=target, unbiased=True).encode(u))
+        assert 0.8 * target <= n <= target
     # step_rms: the step is that multiple of the update's RMS (float32)
-    flat = np.concatenate([a.reshape(-1) for a in u.values()]).astype(np.float64)
+    # (the RMS of the tensors that are not all zero: a frozen tensor travels as zeros and counts not)
+    flat = np.concatenate([a.reshape(-1) for a in u.values() if np.any(a)]).astype(np.float64)
     st = read_stream(codec("tcq", bits_per_param=None, unbiased=True, step_rms=30.0).encode(u, base=1),
                      c.stream_layout(sorted(layout_of(u))))
-    assert float(st.tensors["a.weight"].params["scale"]) == pytest.approx(30 * np.sqrt(np.mean(flat**2)), 1e-6)
+    want = 30 * np.sqrt(np.mean(flat**2))
+    assert float(st.tensors["a.weight"].params["scale"]) == pytest.approx(want, 1e-6)
     with pytest.raises(SpecError, match="unbiased"):
         codec("tcq", bits_per_param=None, step_rms=30.0).encode(u)
     with pytest.raises(SpecError, match="not both"):
