@@ -71,7 +71,7 @@ def main() -> None:
     ap.add_argument("--only", default=None, help="comma-separated setting indices (0-based) to run; "
                     "results of the others already in the JSON are kept")
     ap.add_argument("--docs-only", action="store_true", help="rewrite the docs from the JSON")
-    ap.add_argument("--codecs", default=None, help="comma-separated row names to (re)run into the "
+    ap.add_argument("--codecs", default=None, help="semicolon-separated row names to (re)run into the "
                     "settings already in the JSON (with --only)")
     a = ap.parse_args()
     if a.docs_only:
@@ -93,7 +93,7 @@ def main() -> None:
             if (old.get("rounds"), old.get("seeds")) != (rounds, seeds) or sname not in old["settings"]:
                 raise SystemExit(f"--codecs needs {sname!r} in the JSON with the same rounds and seeds")
             rows = old["settings"][sname]["codecs"]
-            names = a.codecs.split(",")
+            names = a.codecs.split(";")
             chosen = [(c, m) for c, m in CODECS if c in names]
             note = (f"Rows {', '.join(c for c, _ in chosen)} were added by a later run (format v2 headers, "
                     "9 bytes per stream more than the earlier rows of this setting spent: if anything "
@@ -147,7 +147,11 @@ def write_docs(res) -> None:
              f"parameters), 10 clients, {res['rounds']} rounds, 1 local epoch, seeds {res['seeds']}; "
              "every byte a real nnshare stream (agreed mode, broadcast fingerprint in the header). "
              "Bytes to target = cumulative uplink until the test accuracy first reaches fp32 FedAvg's "
-             "final accuracy (mean of the last 5 rounds) minus 0.5 points; x = fp32's bytes / the codec's.",
+             "final accuracy (mean of the last 5 rounds) minus 0.5 points; x = fp32's bytes / the codec's. "
+             "Every codec gets the same data, seeds, rounds and target. \"nnshare unbiased, step k RMS\" = "
+             "`codec(\"tcq\", unbiased=True, bits_per_param=None, step_rms=k)`: stochastic rounding of the "
+             "whole update to one global step (k x its RMS), entropy-coded, no error feedback; QSGD is "
+             "the same idea with a step per tensor (its L2 norm / s).",
              ""]
     for sname, s in res["settings"].items():
         missing = [c for c, _ in CODECS if c not in s["codecs"]]
