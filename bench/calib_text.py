@@ -7,6 +7,35 @@ from __future__ import annotations
 
 import random
 
+# The hand-written MiniLM test sentences of bench/vs_nncodec.py and bench/task_models.py (its first 32).
+TEST_SENTENCES = [
+    "The cat sat on the mat.", "A dog is playing in the park.", "Stock markets fell sharply today.",
+    "The central bank raised interest rates.", "I love eating fresh strawberries.",
+    "Quantum computers use qubits.", "The football match ended in a draw.",
+    "She is reading a novel by the window.", "Heavy rain is expected tomorrow.",
+    "The recipe calls for two cups of flour.", "Neural networks learn from data.",
+    "He repaired the bicycle's flat tyre.", "The museum opens at nine o'clock.",
+    "Wireless networks share the radio spectrum.", "The train to Berlin is delayed.",
+    "Photosynthesis converts light into chemical energy.", "My laptop battery drains quickly.",
+    "The orchestra played Beethoven's ninth symphony.", "Volcanoes can erupt without warning.",
+    "Please close the door behind you.", "The startup raised ten million dollars.",
+    "Bees are essential for pollination.", "The hotel room had a view of the sea.",
+    "Compression reduces the size of files.", "The child built a sandcastle.",
+    "Elections will be held next spring.", "The chef sharpened his knives.",
+    "Antibiotics do not work against viruses.", "The marathon runner crossed the finish line.",
+    "Snow covered the mountain peaks.", "The software update fixed several bugs.",
+    "A rainbow appeared after the storm.", "The library lends e-books online.",
+    "Coffee prices have risen this year.", "The spacecraft landed on Mars.",
+    "Learning a language takes practice.", "The river flooded the village.",
+    "The teacher graded the exams.", "Electric cars are becoming cheaper.",
+    "The puppy chewed my shoes.", "Jazz musicians often improvise.",
+    "The bridge was closed for repairs.", "Vaccines train the immune system.",
+    "The restaurant serves vegan dishes.", "Satellites orbit the Earth.",
+    "The painter mixed blue and yellow.", "Our flight was cancelled.",
+    "The garden is full of roses.", "Encryption protects private messages.",
+    "The kids played chess after school.",
+]
+
 PEOPLE = [
     "my sister", "the new manager", "a young doctor", "our teacher", "the old fisherman", "a tourist",
     "the mayor", "my neighbour", "the pilot", "a group of students", "the chef", "the lawyer",

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from calib_text import TEST_SENTENCES
 from torch import nn
 
 from nnshare.digits import accuracy, digits_data, digits_mlp, train_classifier
@@ -202,24 +203,7 @@ CASES = {"digits_mlp": digits_mlp_case, "digits_bn_cnn": digits_cnn_case, "gru":
 
 
 # ----------------------------------------------------------------------------- all-MiniLM-L6-v2
-SENTENCES = [
-    "The cat sat on the mat.", "A dog is playing in the park.", "Stock markets fell sharply today.",
-    "The central bank raised interest rates.", "I love eating fresh strawberries.",
-    "Quantum computers use qubits.", "The football match ended in a draw.",
-    "She is reading a novel by the window.", "Heavy rain is expected tomorrow.",
-    "The recipe calls for two cups of flour.", "Neural networks learn from data.",
-    "He repaired the bicycle's flat tyre.", "The museum opens at nine o'clock.",
-    "Wireless networks share the radio spectrum.", "The train to Berlin is delayed.",
-    "Photosynthesis converts light into chemical energy.", "My laptop battery drains quickly.",
-    "The orchestra played Beethoven's ninth symphony.", "Volcanoes can erupt without warning.",
-    "Please close the door behind you.", "The startup raised ten million dollars.",
-    "Bees are essential for pollination.", "The hotel room had a view of the sea.",
-    "Compression reduces the size of files.", "The child built a sandcastle.",
-    "Elections will be held next spring.", "The chef sharpened his knives.",
-    "Antibiotics do not work against viruses.", "The marathon runner crossed the finish line.",
-    "Snow covered the mountain peaks.", "The software update fixed several bugs.",
-    "A rainbow appeared after the storm.",
-]
+SENTENCES = TEST_SENTENCES[:32]
 CALIB_SENTENCES = [
     "Routers forward packets between networks.", "The weather was sunny all week.",
     "Children were playing football in the street.", "The company reported record profits.",

@@ -32,39 +32,15 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from calib_text import TEST_SENTENCES  # noqa: E402
+
 from nnshare.format import FormatError, read_stream, write_stream  # noqa: E402
 from nnshare.quant.rate import LAMBDA_HIGH_RATE, quantize_tensor  # noqa: E402
 from nnshare.share.delta import decode_update, encode_update  # noqa: E402
 
 VENV_PY = ROOT / "bench" / ".nncodec-venv" / "bin" / "python"
 DRIVER = ROOT / "bench" / "nncodec" / "nnc_driver.py"
-SENTENCES = [
-    "The cat sat on the mat.", "A dog is playing in the park.", "Stock markets fell sharply today.",
-    "The central bank raised interest rates.", "I love eating fresh strawberries.",
-    "Quantum computers use qubits.", "The football match ended in a draw.",
-    "She is reading a novel by the window.", "Heavy rain is expected tomorrow.",
-    "The recipe calls for two cups of flour.", "Neural networks learn from data.",
-    "He repaired the bicycle's flat tyre.", "The museum opens at nine o'clock.",
-    "Wireless networks share the radio spectrum.", "The train to Berlin is delayed.",
-    "Photosynthesis converts light into chemical energy.", "My laptop battery drains quickly.",
-    "The orchestra played Beethoven's ninth symphony.", "Volcanoes can erupt without warning.",
-    "Please close the door behind you.", "The startup raised ten million dollars.",
-    "Bees are essential for pollination.", "The hotel room had a view of the sea.",
-    "Compression reduces the size of files.", "The child built a sandcastle.",
-    "Elections will be held next spring.", "The chef sharpened his knives.",
-    "Antibiotics do not work against viruses.", "The marathon runner crossed the finish line.",
-    "Snow covered the mountain peaks.", "The software update fixed several bugs.",
-    "A rainbow appeared after the storm.", "The library lends e-books online.",
-    "Coffee prices have risen this year.", "The spacecraft landed on Mars.",
-    "Learning a language takes practice.", "The river flooded the village.",
-    "The teacher graded the exams.", "Electric cars are becoming cheaper.",
-    "The puppy chewed my shoes.", "Jazz musicians often improvise.",
-    "The bridge was closed for repairs.", "Vaccines train the immune system.",
-    "The restaurant serves vegan dishes.", "Satellites orbit the Earth.",
-    "The painter mixed blue and yellow.", "Our flight was cancelled.",
-    "The garden is full of roses.", "Encryption protects private messages.",
-    "The kids played chess after school.",
-]
+SENTENCES = TEST_SENTENCES
 
 
 # ----------------------------------------------------------------------------- helpers
