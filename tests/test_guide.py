@@ -1,5 +1,6 @@
 """docs/guide.md runs as written: every python block and every `nnshare ...` line of its sh
-blocks, in order, in one fresh folder."""
+blocks (``sh nncodec`` ones with NNCodec's venv, which ``make test`` builds), in order, in one
+fresh folder."""
 
 import re
 import shlex
@@ -10,7 +11,7 @@ GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guide.md"
 
 def blocks():
     text = GUIDE.read_text()
-    return re.findall(r"```(python|sh)\n(.*?)```", text, flags=re.S)
+    return re.findall(r"```(python|sh|sh nncodec)\n(.*?)```", text, flags=re.S)
 
 
 def test_guide_has_every_recipe():
@@ -35,7 +36,7 @@ def nnshare_cli(args: list[str]) -> int:
     return 0
 
 
-def test_guide_recipes_run(tmp_path, monkeypatch, capsys):
+def test_guide_recipes_run(tmp_path, monkeypatch, capsys, request):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PYTHONPATH", str(GUIDE.parents[1]))
     ns: dict = {}
@@ -45,6 +46,10 @@ def test_guide_recipes_run(tmp_path, monkeypatch, capsys):
             continue
         for line in code.strip().splitlines():
             args = shlex.split(line)
+            if kind == "sh nncodec":  # NNSHARE_NNCODEC_PYTHON=bench/... nnshare ...: the venv's python
+                assert args[0].startswith("NNSHARE_NNCODEC_PYTHON="), line
+                monkeypatch.setenv("NNSHARE_NNCODEC_PYTHON", request.getfixturevalue("nncodec_python"))
+                args = args[1:]
             assert args[0] == "nnshare", line
             rc = nnshare_cli(args[1:])
             assert rc == 0, (line, capsys.readouterr().err)

@@ -6,38 +6,13 @@ built on first use when missing, or taken from ``$NNSHARE_NNCODEC_PYTHON``). The
 when that venv cannot be built, and says why.
 """
 
-import fcntl
-import os
-import subprocess
-from pathlib import Path
 
 import numpy as np
-import pytest
 
 import nnshare
 from nnshare import QuantSpec
 from nnshare.export.nnr import from_nnr, nnr_plan, nnr_step, to_nnr
 from nnshare.format import QuantizedTensor, decode_arrays, read_stream
-
-ROOT = Path(__file__).resolve().parents[2]
-SETUP = ROOT / "bench" / "nncodec" / "setup_venv.sh"
-VENV = ROOT / "bench" / ".nncodec-venv"
-
-
-@pytest.fixture(scope="module")
-def nncodec_python():
-    given = os.environ.get("NNSHARE_NNCODEC_PYTHON")
-    if given:
-        return given
-    VENV.parent.mkdir(parents=True, exist_ok=True)
-    with open(VENV.parent / ".nncodec-venv.lock", "w") as lock:  # one build per tree at a time
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        r = subprocess.run(["bash", str(SETUP)], capture_output=True, text=True,
-                           env=dict(os.environ, NNCODEC_VENV=str(VENV)))
-    if r.returncode != 0:
-        tail = " | ".join((r.stderr or r.stdout).strip().splitlines()[-3:])
-        pytest.skip(f"the NNCodec venv could not be built ({SETUP.name} exit {r.returncode}): {tail}")
-    return str(VENV / "bin" / "python")
 
 
 def test_digits_mlp_through_nncodec_decodes_to_nnshare_values(trained_mlp, nncodec_python):
