@@ -1,10 +1,11 @@
 """TGn/TGax indoor MIMO channels in the frequency domain (block fading, one draw per packet).
 
-Models D NLOS and B NLOS follow the cluster tap tables of IEEE 802.11-03/940r4: each cluster has
+Models D NLOS and B NLOS follow the cluster tap tables of IEEE 802.11-03/940r4 (V. Erceg et al.,
+"TGn Channel Models", May 2004; time variation in ``doppler``): each cluster has
 its own tap powers, mean angles of arrival/departure and angular spreads; taps are Rayleigh with
 Kronecker spatial correlation R_rx^{1/2} G R_tx^{1/2,T} of lambda/2 uniform linear arrays under a
 truncated Laplacian power azimuth spectrum. The continuous-delay sum is evaluated at the exact tone
-frequencies (no TGac bandwidth expansion, no Doppler). Fallback "rayleigh": taps every 10 ns to
+frequencies (no TGac bandwidth expansion). Fallback "rayleigh": taps every 10 ns to
 390 ns with an exponential profile (50 ns rms), i.i.d. across antennas.
 
 Normalisation: total tap power 1, so E|H_k[r, t]|^2 = 1 and E||H_k||_F^2 = Nr * Nt on every tone.
@@ -146,23 +147,38 @@ def generate(
     if n < 1 or nt < 1 or nr < 1:
         raise SpecError("need at least one channel and one antenna at each side")
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
-    f = tone_frequencies(tones)
+    d = tap_profile(model, nt, nr)[0]
+    g = rng.standard_normal((n, d.size, nr, nt)) + 1j * rng.standard_normal((n, d.size, nr, nt))
+    return channel_from_gains(g * np.sqrt(0.5), model, tones)
+
+
+def tap_profile(model: str, nt: int, nr: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, list]:
+    """(delays (P,) s, powers (P,) summing to 1, cluster of each tap (P,), R_rx^1/2 and R_tx^1/2
+    per cluster) of ``model``."""
+    if model not in MODELS:
+        raise SpecError(f"channel model must be one of {', '.join(MODELS)}, got {model!r}")
     if model == "rayleigh":
         d, p = exponential_profile()
-        cl = np.zeros(d.size, int)
-        rx_sqrt = [np.eye(nr)]
-        tx_sqrt = [np.eye(nt)]
-    else:
-        cm = MODEL_D if model == "D" else MODEL_B
-        d, p, cl = cm.taps()
-        rx_sqrt = [_sqrtm_psd(ula_correlation(nr, c.aoa, c.as_rx)) for c in cm.clusters]
-        tx_sqrt = [_sqrtm_psd(ula_correlation(nt, c.aod, c.as_tx)) for c in cm.clusters]
-    g = rng.standard_normal((n, d.size, nr, nt)) + 1j * rng.standard_normal((n, d.size, nr, nt))
-    g *= np.sqrt(0.5)
+        return d, p, np.zeros(d.size, int), [np.eye(nr)], [np.eye(nt)]
+    cm = MODEL_D if model == "D" else MODEL_B
+    d, p, cl = cm.taps()
+    rx_sqrt = [_sqrtm_psd(ula_correlation(nr, c.aoa, c.as_rx)) for c in cm.clusters]
+    tx_sqrt = [_sqrtm_psd(ula_correlation(nt, c.aod, c.as_tx)) for c in cm.clusters]
+    return d, p, cl, rx_sqrt, tx_sqrt
+
+
+def channel_from_gains(g: np.ndarray, model: str, tones: np.ndarray | None = None) -> np.ndarray:
+    """H (..., n_tones, nr, nt) from i.i.d. unit-power tap gains ``g`` (..., P, nr, nt): spatial
+    correlation per cluster, tap powers, and the continuous-delay sum at the tone frequencies."""
+    nr, nt = g.shape[-2:]
+    d, p, cl, rx_sqrt, tx_sqrt = tap_profile(model, nt, nr)
+    if g.shape[-3] != d.size:
+        raise SpecError(f"model {model} has {d.size} taps, got gains for {g.shape[-3]}")
+    f = tone_frequencies(tones)
     taps = np.empty_like(g)
     for ci in np.unique(cl):
         sel = cl == ci
-        taps[:, sel] = rx_sqrt[ci] @ g[:, sel] @ tx_sqrt[ci].T
-    taps *= np.sqrt(p)[None, :, None, None]
+        taps[..., sel, :, :] = rx_sqrt[ci] @ g[..., sel, :, :] @ tx_sqrt[ci].T
+    taps *= np.sqrt(p)[:, None, None]
     phase = np.exp(-2j * np.pi * f[:, None] * d[None, :])  # (K, P)
-    return np.einsum("kp,nprt->nkrt", phase, taps)
+    return np.einsum("kp,...prt->...krt", phase, taps)

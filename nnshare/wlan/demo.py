@@ -7,15 +7,15 @@ plot ``wlan_per.png`` (PER vs SNR, 4 panels) into ``out_dir``; ``nnshare demo`` 
 
 from __future__ import annotations
 
-import os
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..format.errors import SpecError
+from .baselines import STANDARD_SU, standard_name
+from .progress import Bars, limit_threads
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ class DemoConfig:
         "ptq-c3",
     )
     qat: tuple = (4, 3)
-    givens: tuple = ((6, 4, 4), (4, 2, 4), (6, 4, 16), (4, 2, 16))
-    givens_per: tuple = ((6, 4, 4), (4, 2, 16))  # Givens schemes that also get PER curves
+    givens: tuple = STANDARD_SU
+    givens_per: tuple = STANDARD_SU  # standard reports that also get PER curves (all four: fair baselines)
     extra_seeds: tuple = ()
     latent_sweep: tuple = ()  # extra b_lat values (feedback bits vs quality), float encoder
     model_b: bool = False
@@ -62,7 +62,8 @@ QUICK = DemoConfig(
     snr_step=1.0,
     ptq=("float32", "ptq-t8", "ptq-t4", "ptq-t3", "ptq-c4"),
     qat=(4,),
-    givens=((6, 4, 4), (4, 2, 16)),
+    givens=((6, 4, 4), (6, 4, 16)),
+    givens_per=((6, 4, 4), (6, 4, 16)),
 )
 DEFAULT = DemoConfig()
 FULL = replace(DEFAULT, extra_seeds=(1, 2), model_b=True, bitlevel=True, latent_sweep=(2, 3, 6))
@@ -79,59 +80,7 @@ PLOT_SCHEMES = (
 SEED_SCHEMES = ("float32", "ptq-t8", "ptq-t4", "ptq-t3", "ptq-c4", "qat-t4")
 
 
-class _Bars:
-    """Rich progress bars (or nothing)."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self._p = None
-
-    @contextmanager
-    def running(self):
-        if not self.enabled:
-            yield self
-            return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        with Progress(
-            TextColumn("{task.description:<34}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-        ) as p:
-            self._p = p
-            yield self
-        self._p = None
-
-    def task(self, name: str, total: int):
-        if self._p is None:
-            return lambda *a, **k: None
-        tid = self._p.add_task(name, total=total)
-        return lambda *a, **k: self._p.advance(tid)
-
-
-def _limit_threads():
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    os.environ.setdefault("MKL_NUM_THREADS", "1")
-    import torch
-
-    torch.set_num_threads(1)
-    try:
-        from threadpoolctl import threadpool_limits
-
-        return threadpool_limits(1)
-    except ImportError:  # pragma: no cover
-        return None
-
-
-def _train_and_share(cfg: DemoConfig, seed: int, schemes, qat_bits, bars: _Bars, tag: str):
+def _train_and_share(cfg: DemoConfig, seed: int, schemes, qat_bits, bars: Bars, tag: str):
     """Train one AE, share its encoder with every scheme.
 
     Returns (decoder, {scheme: Shared}, loss per epoch, {"train_s", "qat_s"} wall seconds).
@@ -169,45 +118,10 @@ def _schemes(cfg: DemoConfig, dec, shared: dict, givens: bool = True) -> dict:
     out = {}
     if givens:
         for bphi, bpsi, ng in cfg.givens:
-            out[f"Givens ({bphi},{bpsi}) Ng={ng}"] = givens_scheme(bphi, bpsi, ng)
+            out[standard_name(bphi, bpsi, ng)] = givens_scheme(bphi, bpsi, ng)
     for name, sh in shared.items():
         out[name] = ae_scheme(sh.encoder, dec, cfg.b_lat)
     return out
-
-
-def _latent_sweep(cfg: DemoConfig, ts, snr, res: dict, bars: _Bars) -> list[dict]:
-    """Feedback bits vs quality: retrain the float AE at each extra latent width."""
-    from .autoencoder import TrainConfig, train
-    from .experiment import ae_scheme, per_curves, sgcs_table, training_features
-    from .overhead import ae_feedback_bits
-
-    rows = [
-        {
-            "b_lat": cfg.b_lat,
-            "feedback_bits": ae_feedback_bits(cfg.b_lat),
-            "sgcs": res["sgcs"]["float32"]["sgcs"],
-            "snr10": res["snr10"]["float32"],
-        }
-    ]
-    for b in cfg.latent_sweep:
-        tc = TrainConfig(n_channels=cfg.n_train, epochs=cfg.epochs, b_lat=b, seed=cfg.seed)
-        x = training_features(cfg.n_train, "D", tc.snr_db, seed=1000 + cfg.seed)
-        tick = bars.task(f"train AE (b_lat {b})", cfg.epochs)
-        enc, dec, _ = train(x, tc, progress=lambda e, loss, tick=tick: tick())
-        enc.eval()
-        dec.eval()
-        sch = {"float32": ae_scheme(enc, dec, b)}
-        step = bars.task(f"PER curves, b_lat {b}", len(snr))
-        c = per_curves(ts, sch, snr, ideal=False, progress=step)
-        rows.append(
-            {
-                "b_lat": b,
-                "feedback_bits": ae_feedback_bits(b),
-                "sgcs": sgcs_table(ts, sch, cfg.sgcs_snr_db)["float32"]["sgcs"],
-                "snr10": {str(m): v for m, v in c.snr_at_target()["float32"].items()},
-            }
-        )
-    return sorted(rows, key=lambda r: r["b_lat"])
 
 
 def _shifts(snr10: dict, ref: str = "float32") -> dict:
@@ -217,65 +131,31 @@ def _shifts(snr10: dict, ref: str = "float32") -> dict:
     }
 
 
-def _bitlevel_check(ts, schemes: dict, cfg: DemoConfig, bars: _Bars) -> list[dict]:
-    """SNR at 10 % PER by bit-level simulation vs the abstraction on the same channels."""
-    from . import abstraction
-    from . import beamforming as bf
-    from .bitlevel import packet_errors, snr_at_per
-    from .experiment import MCS_LIST, TestSet
-    from .link import effective_channel, mmse_sinr
+def _fair_baselines(res: dict, shared: dict, fb: list[dict], ae_bits: int, mcs: list) -> dict:
+    """Break-even against every standard report (per shared encoder, stream bits) and each AE
+    scheme against the best standard report at equal or fewer bits."""
+    from .baselines import break_even_table, equal_bits_verdict
 
-    n = min(cfg.n_bitlevel, ts.n)
-    sub = TestSet(ts.h_data[:n], ts.h_fb[:n], ts.noise_fb[:n], ts.model)
-    names = ["ideal V"] + [s for s in ("float32", "ptq-t8") if s in schemes]
-    rows = []
-    step = bars.task("bit-level check", len(names) * len(MCS_LIST))
-    grid = np.arange(cfg.snr_lo, cfg.snr_hi + 1e-9, 0.25)
-    for name in names:
-        for m in MCS_LIST:
-            memo: dict = {}
+    report_bits = {r["scheme"]: r["bits"] for r in fb}
+    return {
+        "break_even": break_even_table({k: v.total_bits for k, v in shared.items()}, ae_bits, report_bits),
+        "equal_bits": {
+            name: equal_bits_verdict(res["snr10"], report_bits, name, ae_bits, mcs)
+            for name in shared
+            if name in res["snr10"]
+        },
+    }
 
-            def point(s: float, name=name, m=m, memo=memo):
-                """(V-hat, abstraction PER) at SNR s on the bit-level channels."""
-                if s not in memo:
-                    vh = bf.svd_v(sub.h_data) if name == "ideal V" else schemes[name](sub.v_fb(s))
-                    sinr = mmse_sinr(effective_channel(sub.h_data, vh), s)
-                    memo[s] = (vh, abstraction.packet_error_rate(sinr, m).mean())
-                return memo[s]
 
-            # locate the abstraction's 10 % point on a 0.25 dB grid, then simulate around it
-            lo, hi = 0, len(grid) - 1
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if point(float(grid[mid]))[1] > 0.1:
-                    lo = mid
-                else:
-                    hi = mid
-            centre = float(np.round(grid[hi]))
-            pts = centre + np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
-            p_bit, p_abs = [], []
-            for s in pts:
-                vh, pabs = point(float(s))
-                p_abs.append(pabs)
-                # same data bits and noise for every scheme at (MCS, SNR): common random numbers
-                rng = np.random.default_rng([77, m, int(round(4 * s))])
-                p_bit.append(packet_errors(sub.h_data, vh, float(s), m, rng).mean())
-            sa, sb = snr_at_per(pts, p_abs), snr_at_per(pts, p_bit)
-            rows.append(
-                {
-                    "scheme": name,
-                    "mcs": m,
-                    "snr_db": pts.tolist(),
-                    "per_abstraction": p_abs,
-                    "per_bitlevel": p_bit,
-                    "snr10_abstraction": sa,
-                    "snr10_bitlevel": sb,
-                    "difference_db": sb - sa,
-                    "packets_per_point": n,
-                }
-            )
-            step()
-    return rows
+def _airtime(fb: list[dict], shared: dict) -> dict:
+    """The overhead in airtime with the report at HE MCS0 and MCS4 (``overhead.airtime_overhead``)."""
+    from .overhead import airtime_overhead
+    from .sounding import Sounding
+
+    bits = {r["scheme"]: r["bits"] for r in fb}
+    ae = next(k for k in bits if k.startswith("AE"))
+    enc = {k: shared[k].stream_bytes for k in ("ptq-t8", "float32") if k in shared}
+    return {str(m): airtime_overhead(bits, ae, enc, Sounding(report_mcs=m)) for m in (0, 4)}
 
 
 def run_demo(out_dir: Path, quick: bool = False, full: bool = False, progress: bool = True) -> dict:
@@ -295,14 +175,15 @@ def run_demo(out_dir: Path, quick: bool = False, full: bool = False, progress: b
 
 def run_with_config(out_dir: Path, cfg: DemoConfig, mode: str = "custom", progress: bool = True) -> dict:
     """``run_demo`` with an explicit configuration."""
+    from . import demo_full
     from .experiment import MCS_LIST, make_test_set, per_curves, sgcs_table
-    from .overhead import ae_feedback_bits, break_even_soundings, feedback_table, sharing_airtime_us
+    from .overhead import ae_feedback_bits, feedback_table, sharing_airtime_us
     from .report import write_report
 
-    limiter = _limit_threads()
+    limiter = limit_threads()
     out_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
-    bars = _Bars(progress)
+    bars = Bars(progress)
     snr = np.arange(cfg.snr_lo, cfg.snr_hi + 1e-9, cfg.snr_step)
     res: dict = {"mode": mode, "config": asdict(cfg), "timings_s": {}}
     with bars.running():
@@ -310,7 +191,7 @@ def run_with_config(out_dir: Path, cfg: DemoConfig, mode: str = "custom", progre
         res["timings_s"].update(tm)
         res["train_loss"] = hist
         schemes = _schemes(cfg, dec, shared)
-        per_names = [f"Givens ({a},{b}) Ng={g}" for a, b, g in cfg.givens_per] + [
+        per_names = [standard_name(*g) for g in cfg.givens_per] + [
             k for k in schemes if not k.startswith("Givens")
         ]
         t0 = time.time()
@@ -339,53 +220,20 @@ def run_with_config(out_dir: Path, cfg: DemoConfig, mode: str = "custom", progre
         res["sharing"] = rows
         fb = feedback_table(cfg.b_lat)
         res["feedback_bits"] = fb
-        ae_bits = ae_feedback_bits(cfg.b_lat)
-        base = next(r["bits"] for r in fb if r["scheme"] == "Givens (6,4) Ng=4")
+        res["baselines"] = _fair_baselines(res, shared, fb, ae_feedback_bits(cfg.b_lat), list(MCS_LIST))
         res["break_even_soundings"] = {
-            name: break_even_soundings(shared[name].total_bits, ae_bits, base)
-            for name in ("float32", "ptq-t8")
-            if name in shared
+            enc: by["Givens (6,4) Ng=4"] for enc, by in res["baselines"]["break_even"].items()
         }
-        # extra seeds
+        res["airtime"] = _airtime(fb, shared)
         if cfg.extra_seeds:
-            per_seed = {cfg.seed: {"snr10": res["snr10"], "sgcs": res["sgcs"]}}
-            for sd in cfg.extra_seeds:
-                names = [s for s in SEED_SCHEMES if s.startswith("qat") or s in cfg.ptq]
-                dec_s, sh_s, _, tm_s = _train_and_share(
-                    cfg,
-                    sd,
-                    [s for s in names if not s.startswith("qat")],
-                    [int(s[-1]) for s in names if s.startswith("qat")],
-                    bars,
-                    f"(seed {sd})",
-                )
-                sch = _schemes(cfg, dec_s, sh_s, givens=False)
-                ts_s = make_test_set(cfg.n_test, "D", seed=10_000 + sd)
-                step = bars.task(f"PER curves, seed {sd}", len(snr))
-                c = per_curves(ts_s, sch, snr, ideal=False, progress=step)
-                per_seed[sd] = {
-                    "snr10": {s: {str(m): v for m, v in by.items()} for s, by in c.snr_at_target().items()},
-                    "sgcs": sgcs_table(ts_s, sch, cfg.sgcs_snr_db),
-                }
-            res["seeds"] = {str(k): v for k, v in per_seed.items()}
+            res["seeds"] = demo_full.extra_seeds(cfg, res, snr, bars)
         if cfg.latent_sweep:
-            res["latent_sweep"] = _latent_sweep(cfg, ts, snr, res, bars)
+            res["latent_sweep"] = demo_full.latent_sweep(cfg, ts, snr, res, bars)
         if cfg.model_b:
-            names = set(PLOT_SCHEMES)
-            sch = {k: v for k, v in schemes.items() if k in names}
-            tsb = make_test_set(cfg.n_test, "B", seed=20_000 + cfg.seed)
-            step = bars.task("PER curves, model B", len(snr))
-            cb = per_curves(tsb, sch, snr, progress=step)
-            res["model_b"] = {
-                "snr10": {s: {str(m): v for m, v in by.items()} for s, by in cb.snr_at_target().items()},
-                "sgcs": {
-                    **sgcs_table(tsb, sch, cfg.sgcs_snr_db),
-                    "ideal V": {"sgcs": 1.0, "sgcs_std": 0.0, "sgcs_true": 1.0},
-                },
-            }
+            res["model_b"] = demo_full.model_b(cfg, schemes, snr, bars)
         if cfg.bitlevel:
             t1 = time.time()
-            res["bitlevel"] = _bitlevel_check(ts, schemes, cfg, bars)
+            res["bitlevel"] = demo_full.bitlevel_check(ts, schemes, cfg, bars)
             res["timings_s"]["bitlevel_s"] = time.time() - t1
     res["mcs"] = list(MCS_LIST)
     res["timings_s"]["total_s"] = time.time() - t_start

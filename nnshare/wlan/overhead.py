@@ -62,3 +62,61 @@ def break_even_soundings(model_bits: int, ae_bits: int, baseline_bits: int) -> f
     baseline report: model_bits / (baseline_bits - ae_bits) (inf if the AE saves nothing)."""
     saving = baseline_bits - ae_bits
     return model_bits / saving if saving > 0 else math.inf
+
+
+def airtime_overhead(
+    report_bits: dict[str, int],
+    ae_name: str,
+    model_bytes: dict[str, int],
+    sounding=None,
+    intervals_s: tuple = (0.01, 0.1),
+    model_mcs: int | None = None,
+) -> dict:
+    """The feedback overhead in airtime, per exchange and per second, the AE against each report.
+
+    ``report_bits``: bits per sounding of every scheme (the AE's under ``ae_name``);
+    ``model_bytes``: stream bytes of each shared encoder, sent once through ``nnshare.link`` at
+    HE MCS ``model_mcs`` (default: the report's MCS), 20 MHz or the sounding's bandwidth, 1 SS.
+    Returns {"sounding", "rows" (per scheme: us per exchange and its parts, ms of airtime and
+    bits per second at each interval, the AE's saving in % of each report's exchange and its
+    verdict), "break_even" {encoder: {report: {"soundings", "seconds" {interval: s}}}}}.
+    """
+    from .sounding import Sounding, airtime_break_even
+
+    snd = sounding if sounding is not None else Sounding()
+    mcs_m = snd.report_mcs if model_mcs is None else model_mcs
+    ae_us = snd.exchange_us(report_bits[ae_name])
+    rows = []
+    for name, bits in report_bits.items():
+        b = snd.breakdown(bits)
+        row = {"scheme": name, "bits": bits, **b}
+        row["per_second"] = {
+            str(t): {"airtime_ms": b["exchange_us"] / 1000 / t, "feedback_bits": bits / t}
+            for t in intervals_s
+        }
+        if name != ae_name:
+            row["ae_saving_percent"] = 100.0 * (1 - ae_us / b["exchange_us"])
+            row["ae_airtime"] = (
+                "wins" if ae_us < b["exchange_us"] else "ties" if ae_us == b["exchange_us"] else "loses"
+            )
+        rows.append(row)
+    link = Link(Phy(mcs=mcs_m, bandwidth_mhz=snd.bandwidth_mhz))
+    be = {}
+    for enc, nbytes in model_bytes.items():
+        m_us = link.airtime_us(nbytes)
+        be[enc] = {"model_us": m_us}
+        for name, bits in report_bits.items():
+            if name == ae_name:
+                continue
+            n = airtime_break_even(m_us, ae_us, snd.exchange_us(bits))
+            be[enc][name] = {"soundings": n, "seconds": {str(t): n * t for t in intervals_s}}
+    return {
+        "sounding": {
+            "description": snd.describe(),
+            "model_link": link.describe(),
+            "fixed_us": snd.fixed_us,
+            "intervals_s": list(intervals_s),
+        },
+        "rows": rows,
+        "break_even": be,
+    }

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..format.errors import NNShareError
 from .mcs import PSDU_BYTES
+from .report_fair import airtime_sections, fair_baselines
 from .sharing import LABELS
 
 PLOT_SCHEMES = (
@@ -203,7 +204,7 @@ def markdown(res: dict) -> str:
         )
     )
     be = res.get("break_even_soundings", {})
-    if be:
+    if be and "baselines" not in res:
         lines += [
             "",
             "Break-even against Givens (6,4) Ng=4 (soundings after which model + AE "
@@ -244,6 +245,10 @@ def markdown(res: dict) -> str:
         "",
     ]
     res["seed_check"] = {"max_abs_shift_db": worst, "pass": ok}
+    fair = fair_baselines(res)
+    if fair:
+        lines += fair + [""]
+    lines += airtime_sections(res)
     lines += ["## Where lower bit widths start to hurt", ""]
     for b in (6, 5, 4, 3):
         parts = []

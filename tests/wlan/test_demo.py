@@ -19,7 +19,16 @@ def test_quick_demo_writes_its_report(tmp_path):
         assert math.isfinite(data["snr10"]["float32"][m])
         assert abs(data["shift_vs_float32"]["ptq-t8"][m]) <= 0.1
     assert data["snr10"]["ideal V"]["4"] < data["snr10"]["ideal V"]["11"]
+    # fair baselines: the (6,4) Ng=16 report (1,016 bits) is the AE's equal-bits baseline
+    eq = data["baselines"]["equal_bits"]["float32"]
+    assert eq["baseline"] == "Givens (6,4) Ng=16" and eq["baseline_bits"] == 1016
+    assert data["baselines"]["break_even"]["ptq-t8"]["Givens (6,4) Ng=16"] is None  # never (inf)
+    assert data["break_even_soundings"]["ptq-t8"] == by["ptq-t8"]["total_bits"] / (3216 - 1040)
+    rows = {r["scheme"]: r for r in data["airtime"]["4"]["rows"]}
+    assert rows["Givens (6,4) Ng=4"]["ae_airtime"] == "wins"
+    assert rows["Givens (6,4) Ng=16"]["ae_airtime"] == "ties"
     report = (tmp_path / "wlan_report.md").read_text()
+    assert "Fair baselines" in report and "airtime (sounding exchange" in report
     assert "27,456" in report and "PASS" in report
     assert res["seed_check"]["pass"]
 
