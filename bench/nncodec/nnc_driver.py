@@ -1,7 +1,8 @@
 """Run NNCodec 2.1.3 on tensors from an .npz file; executed inside bench/.nncodec-venv.
 
 Usage: python nnc_driver.py JOB.json  (written by bench/vs_nncodec.py). The job lists runs
-(qp, use_dq, ...); for each run the driver times compress/decompress (median of ``reps``), writes
+(qp, use_dq, ...); for each run the driver times compress/decompress (median of ``reps``, wall
+and CPU time of the process), writes
 the decoded tensors to ``<out_dir>/<tag>.npz`` and one JSON line per run to stdout.
 Mode "updates": the inputs are a sequence of difference dicts coded with compress_differences and
 (optionally) temporal context adaptation (tca), the context kept across rounds on both sides.
@@ -70,18 +71,21 @@ def run_models(nnc, job) -> None:
     params = _load(job["input"])
     for run in job["runs"]:
         kw = dict(run["kwargs"])
-        enc_t, dec_t, bs, rec = [], [], None, None
+        enc_t, dec_t, enc_c, dec_c, bs, rec = [], [], [], [], None, None
         for _ in range(job.get("reps", 1)):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             bs = _quiet(nnc.compress, params, bitstream_path=None, return_bitstream=True,
                         verbose=False, **kw)
             enc_t.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
+            enc_c.append(time.process_time() - c0)
+            t0, c0 = time.perf_counter(), time.process_time()
             rec = _quiet(nnc.decompress, bytearray(bs))
             dec_t.append(time.perf_counter() - t0)
+            dec_c.append(time.process_time() - c0)
         np.savez(f"{job['out_dir']}/{run['tag']}.npz", **{k: np.asarray(v) for k, v in rec.items()})
         print(json.dumps({"tag": run["tag"], "bytes": len(bs), "enc_s": float(np.median(enc_t)),
-                          "dec_s": float(np.median(dec_t))}), flush=True)
+                          "dec_s": float(np.median(dec_t)), "enc_cpu_s": float(np.median(enc_c)),
+                          "dec_cpu_s": float(np.median(dec_c))}), flush=True)
 
 
 def run_updates(nnc, job) -> None:
