@@ -3,13 +3,16 @@
     python bench/feel.py [--quick]
 
 10 devices train the digits MLP by FedAvg (:func:`nnshare.collab.simulator.fedavg`) and upload
-QSGD-quantized updates over orthogonal channels sharing 40 kHz (Shannon rate; power 10 mW,
-path loss 128.1 + 37.6 log10(d / km) dB at 0.2-1 km, -174 dBm/Hz noise), compute 0.05-0.2 s per
-round. Upload bits per level are the exact stream lengths of a pilot update; the quantization
-error per level is measured on it. The convergence model is fitted to three short pilot runs
-(levels 1, 4, 16). Then, for 5 levels x 2 bandwidth allocations (equal split, optimized split),
-the predicted time (model rounds x round latency) against the measured one (simulated rounds to
-the target x round latency), and the planner's joint per-device choice, run and measured too.
+updates quantized by nnshare's unbiased codec (stochastic rounding to one step = level x the
+update's RMS: a coarser level sends fewer bits with more variance) over orthogonal channels
+sharing 40 kHz (Shannon rate; power 10 mW, path loss 128.1 + 37.6 log10(d / km) dB at 0.2-1 km,
+-174 dBm/Hz noise), compute 0.02-0.08 s per round. Upload bits per level are the exact stream
+lengths of a pilot update; the quantization error per level is measured on it. The convergence
+model is fitted to three short pilot runs (levels 10, 100, 1000). Then, for 5 levels x 2
+bandwidth allocations (equal split, optimized split), the predicted time (model rounds x round
+latency) against the measured one (rounds until the seed-mean accuracy curve crosses the target,
+interpolated between rounds, x round latency), and the planner's joint per-device choice, run
+and measured too.
 Writes bench/results/feel.json and docs/benchmarks/feel.md.
 """
 
@@ -36,16 +39,20 @@ from nnshare.collab.feel import round_latency as latency  # noqa: E402
 from nnshare.collab.simulator import _mlp, digits, fedavg  # noqa: E402
 
 torch.set_num_threads(1)
-LEVELS = (1, 2, 4, 8, 16)
-PILOT_LEVELS = (1, 4, 16)
+LEVELS = (10, 30, 100, 300, 1000)  # step of the unbiased codec in multiples of the update RMS
+PILOT_LEVELS = (10, 100, 1000)
 K = 10
+
+
+def level_codec(step: int):
+    return codec("tcq", unbiased=True, step_rms=float(step), bits_per_param=None)
 
 
 def system(seed: int = 0) -> System:
     rng = np.random.default_rng(seed)
     dist_km = rng.uniform(0.2, 1.0, K)
     gains = 10 ** (-(128.1 + 37.6 * np.log10(dist_km)) / 10)
-    comp = rng.uniform(0.05, 0.2, K)
+    comp = rng.uniform(0.02, 0.08, K)
     return System(tuple(Device(float(c), 0.01, float(g)) for c, g in zip(comp, gains, strict=True)),
                   bandwidth_hz=4e4)
 
@@ -68,7 +75,7 @@ def level_table(update) -> tuple[dict[int, int], dict[int, float]]:
     bits, qerr = {}, {}
     flat = np.concatenate([a.reshape(-1) for a in update.values()])
     for s in LEVELS:
-        c = codec("qsgd", levels=s)
+        c = level_codec(s)
         sizes, errs = [], []
         for seed in range(8):
             dec, n = c.roundtrip(update, seed)
@@ -81,9 +88,14 @@ def level_table(update) -> tuple[dict[int, int], dict[int, float]]:
 
 
 def rounds_to(acc: list[float], target: float) -> float:
+    """Rounds until ``acc`` (after round 1, 2, ...) first reaches ``target``, interpolated
+    linearly between the two rounds around the crossing (inf if it never does)."""
     for i, a in enumerate(acc, start=1):
         if a >= target:
-            return float(i)
+            if i == 1:
+                return 1.0
+            prev = acc[i - 2]
+            return float(i - 1 + (target - prev) / (a - prev))
     return math.inf
 
 
@@ -96,12 +108,17 @@ def run(data, codecs, rounds, seeds) -> list[float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--rounds", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=40)
     ap.add_argument("--pilot-rounds", type=int, default=20)
     ap.add_argument("--target", type=float, default=0.88)
+    ap.add_argument("--seeds", type=int, default=4)
+    ap.add_argument("--docs", action="store_true", help="only rewrite the docs from the results file")
     args = ap.parse_args()
+    if args.docs:
+        write_docs(json.loads((ROOT / "bench" / "results" / "feel.json").read_text()))
+        return
     rounds, pilot_rounds = (12, 6) if args.quick else (args.rounds, args.pilot_rounds)
-    seeds = [0] if args.quick else [0, 1]
+    seeds = [0] if args.quick else list(range(args.seeds))
     t0 = time.time()
     data = digits()
     sys_ = system()
@@ -113,7 +130,7 @@ def main() -> None:
 
     curves = {}
     for s in PILOT_LEVELS:
-        acc = run(data, codec("qsgd", levels=s), pilot_rounds, seeds)
+        acc = run(data, level_codec(s), pilot_rounds, seeds)
         curves[q_of([s] * K)] = [1 - a for a in acc]
     model = ConvergenceModel.fit(curves, skip=1)
     print("model", model, flush=True)
@@ -121,7 +138,7 @@ def main() -> None:
 
     measured = {}
     for s in LEVELS:
-        acc = run(data, codec("qsgd", levels=s), rounds, seeds)
+        acc = run(data, level_codec(s), rounds, seeds)
         n_meas = rounds_to(acc, args.target)
         n_pred = model.rounds(1 - args.target, q_of([s] * K))
         b = [bits[s]] * K
@@ -135,25 +152,26 @@ def main() -> None:
                 "levels": [s] * K, "allocation": alloc_name, "round_s": t_round,
                 "rounds_measured": n_meas, "rounds_predicted": n_pred,
                 "time_measured_s": n_meas * t_round, "time_predicted_s": n_pred * t_round,
-                "final_accuracy": acc[-1],
+                "final_accuracy": acc[-1], "curve": acc,
             }
             r = measured[f"s={s}, {alloc_name}"]
             print(f"s={s:2d} {alloc_name:9s} round {t_round:.3f} s  rounds meas {n_meas} pred {n_pred:.1f}  "
                   f"time meas {r['time_measured_s']:.2f} pred {r['time_predicted_s']:.2f}", flush=True)
 
     p = plan(problem)
-    acc = run(data, [codec("qsgd", levels=s) for s in p.levels], rounds, seeds)
+    acc = run(data, [level_codec(s) for s in p.levels], rounds, seeds)
     n_meas = rounds_to(acc, args.target)
     chosen = {"levels": list(p.levels), "bandwidth_hz": list(p.bandwidth), "round_s": p.round_s,
               "rounds_predicted": p.rounds, "time_predicted_s": p.time_s, "rounds_measured": n_meas,
-              "time_measured_s": n_meas * p.round_s, "final_accuracy": acc[-1]}
+              "time_measured_s": n_meas * p.round_s, "final_accuracy": acc[-1], "curve": acc}
     best_name = min(measured, key=lambda k: measured[k]["time_measured_s"])
     best = measured[best_name]["time_measured_s"]
     chosen["vs_best_measured"] = chosen["time_measured_s"] / best
     print("planner", chosen, "best measured", best_name, best, flush=True)
     res = {"target_accuracy": args.target, "rounds": rounds, "pilot_rounds": pilot_rounds, "seeds": seeds,
            "devices": [d.__dict__ for d in sys_.devices], "bandwidth_hz": sys_.bandwidth_hz,
-           "bits": bits, "qerr": qerr, "model": model.__dict__, "configs": measured, "planner": chosen,
+           "bits": bits, "qerr": qerr, "model": model.__dict__, "pilot_curves": curves, "configs": measured,
+           "planner": chosen,
            "best_measured": best_name, "seconds": time.time() - t0}
     out = ROOT / "bench" / "results" / "feel.json"
     out.parent.mkdir(exist_ok=True)
@@ -166,15 +184,18 @@ def write_docs(res) -> None:
     m = res["model"]
     lines = [
         "## FEEL planner: training time to target, predicted vs measured (issue 16)", "",
-        f"`python bench/feel.py` — digits MLP (9,610 parameters), FedAvg over {K} devices (IID), QSGD "
-        f"uploads; {res['bandwidth_hz'] / 1e3:.0f} kHz shared by orthogonal channels (Shannon rate, 10 mW, "
-        "0.2-1 km path loss), compute 0.05-0.2 s per round; target test accuracy "
-        f"{res['target_accuracy']}, {res['rounds']} rounds, accuracy averaged over seeds {res['seeds']}. "
-        f"Convergence model fitted on {res['pilot_rounds']}-round pilots at levels {list(PILOT_LEVELS)}: "
-        f"error(n, Q) = {m['b']:.4f} + ({m['a']:.3f} + {m['c']:.4f} Q) / n^{m['p']:.2f}, "
-        "Q = sum_k qerr(s_k) / K^2. Measured time = simulated rounds to target x round latency from "
-        "the latency model (upload bits = exact stream lengths).", "",
-        "| QSGD level | bits / upload | qerr |", "|---|---|---|"]
+        f"`python bench/feel.py` — digits MLP (9,610 parameters), FedAvg over {K} devices (IID); each "
+        "device uploads its update through nnshare's unbiased codec (stochastic rounding to one step = "
+        "level x the update's RMS: a coarser level, fewer bits, more variance); "
+        f"{res['bandwidth_hz'] / 1e3:.0f} kHz shared by orthogonal channels (Shannon rate, 10 mW, "
+        "0.2-1 km path loss), compute 0.02-0.08 s per round; target test accuracy "
+        f"{res['target_accuracy']}, {res['rounds']} rounds, accuracy curves averaged over seeds "
+        f"{res['seeds']}. Convergence model fitted on {res['pilot_rounds']}-round pilots at levels "
+        f"{list(PILOT_LEVELS)} (same seeds): error(n, Q) = {m['b']:.4f} + {m.get('d', 0.0):.5f} Q + "
+        f"({m['a']:.3f} + {m['c']:.4f} Q) / n^{m['p']:.2f}, Q = sum_k qerr(s_k) / K^2. Measured time = "
+        "rounds until the seed-mean accuracy curve crosses the target (interpolated between rounds) x "
+        "round latency from the latency model (upload bits = exact stream lengths).", "",
+        "| level (step / RMS) | bits / upload | qerr |", "|---|---|---|"]
     for s in LEVELS:
         lines.append(f"| {s} | {res['bits'][str(s)] if str(s) in res['bits'] else res['bits'][s]} | "
                      f"{(res['qerr'].get(str(s)) or res['qerr'].get(s)):.3f} |")
@@ -182,21 +203,51 @@ def write_docs(res) -> None:
               "time predicted (s) | time measured (s) |", "|---|---|---|---|---|---|"]
     for name, r in res["configs"].items():
         lines.append(f"| {name} | {r['round_s']:.3f} | {r['rounds_predicted']:.1f} | "
-                     f"{r['rounds_measured']:.0f} | {r['time_predicted_s']:.2f} | "
+                     f"{r['rounds_measured']:.1f} | {r['time_predicted_s']:.2f} | "
                      f"{r['time_measured_s']:.2f} |")
     p, cfg = res["planner"], list(res["configs"].values())
     lines.append(f"| planner: levels {p['levels']}, optimized bandwidth | {p['round_s']:.3f} | "
-                 f"{p['rounds_predicted']:.1f} | {p['rounds_measured']:.0f} | {p['time_predicted_s']:.2f} | "
+                 f"{p['rounds_predicted']:.1f} | {p['rounds_measured']:.1f} | {p['time_predicted_s']:.2f} | "
                  f"{p['time_measured_s']:.2f} |")
-    lines += ["", f"Best measured configuration: {res['best_measured']}; the planner's choice measured "
-              f"{p['vs_best_measured']:.3f}x its time (target: within 1.10x).", "",
-              "Predicted against measured rounds to target: "
-              f"{max(abs(r['rounds_predicted'] / r['rounds_measured'] - 1) for r in cfg):.0%}"
-              " largest relative error. Measured rounds come from 2 seeds and differ by only a few rounds "
-              "between levels (level 1 happened to reach the target first), so the planner's predicted "
-              "trade-off between rounds and round latency is within that noise.", ""]
+    errs = [abs(r["rounds_predicted"] / r["rounds_measured"] - 1) for r in cfg + [p]
+            if math.isfinite(r["rounds_measured"]) and math.isfinite(r["rounds_predicted"])]
+    pred_best = min(res["configs"], key=lambda k: res["configs"][k]["time_predicted_s"])
+    lines += ["", f"Best measured configuration: {res['best_measured']}; best predicted: {pred_best}. The "
+              f"planner's choice measured {p['vs_best_measured']:.3f}x the best measured time "
+              f"(target: within 1.10x).", "",
+              f"Predicted against measured rounds to target: {max(errs):.0%} largest, "
+              f"{float(np.mean(errs)):.0%} mean relative error over the {len(errs)} configurations.", "",
+              "![predicted and measured training time](../img/feel.png)", ""]
     (ROOT / "docs" / "benchmarks").mkdir(exist_ok=True)
     (ROOT / "docs" / "benchmarks" / "feel.md").write_text("\n".join(lines))
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for alloc, mk in (("equal", "o"), ("optimized", "s")):
+        rs = [r for r in cfg if r["allocation"] == alloc]
+        xs = [r["levels"][0] for r in rs]
+        axes[0].plot(xs, [r["time_measured_s"] for r in rs], mk + "-", label=f"{alloc}, measured")
+        axes[0].plot(xs, [r["time_predicted_s"] for r in rs], mk + "--", label=f"{alloc}, predicted")
+    axes[0].axhline(p["time_measured_s"], color="k", lw=0.8, label="planner, measured")
+    axes[0].set_xscale("log")
+    axes[0].set_xlabel("level (step / RMS of the update)")
+    axes[0].set_ylabel("training time to target (s)")
+    axes[0].legend(fontsize=7)
+    for r in [x for x in cfg if x["allocation"] == "equal"] + [p]:
+        lab = f"level {r['levels'][0]}" if "allocation" in r else "planner"
+        axes[1].plot(range(1, len(r["curve"]) + 1), r["curve"], label=lab)
+    axes[1].axhline(res["target_accuracy"], color="k", lw=0.8, ls=":")
+    axes[1].set_xlabel("round")
+    axes[1].set_ylabel("test accuracy (seed mean)")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    (ROOT / "docs" / "img").mkdir(exist_ok=True)
+    fig.savefig(ROOT / "docs" / "img" / "feel.png", dpi=110)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
     python bench/sflam.py [--quick]
 
-Task: 8-class motif detection in random token sequences (vocabulary 24, length 16; the class is
-which of eight token bigrams was planted; the tokens also occur at random). Device part:
+Task: 8-class motif detection in token sequences (vocabulary 24, length 16): the class y is which
+of eight bigrams (y, 8 + y) was planted among filler tokens 16-23, with two decoy tokens from 0-15
+at other places (so a lone motif token does not give the class away). Device part:
 embedding + position + 1 transformer encoder layer (d = 32, 2 heads); server part: 1 encoder
 layer + mean pool + linear. Both are pretrained centrally for a few steps (the "large model"),
 then fine-tuned split-federated by 4 devices with per-device bits at the cut (uniform
@@ -42,13 +43,20 @@ BATCH, LOCAL = 32, 5
 BAND_HZ = 1e6
 
 
+DECOYS = 2
+
+
 def task(n: int, seed: int):
     rng = np.random.default_rng(seed)
-    x = rng.integers(0, V, (n, T))
+    x = rng.integers(2 * C, V, (n, T))
     y = rng.integers(0, C, n)
     pos = rng.integers(0, T - 1, n)
-    x[np.arange(n), pos] = y  # the bigram (y, C + y) planted at a random place among random tokens
+    x[np.arange(n), pos] = y  # the bigram (y, C + y) planted at a random place among filler tokens
     x[np.arange(n), pos + 1] = C + y
+    for _ in range(DECOYS):  # single motif tokens elsewhere
+        p2 = rng.integers(0, T, n)
+        ok = (p2 != pos) & (p2 != pos + 1)
+        x[np.arange(n)[ok], p2[ok]] = rng.integers(0, 2 * C, int(ok.sum()))
     return torch.from_numpy(x), torch.from_numpy(y)
 
 
@@ -93,7 +101,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
-    rounds = 3 if args.quick else 15
+    rounds = 3 if args.quick else 40
     torch.manual_seed(0)
     xs, ys = task(4 * 400 + 800, 0)
     test = (xs[:800], ys[:800])
@@ -181,7 +189,8 @@ def write_docs(res) -> None:
     lines = ["## SFLAM-style split federated fine-tuning (issue 16)", "",
              f"`python bench/sflam.py` — tiny transformer (device: embedding + 1 encoder layer, "
              f"{m['device_params']} parameters; server: 1 encoder layer + head, {m['server_params']}), "
-             f"motif task, 4 devices x 400 sequences, {res['rounds']} rounds of {LOCAL} local steps (batch "
+             f"motif task (bigram among filler tokens, {DECOYS} decoys), 4 devices x 400 sequences, "
+             f"{res['rounds']} rounds of {LOCAL} local steps (batch "
              f"{BATCH}) after a short central pretraining (accuracy {res['pretrain_accuracy']:.3f}). "
              "Per device: bits "
              "for the cut activations (uniform), the cut gradients (uniform, unbiased) and the device-part "
@@ -201,6 +210,12 @@ def write_docs(res) -> None:
         lines.append(f"| {name} | {p['bits']} | {[round(1e3 * w) for w in p['powers_w']]} | "
                      f"{p['latency_s']:.3f} | {p['energy_j']:.4f} | {p['accuracy']:.4f} | "
                      f"{p['bytes_per_round']:.0f} |")
+    marks = [n for n in (5, 10, 20, 30, 40) if n <= len(f["curve"])]
+    by_bits = {str(b): r for b, r in res["common_bits"].items()}
+    lines += ["", "Test accuracy after round " + ", ".join(str(n) for n in marks) + ": fp32 "
+              + " / ".join(f"{f['curve'][n - 1]:.3f}" for n in marks) + "; "
+              + "; ".join(f"{b} bits " + " / ".join(f"{r['curve'][n - 1]:.3f}" for n in marks)
+                          for b, r in by_bits.items()) + "."]
     lines += ["", f"Bit floor from the measured accuracies (smallest width within 0.5 points of fp32): "
               f"{res['min_bits']} bits.", "", "Latency-energy front (Pareto points of a weight sweep):", "",
               "| latency (s) | energy (J) | bits | power (mW) |", "|---|---|---|---|"]

@@ -88,6 +88,54 @@ def codecs(bits: int, kind: str):
     return SGQ(bits, 4, 2), SGQ(bits, 4, 2), SGQ(bits, 4, 2, stochastic=True)
 
 
+# the equal-bytes sweep (--sweep): both families at several widths, the same backward grid
+SWEEP_BITS = {"uniform": (2, 3, 4), "sgq": (2, 3)}
+SWEEP_SEEDS = {"digits": 3, "synthetic": 4}
+
+
+def sweep_codecs(kind: str, bits: int):
+    """(forward, backward) of the sweep: asymmetric activations (ReLU), symmetric gradients."""
+    if kind == "uniform":
+        return Uniform(bits), Uniform(bits, symmetric=True)
+    return SGQ(bits, 4, 2), SGQ(bits, 4, 2, symmetric=True)
+
+
+def matched(uni: list[tuple[float, float]], nbytes: float) -> float:
+    """Uniform's accuracy at ``nbytes``, interpolated linearly in log-bytes between its widths
+    (``uni``: (bytes, accuracy) points; nan outside their range: no extrapolation)."""
+    pts = sorted((math.log(b), a) for b, a in uni)
+    x = math.log(nbytes)
+    if not pts[0][0] <= x <= pts[-1][0]:
+        return math.nan
+    return float(np.interp(x, [p[0] for p in pts], [p[1] for p in pts]))
+
+
+def run_sweep(task: str, epochs: int, seeds: list[int]) -> dict:
+    """Per seed and codec: accuracy and bytes per step; per seed the paired difference SGQ minus
+    uniform at SGQ's bytes (same seed: same data split, initialisation and batch order)."""
+    runs = {}
+    for kind, widths in SWEEP_BITS.items():
+        for b in widths:
+            fwd, bwd = sweep_codecs(kind, b)
+            t0 = time.time()
+            runs[f"{kind} {b}"] = [train(task, fwd, bwd, s, epochs) for s in seeds]
+            r = runs[f"{kind} {b}"]
+            print(f"sweep {task} {kind} {b}: acc {np.mean([x['accuracy'] for x in r]):.4f} bytes "
+                  f"{np.mean([x['forward_bytes'] + x['backward_bytes'] for x in r]):.0f} "
+                  f"({time.time() - t0:.0f} s)", flush=True)
+    diffs = {}
+    for b in SWEEP_BITS["sgq"]:
+        d = []
+        for i in range(len(seeds)):
+            sg = runs[f"sgq {b}"][i]
+            uni = [(runs[f"uniform {u}"][i]["forward_bytes"] + runs[f"uniform {u}"][i]["backward_bytes"],
+                    runs[f"uniform {u}"][i]["accuracy"]) for u in SWEEP_BITS["uniform"]]
+            ref = matched(uni, sg["forward_bytes"] + sg["backward_bytes"])
+            d.append(100 * (sg["accuracy"] - ref))
+        diffs[f"sgq {b}"] = d
+    return {"seeds": seeds, "epochs": epochs, "runs": runs, "diff_points": diffs}
+
+
 def train(task: str, fwd, bwd, seed: int, epochs: int, batch: int = 64, lr: float = 3e-3) -> dict:
     make, side = TASKS[task]
     x_tr, y_tr, x_te, y_te = make(seed)
@@ -122,6 +170,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--task", choices=list(TASKS), help="run one task (merged into the results file)")
     ap.add_argument("--docs", action="store_true", help="only rewrite the docs from the results file")
+    ap.add_argument("--sweep", action="store_true",
+                    help="only the equal-bytes sweep (merged into the results file)")
     args = ap.parse_args()
     out_path = ROOT / "bench" / "results" / "split.json"
     if args.docs:
@@ -129,6 +179,18 @@ def main() -> None:
         return
     seeds = list(range(1 if args.quick else args.seeds))
     epochs = {"digits": 2 if args.quick else 15, "synthetic": 1 if args.quick else 6}
+    if args.sweep:
+        for task in [args.task] if args.task else TASKS:
+            sw = run_sweep(task, epochs[task], list(range(1 if args.quick else SWEEP_SEEDS[task])))
+            if args.quick:
+                print(sw["diff_points"])
+                continue
+            res = json.loads(out_path.read_text())  # another task's sweep may have landed meanwhile
+            res.setdefault("sweep", {})[task] = sw
+            out_path.write_text(json.dumps(res, indent=1))
+        if not args.quick:
+            write_docs(json.loads(out_path.read_text()))
+        return
     families = [("fp32", 32, "fp32")] + [(f"uniform {b}-bit", b, "uniform") for b in (8, 4, 3, 2)] + [
         (f"SGQ {b}-bit", b, "sgq") for b in (4, 3, 2)]
     res = {"seeds": seeds, "epochs": epochs, "batch": 64, "tasks": {}}
@@ -166,6 +228,8 @@ def main() -> None:
             prior = old.get("task_seeds", {t: old["seeds"] for t in old.get("tasks", {})})
             res["task_seeds"] = {**prior, **res["task_seeds"]}
         res["tasks"][task] = rows
+        if out_path.exists():
+            res.setdefault("sweep", json.loads(out_path.read_text()).get("sweep", {}))
         out_path.parent.mkdir(exist_ok=True)
         out_path.write_text(json.dumps(res, indent=1))
     if not args.quick:

@@ -16,6 +16,9 @@ reads it back. ``encode(x, seed) -> bytes``, ``decode(data, shape) -> float32 ar
 
 ``stochastic=True`` (Uniform, SGQ) rounds stochastically with a range widened by one step so no
 code is ever clamped: E[decode(encode(x))] = x exactly (the unbiased backward option).
+``symmetric=True`` (Uniform, SGQ) uses a grid centred on zero (signed restricted codes, no zero
+point: 2 bits are -s, 0, s), the natural grid for gradients; the default asymmetric grid suits
+ReLU activations.
 """
 
 from __future__ import annotations
@@ -50,24 +53,33 @@ def _checked(x) -> np.ndarray:
     return a
 
 
-def _affine(a: np.ndarray, bits: int, grain: str, stochastic: bool, seed: int, scale_dtype: str):
-    """Asymmetric affine codes of ``a`` with one (scale, zero point) per row of ``grain``
-    ("tensor" or "channel" on axis 0). Stochastic: s = span / (qmax - 1), z = ceil(-lo / s), so
-    every x / s + z lies in [0, qmax] and floor(x / s + z + u) is never clamped (unbiased)."""
-    spec = QuantSpec(bits=bits, symmetric=False, granularity=grain, axis=0, scale_dtype=scale_dtype,
-                     rounding="stochastic" if stochastic else "nearest", seed=seed)
+def _affine(a: np.ndarray, bits: int, grain: str, stochastic: bool, seed: int, scale_dtype: str,
+            symmetric: bool = False):
+    """Affine codes of ``a`` with one scale (and zero point) per row of ``grain`` ("tensor" or
+    "channel" on axis 0). Asymmetric: codes 0..2^b - 1, zero point; stochastic: s = span /
+    (qmax - 1), z = ceil(-lo / s), so every x / s + z lies in [0, qmax] and floor(x / s + z + u)
+    is never clamped (unbiased). Symmetric: signed restricted codes -(2^(b-1) - 1)..2^(b-1) - 1
+    centred on 0 (2 bits: -s, 0, s), no zero point; s = max|x| / qmax, so stochastic rounding
+    is never clamped either."""
+    spec = QuantSpec(bits=bits, symmetric=symmetric, restricted=symmetric, granularity=grain, axis=0,
+                     scale_dtype=scale_dtype, rounding="stochastic" if stochastic else "nearest", seed=seed)
     if not stochastic:
         return quantize(a, spec)
     if bits < 2:
         raise SpecError("unbiased (stochastic) coding needs bits >= 2")
     blocks = to_blocks(a, spec)
+    shape = () if grain == "tensor" else (blocks.shape[0],)
+    if symmetric:
+        m = np.abs(blocks).max(axis=1).astype(np.float64)
+        s = np.nextafter(np.where(m > 0, m / spec.qmax, 1.0).astype(np.float32), np.float32(np.inf))
+        s = round_scale_up(s, scale_dtype)
+        return quantize(a, spec, scale=s.reshape(shape))
     lo = np.minimum(blocks.min(axis=1), 0).astype(np.float64)
     hi = np.maximum(blocks.max(axis=1), 0).astype(np.float64)
     span = hi - lo
     s = np.where(span > 0, span / (2**bits - 2), 1.0).astype(np.float32)
     s = round_scale_up(s, scale_dtype)
     z = np.ceil(-lo / s.astype(np.float64)).astype(np.int64)
-    shape = () if grain == "tensor" else (blocks.shape[0],)
     return quantize(a, spec, scale=s.reshape(shape), zero_point=z.reshape(shape))
 
 
@@ -130,6 +142,7 @@ class Uniform(FeatureCodec):
     bits: int = 8
     stochastic: bool = False
     scale_dtype: str = "fp32"
+    symmetric: bool = False
     name = "uniform"
 
     @property
@@ -138,7 +151,7 @@ class Uniform(FeatureCodec):
 
     def tensors(self, a, seed):
         return {NAME: _affine(a, self.bits, "tensor", self.stochastic, _seed(seed, "uniform"),
-                              self.scale_dtype)}
+                              self.scale_dtype, self.symmetric)}
 
 
 @dataclass(frozen=True)
@@ -146,8 +159,8 @@ class SGQ(FeatureCodec):
     """Stripe-wise group quantization of (batch, channels, height, ...) features.
 
     ``groups`` must divide the channel count and ``stripe`` the height. Side info per stream:
-    one scale (``scale_dtype``) and one ``bits``-bit zero point per (group, stripe), and the
-    channel order (uint8 per channel, int16 above 256 channels)."""
+    one scale (``scale_dtype``) and (asymmetric) one ``bits``-bit zero point per (group, stripe),
+    and the channel order (uint8 per channel, int16 above 256 channels)."""
 
     bits: int = 4
     groups: int = 4
@@ -156,6 +169,7 @@ class SGQ(FeatureCodec):
     max_deviation: float | None = None
     max_bits: int = 8
     scale_dtype: str = "fp32"
+    symmetric: bool = False
     name = "sgq"
 
     @property
@@ -186,9 +200,12 @@ class SGQ(FeatureCodec):
 
     def order(self, a: np.ndarray) -> np.ndarray:
         """Channels ordered by range similarity: sorted by span (max - min over batch and space),
-        then by the midpoint (stable), so each group of C/G consecutive channels shares a range."""
+        then by the midpoint (stable), so each group of C/G consecutive channels shares a range;
+        symmetric: by max |x| (the only range a symmetric grid has)."""
         c = a.shape[1]
         flat = np.moveaxis(a, 1, 0).reshape(c, -1)
+        if self.symmetric:
+            return np.argsort(np.abs(flat).max(1), kind="stable").astype(np.int64)
         lo, hi = np.minimum(flat.min(1), 0), np.maximum(flat.max(1), 0)
         return np.lexsort(((lo + hi) / 2, hi - lo)).astype(np.int64)
 
@@ -209,7 +226,7 @@ class SGQ(FeatureCodec):
         bits = self.bits
         while True:
             q = _affine(blocks, bits, "channel", self.stochastic, _seed(seed, f"sgq{bits}"),
-                        self.scale_dtype)
+                        self.scale_dtype, self.symmetric)
             if self.max_deviation is None or bits >= self.max_bits:
                 break
             err = np.linalg.norm(q.dequantize() - blocks)
@@ -294,12 +311,13 @@ def expected_bytes(codec: FeatureCodec, shape: tuple[int, ...]) -> int:
     if isinstance(codec, Lossless):
         layout, bits = [(NAME, shape)], float_record_bits(n)
     elif isinstance(codec, Uniform):
-        spec = QuantSpec(bits=codec.bits, symmetric=False, scale_dtype=codec.scale_dtype)
+        spec = QuantSpec(bits=codec.bits, symmetric=codec.symmetric, restricted=codec.symmetric,
+                         scale_dtype=codec.scale_dtype)
         layout, bits = [(NAME, shape)], record_bits(shape, spec)
     elif isinstance(codec, SGQ) and codec.max_deviation is None:
         bshape = codec.layout(shape)
-        spec = QuantSpec(bits=codec.bits, symmetric=False, granularity="channel",
-                         scale_dtype=codec.scale_dtype)
+        spec = QuantSpec(bits=codec.bits, symmetric=codec.symmetric, restricted=codec.symmetric,
+                         granularity="channel", scale_dtype=codec.scale_dtype)
         item = 1 if shape[1] <= 256 else 2
         layout = [(NAME, bshape), (ORDER, (shape[1],))]
         bits = record_bits(bshape, spec) + raw_record_bits(shape[1], item)

@@ -10,8 +10,8 @@ K devices upload quantized updates over orthogonal channels sharing a total band
 - round latency ``T(s, B) = max_k (T^cmp_k + L(s_k) / R_k(B_k))`` (s);
 - rounds to the target ``N(s)`` from a convergence model of the optimality gap (here the test
   error) against rounds n and aggregate quantization error Q:
-  ``gap(n, Q) = b + (a + c Q) / n**p``, ``Q(s) = sum_k qerr(s_k) / K**2`` (variance of the mean of
-  K independently quantized updates, relative), fitted from a few short runs;
+  ``gap(n, Q) = b + d Q + (a + c Q) / n**p``, ``Q(s) = sum_k qerr(s_k) / K**2`` (variance of the
+  mean of K independently quantized updates, relative), fitted from a few short runs;
 - training time ``N(s) T(s, B)``, minimised by :func:`plan`: starts from every common level and
   from a scan of round deadlines (for each, the levels of least quantization error that fit the
   band: a multiple-choice knapsack by Lagrangian bisection), then alternating optimization of
@@ -120,27 +120,33 @@ def allocate(system: System, bits: Sequence[int], tol: float = 1e-7) -> tuple[fl
 
 @dataclass(frozen=True)
 class ConvergenceModel:
-    """gap(n, Q) = b + (a + c Q) / n**p: test error after n rounds at aggregate quantization error
-    Q (an SGD-type rate whose variance term grows with the quantization variance)."""
+    """gap(n, Q) = b + d Q + (a + c Q) / n**p: test error after n rounds at aggregate
+    quantization error Q (an SGD-type rate whose variance term grows with the quantization
+    variance, and an error floor ``b + d Q`` that a constant step size leaves, which also grows
+    with it; ``d`` = 0 is the floor-free model)."""
 
     a: float
     p: float
     b: float
     c: float
+    d: float = 0.0
 
     def gap(self, rounds: float, q: float) -> float:
-        return self.b + (self.a + self.c * q) / max(rounds, 1e-12) ** self.p
+        return self.b + self.d * q + (self.a + self.c * q) / max(rounds, 1e-12) ** self.p
 
     def rounds(self, target_gap: float, q: float) -> float:
         """Rounds until the gap reaches ``target_gap`` (inf when it never does)."""
-        if target_gap <= self.b:
+        floor = self.b + self.d * q
+        if target_gap <= floor:
             return math.inf
-        return ((self.a + self.c * q) / (target_gap - self.b)) ** (1 / self.p)
+        return ((self.a + self.c * q) / (target_gap - floor)) ** (1 / self.p)
 
     @staticmethod
-    def fit(curves: Mapping[float, Sequence[float]], skip: int = 0) -> ConvergenceModel:
+    def fit(curves: Mapping[float, Sequence[float]], skip: int = 0, floor: bool = True) -> ConvergenceModel:
         """Least-squares fit to test-error curves ``{Q: [gap after round 1, 2, ...]}`` of a few
-        short runs (``skip``: leading rounds left out): p by grid search, a, b, c linear (c >= 0)."""
+        short runs (``skip``: leading rounds left out): p by grid search, a, b, c, d linear with
+        c, d >= 0 (the best fit over the sign-feasible subsets of the Q terms); ``floor=False``
+        fixes d = 0."""
         rows, ys = [], []
         for q, curve in curves.items():
             for n, g in enumerate(curve, start=1):
@@ -151,17 +157,22 @@ class ConvergenceModel:
             raise SpecError("fitting the convergence model needs curves at >= 2 quantization errors")
         n, q = np.array(rows, float).T
         y = np.array(ys, float)
+        subsets = [(2, 3), (2,), (3,), ()] if floor else [(2,), ()]
         best = None
         for p in np.linspace(0.2, 2.0, 181):
-            x = np.stack([n**-p, np.ones_like(n), q * n**-p], 1)
-            coef, *_ = np.linalg.lstsq(x, y, rcond=None)
-            if coef[2] < 0:  # more quantization error never helps: refit without it
-                coef = np.append(np.linalg.lstsq(x[:, :2], y, rcond=None)[0], 0.0)
-            err = float(np.sum((x @ coef - y) ** 2))
-            if best is None or err < best[0]:
-                best = (err, p, coef)
-        _, p, (a, b, c) = best
-        return ConvergenceModel(float(a), float(p), float(b), float(c))
+            full = np.stack([n**-p, np.ones_like(n), q * n**-p, q], 1)
+            for extra in subsets:  # more quantization error never helps: c, d >= 0
+                cols = [0, 1, *extra]
+                sol = np.linalg.lstsq(full[:, cols], y, rcond=None)[0]
+                if np.any(sol[2:] < 0):
+                    continue
+                coef = np.zeros(4)
+                coef[cols] = sol
+                err = float(np.sum((full @ coef - y) ** 2))
+                if best is None or err < best[0]:
+                    best = (err, p, coef)
+        _, p, (a, b, c, d) = best
+        return ConvergenceModel(float(a), float(p), float(b), float(c), float(d))
 
 
 @dataclass(frozen=True)

@@ -83,13 +83,40 @@ def test_gradient_deviation_bound_raises_bits():
     assert inspect(tight.encode(g)).rows[0].bits_per_element == 6
 
 
+@pytest.mark.parametrize("c", [Uniform(2, symmetric=True, entropy="none"),
+                               SGQ(2, 4, 2, symmetric=True, entropy="none"),
+                               SGQ(3, 2, 1, symmetric=True, entropy="none")])
+def test_symmetric_grid_sizes_and_levels(c):
+    g = np.random.default_rng(5).standard_normal((8, 8, 4, 4)).astype(np.float32)
+    data = c.encode(g)
+    y = c.decode(data, g.shape)
+    assert len(data) == expected_bytes(c, g.shape)
+    rows = {r.name: r for r in inspect(data).rows}
+    blocks = 1 if isinstance(c, Uniform) else c.groups * (g.shape[2] // c.stripe)
+    assert rows["x"].payload_bits == c.bits * g.size
+    assert rows["x"].side_bits == 32 * blocks  # one fp32 scale per block, no zero point
+    qmax = 2 ** (c.bits - 1) - 1
+    if isinstance(c, Uniform):
+        b_in, b_out = g.reshape(1, -1), y.reshape(1, -1)
+    else:  # channels grouped by max |x|
+        order = c.order(g)
+        assert np.all(np.diff(np.abs(g).max(axis=(0, 2, 3))[order]) >= 0)
+        b_in, b_out = (c.blocks(a, order).reshape(blocks, -1) for a in (g, y))
+    step = np.abs(b_in).max(1, keepdims=True) / qmax
+    k = b_out / step  # reconstruction on the zero-centred grid -qmax..qmax steps
+    assert np.allclose(k, np.rint(k), atol=1e-4) and np.abs(np.rint(k)).max() == qmax
+    assert np.all(np.abs(b_out - b_in) <= step / 2 * (1 + 1e-5) + 1e-7)
+    assert np.array_equal(c.decode(c.encode(np.zeros_like(g)), g.shape), np.zeros_like(g))
+
+
 @pytest.mark.parametrize("c", [Uniform(2, stochastic=True, entropy="none"),
-                               SGQ(2, 4, 2, stochastic=True, entropy="none")])
+                               SGQ(2, 4, 2, stochastic=True, entropy="none"),
+                               SGQ(2, 4, 2, stochastic=True, symmetric=True, entropy="none")])
 def test_stochastic_is_unbiased(c):
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 4, 4, 2)).astype(np.float32)
     m = 1500
-    draws = np.stack([c.roundtrip(x, seed=s)[0] for s in range(m)])
+    draws = np.stack([c.roundtrip(x, seed=s)[0] for s in range(m)]).astype(np.float64)
     sd = draws.std(0) / np.sqrt(m) + 1e-6
     assert np.all(np.abs(draws.mean(0) - x) < 5 * sd)
     # nearest rounding on the same grid is biased far beyond that noise

@@ -74,6 +74,22 @@ def test_convergence_model_fit_recovers_the_curves():
         ConvergenceModel.fit({1.0: [0.5, 0.4, 0.3, 0.2]})
 
 
+def test_convergence_model_fit_recovers_a_floor_that_grows_with_q():
+    true = ConvergenceModel(0.7, 0.8, 0.04, 0.01, 0.002)
+    rng = np.random.default_rng(2)
+    curves = {q: [true.gap(n, q) + rng.normal(0, 1e-3) for n in range(1, 31)] for q in (1.0, 10.0, 40.0)}
+    fit = ConvergenceModel.fit(curves)
+    assert fit.d == pytest.approx(0.002, rel=0.2)
+    for q in (1.0, 10.0, 40.0):
+        assert fit.rounds(0.15, q) == pytest.approx(true.rounds(0.15, q), rel=0.05)
+    assert true.rounds(0.1, 40.0) == math.inf  # below the floor b + d Q = 0.12
+    assert math.isfinite(true.rounds(0.1, 1.0))
+    flat = ConvergenceModel.fit(curves, floor=False)
+    assert flat.d == 0.0
+    # the floor-free fit cannot follow the slow-down at large Q as well
+    assert abs(flat.rounds(0.15, 40.0) / true.rounds(0.15, 40.0) - 1) > 0.05
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_planner_equals_brute_force(seed):
     p = instance(seed)
