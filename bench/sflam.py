@@ -101,7 +101,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
-    rounds = 3 if args.quick else 40
+    rounds = 3 if args.quick else 30
     torch.manual_seed(0)
     xs, ys = task(4 * 400 + 800, 0)
     test = (xs[:800], ys[:800])
