@@ -145,8 +145,8 @@ class ConvergenceModel:
     def fit(curves: Mapping[float, Sequence[float]], skip: int = 0, floor: bool = True) -> ConvergenceModel:
         """Least-squares fit to test-error curves ``{Q: [gap after round 1, 2, ...]}`` of a few
         short runs (``skip``: leading rounds left out): p by grid search, a, b, c, d linear with
-        c, d >= 0 (the best fit over the sign-feasible subsets of the Q terms); ``floor=False``
-        fixes d = 0."""
+        b, c, d >= 0 (an error floor is never negative and more quantization error never helps:
+        the best fit over the sign-feasible subsets of those terms); ``floor=False`` fixes d = 0."""
         rows, ys = [], []
         for q, curve in curves.items():
             for n, g in enumerate(curve, start=1):
@@ -157,14 +157,15 @@ class ConvergenceModel:
             raise SpecError("fitting the convergence model needs curves at >= 2 quantization errors")
         n, q = np.array(rows, float).T
         y = np.array(ys, float)
-        subsets = [(2, 3), (2,), (3,), ()] if floor else [(2,), ()]
+        terms = (1, 2, 3) if floor else (1, 2)
+        subsets = [t for r in range(len(terms) + 1) for t in itertools.combinations(terms, r)]
         best = None
         for p in np.linspace(0.2, 2.0, 181):
             full = np.stack([n**-p, np.ones_like(n), q * n**-p, q], 1)
-            for extra in subsets:  # more quantization error never helps: c, d >= 0
-                cols = [0, 1, *extra]
+            for extra in subsets:
+                cols = [0, *extra]
                 sol = np.linalg.lstsq(full[:, cols], y, rcond=None)[0]
-                if np.any(sol[2:] < 0):
+                if np.any(sol[1:] < 0):
                     continue
                 coef = np.zeros(4)
                 coef[cols] = sol
