@@ -33,6 +33,8 @@ from nnshare.format.entropy import decode_codes
 from nnshare.quant.tcq import tcq_codes
 data = np.load(sys.argv[1], allow_pickle=False)
 small = data["small"].tobytes()
+from nnshare.format.entropy import rans
+rans.load_compiled()  # a decoder loads numba only for large streams: load it here (if enabled)
 decode_codes(small, 4096, 0, 255)  # warm-up (compiles or loads the numba loops)
 t1 = time.perf_counter()
 tcq_codes(np.linspace(-3, 3, 4096), 0.1, 8)

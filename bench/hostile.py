@@ -34,6 +34,9 @@ _CHILD = r"""
 import json, resource, sys, time
 import numpy as np
 from nnshare.format import FormatError, read_stream
+from nnshare.format.entropy import rans
+if hasattr(rans, "load_compiled"):  # a decoder loads numba only for large streams: here always
+    rans.load_compiled()
 warm = np.load(sys.argv[2])
 read_stream(warm.tobytes())  # imports, numba cache load
 import tracemalloc

@@ -37,7 +37,7 @@ def _layout(like: Path | None, counters: bool = False):
 def _read_stream(data: bytes, like: Path | None):
     """Decode with the layout of ``like`` (retrying with its counters for agreed streams)."""
     from .errors import FormatError
-    from .share.model import decode_model
+    from .share.receive import decode_model
 
     try:
         return decode_model(data, _layout(like))
@@ -61,7 +61,7 @@ def decode(
     folder; float tensors come back in their original dtype unless --dtype says otherwise."""
     from .io import safetensors_bytes
     from .outputs import Staged, atomic_write
-    from .share.delta import is_update
+    from .share.receive import is_update
 
     check_choice("--dtype", dtype, tuple(DTYPE_FLAGS))
     data = read_bytes(stream)
@@ -164,9 +164,11 @@ def inspect(
         fail("--link is the link of --airtime: give --airtime too")
     if airtime and link is None:
         fail("--airtime needs the link: give --link mcs=M,bw=MHZ,nss=N (see --help)")
-    from .link import parse_link
+    lk = None
+    if airtime:
+        from .link import parse_link
 
-    lk = parse_link(link) if airtime else None
+        lk = parse_link(link)
     data = read_bytes(stream)
     if data[:4] == b"NNSU":
         fail(f"{stream} is a version-1 model update (NNSU, {len(data):,} bytes): decode it with "

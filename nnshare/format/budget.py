@@ -71,6 +71,7 @@ class Budget:
     max_elements: int = MAX_ELEMENTS
     max_output_bytes: int = MAX_OUTPUT_BYTES
     version: int = 0
+    elements: int = 0  # the stream's elements (its header), once checked
     table_entries: int = 0
     output_bytes: int = 0
 
@@ -88,6 +89,7 @@ class Budget:
         if elements * min_bytes_each > self.max_output_bytes:
             raise FormatError(f"stream would decode to at least {elements * min_bytes_each} "
                               f"bytes, more than max_output_bytes={self.max_output_bytes}")
+        self.elements = int(elements)
 
     def charge_output(self, nbytes: int, what: str) -> None:
         """Book ``nbytes`` of decoded output (raw records' own item sizes)."""

@@ -22,13 +22,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..format.chain import ChainState, fingerprint_arrays, fingerprint_codes
-from ..format.container import peek_kind, read_stream, write_stream
+from ..format.container import read_stream, write_stream
 from ..format.errors import FormatError, SpecError
 from ..format.records import Section
 from ..quant.affine import as_float_array
 from ..quant.fine import fine_step, is_fine
 from ..quant.rate import DEFAULT_LAM_SCALE, LAMBDA_HIGH_RATE, quantize_tensor, rate_control
 from . import legacy_update
+from .receive import is_update  # noqa: F401  (re-exported: its former home)
 
 #: The chain state an update leaves behind (compact: an NNSH stream of kind "state").
 UpdateState = ChainState
@@ -51,11 +52,6 @@ def load_state(data: bytes | bytearray | memoryview) -> ChainState:
     if bytes(data[:4]) == legacy_update.STATE_MAGIC:
         return ChainState.from_codes(legacy_update.read_state(data))
     return ChainState.from_bytes(data)
-
-
-def is_update(data: bytes | bytearray | memoryview) -> bool:
-    """Whether ``data`` looks like a model update (v2 kind "update", or a v1 ``NNSU`` stream)."""
-    return bytes(data[:4]) == legacy_update.MAGIC or peek_kind(data) == "update"
 
 
 @dataclass(frozen=True)

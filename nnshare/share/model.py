@@ -11,13 +11,14 @@ import numpy as np
 
 from ..errors import FormatError, NNShareWarning, SpecError
 from ..format import container
-from ..format.meta import read_meta, with_meta
+from ..format.meta import with_meta
 from ..format.records import Tensor
 from ..format.spec import QuantSpec
 from ..outputs import atomic_write  # noqa: F401  (re-exported: its former home)
 from ..plan import Plan, preset
 from ..state import ModelState, model_state
 from .quality import Quality, assess, warn_damage
+from .receive import Decoded, decode_model  # noqa: F401  (re-exported: their former home)
 
 PlanLike = Plan | str | Mapping[str, "QuantSpec | str"]
 
@@ -114,32 +115,6 @@ def layout_of(model_or_state: Any, *, counters: bool = False) -> list[tuple[str,
     and, unless ``counters``, bookkeeping counters left out): what agreed mode fingerprints."""
     st = model_state(model_or_state)
     return (st if counters else st.without_counters()).layout()
-
-
-@dataclass(frozen=True, eq=False)
-class Decoded:
-    """What a stream rebuilds: float32 / integer arrays (tied aliases included, sharing their
-    canonical array), the original dtype of float tensors, and the ties."""
-
-    arrays: dict[str, np.ndarray]
-    dtypes: dict[str, str]
-    ties: dict[str, str]
-
-
-def decode_model(data: bytes, layout=None) -> Decoded:
-    """Parse a stream and rebuild every tensor (FormatError on a bad stream)."""
-    stream = container.read_stream(data, layout)
-    arrays = {n: t.dequantize() for n, t in stream.tensors.items()}
-    dtypes, ties = read_meta(arrays)
-    for n, t in stream.tensors.items():
-        if n in arrays and n not in dtypes:
-            dtypes[n] = {"bf16": "bfloat16", "fp16": "float16"}.get(getattr(t, "dtype", ""), "")
-            if not dtypes[n]:
-                dtypes[n] = str(arrays[n].dtype)
-    for alias, canon in ties.items():
-        arrays[alias] = arrays[canon]
-        dtypes[alias] = dtypes[canon]
-    return Decoded(arrays, dtypes, ties)
 
 
 def decode(data: bytes, into: Any = None, *, layout=None, state_dict: bool = False):

@@ -71,7 +71,7 @@ def decode_codes(
     try:
         rc = element_contexts(h, n, context)
         if h.rans_prec:
-            sym = _decode_rans(h, words, n, rc, budget.version, size)
+            sym = _decode_rans(h, words, n, rc, budget.version, size, budget.elements)
         else:
             sym = _decode_range(h, words, n, rc, size)
     except (IndexError, ValueError, OverflowError) as e:  # numpy on inconsistent fields
@@ -89,7 +89,7 @@ def payload_lanes(h: PayloadHeader, n: int) -> int:
 
 
 def _decode_rans(h: PayloadHeader, words: np.ndarray, n: int, rc, version: int,
-                 size: int) -> np.ndarray:
+                 size: int, stream_codes: int) -> np.ndarray:
     if version >= 2 and not h.lanes and rans.lanes(n) > 1:
         raise FormatError(f"entropy payload: a v2 rANS payload of {n} codes must interleave "
                           f"{rans.lanes(n)} lanes")
@@ -101,7 +101,8 @@ def _decode_rans(h: PayloadHeader, words: np.ndarray, n: int, rc, version: int,
         words, n, t_len=cx.stripes(n)[1], n_lanes=payload_lanes(h, n), tcq=bool(h.flags & TCQ),
         nb=bool(h.flags & NEIGHBOUR), center=h.center, t1=h.t1, t2=h.t2, rc=rc, n_rc=h.n_rc,
         trellis=cx.TRELLISES[8 if h.flags & TCQ8 else 4], const=const,
-        lo=[d.lo for d in h.dists], freq=freq, cum=cum, off=off, slot=slot_t, prec=h.rans_prec)
+        lo=[d.lo for d in h.dists], freq=freq, cum=cum, off=off, slot=slot_t, prec=h.rans_prec,
+        stream_codes=stream_codes)
 
 
 def _cdfs(h: PayloadHeader) -> list:

@@ -8,27 +8,22 @@ quantised to ``2**prec`` per context. Payloads with the ``lanes`` flag (every v2
 payloads. A clean stream ends with every word consumed and every state back at 2**31.
 
 Back ends, bit-identical (the tests compare them): the loops of :mod:`.rans_loops` compiled by
-numba when it is installed (the ``fast`` extra); without numba (or ``NNSHARE_NO_NUMBA=1``) the
-lanes as numpy vectors (:mod:`.rans_np`) when there are many, else plain Python integers
-(:mod:`.rans_py`). Contexts of one symbol (constant records, or tables of width 1, which code
-in 0 bits) are never stepped. Frequencies come from :mod:`.tables`.
+numba when it is installed (the ``fast`` extra; imported on first use, and by a decoder only for a
+stream of :data:`NUMBA_FROM` codes or more, or once loaded: :func:`use_compiled`); else (or with
+``NNSHARE_NO_NUMBA=1``) the lanes as numpy vectors (:mod:`.rans_np`) when there are many, else
+plain Python integers (:mod:`.rans_py`). Contexts of one symbol (constant records, or tables of
+width 1, which code in 0 bits) are never stepped. Frequencies come from :mod:`.tables`.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import numpy as np
 
 from ..errors import FormatError
 from . import rans_loops, rans_np, rans_py
-
-try:  # optional accelerator
-    import numba
-except ImportError:  # pragma: no cover - exercised where numba is absent
-    numba = None
-if os.environ.get("NNSHARE_NO_NUMBA"):
-    numba = None
 
 RANS_L = 1 << 31
 MIN_PREC, MAX_PREC = 10, 22
@@ -41,9 +36,19 @@ MAX_LANES = 1024
 NUMPY_LANES = 32  # without numba: this many lanes or more run as numpy vectors
 
 
+NUMBA_FROM = 1 << 22  # decode with numba from this many codes in the stream (or once loaded)
+PYTHON_MAX = 1 << 18  # or from this many codes in a payload the plain-Python path would decode
+
+
 def available() -> bool:
-    """Whether the compiled (numba) rANS loops are available."""
-    return numba is not None
+    """Whether the compiled (numba) rANS loops are available (numba installed, and
+    ``NNSHARE_NO_NUMBA`` unset). Does not import numba."""
+    if os.environ.get("NNSHARE_NO_NUMBA"):
+        return False
+    try:
+        return importlib.util.find_spec("numba") is not None
+    except (ImportError, ValueError):  # a blocked or broken installation
+        return False
 
 
 def lanes(n: int) -> int:
@@ -103,11 +108,54 @@ def tables(freqs: list[np.ndarray | None], prec: int, slot: bool = False):
     return freq, cum, off, table
 
 
-if numba is not None:
-    _encode_fast = numba.njit(cache=True, nogil=True)(rans_loops.encode_loop)
-    _decode_fast = numba.njit(cache=True, nogil=True)(rans_loops.decode_loop)
-else:  # pragma: no cover
-    _encode_fast = _decode_fast = None
+class _Unloaded:
+    """Placeholder of a compiled loop numba has not loaded yet (importing numba and loading its
+    cache costs ~0.2 s + ~0.5 s, more than the numpy path spends on a small stream)."""
+
+    def __repr__(self) -> str:
+        return "<numba loop, loaded on first use>"
+
+
+_UNLOADED = _Unloaded()
+#: The compiled loops: _UNLOADED until first used, None when numba is absent (or switched off:
+#: ``NNSHARE_NO_NUMBA``; the tests set None to run the numpy/Python paths).
+_encode_fast = _decode_fast = _UNLOADED if available() else None
+
+
+def _compiled(name: str):
+    """The compiled loop ``name`` ("encode" or "decode"), loading numba on first use."""
+    global _encode_fast, _decode_fast
+    fn = _encode_fast if name == "encode" else _decode_fast
+    if fn is _UNLOADED:
+        try:
+            import numba
+        except ImportError:  # pragma: no cover - found but not importable
+            _encode_fast = _decode_fast = None
+            return None
+        _encode_fast = numba.njit(cache=True, nogil=True)(rans_loops.encode_loop)
+        _decode_fast = numba.njit(cache=True, nogil=True)(rans_loops.decode_loop)
+        fn = _encode_fast if name == "encode" else _decode_fast
+    return fn
+
+
+def load_compiled() -> bool:
+    """Load numba's loops now (a long-running receiver then decodes every stream with them);
+    False when numba is unavailable."""
+    return _decode_fast is not None and _compiled("decode") is not None
+
+
+def use_compiled(n: int, n_lanes: int, stream_codes: int = 0) -> bool:
+    """Whether a decode of ``n`` codes over ``n_lanes`` lanes runs the compiled loop: numba is
+    available and already loaded, or the stream holds at least :data:`NUMBA_FROM` codes
+    (``stream_codes``), or the payload would take the plain-Python path (fewer than
+    :data:`NUMPY_LANES` lanes, ~1 us per code) for :data:`PYTHON_MAX` codes or more. Below
+    that, loading numba (~0.7 s) costs more than the numpy path it saves. Same result either
+    way."""
+    fn = _decode_fast
+    if fn is None:
+        return False
+    return (fn is not _UNLOADED or max(n, stream_codes) >= NUMBA_FROM
+            or (n_lanes < NUMPY_LANES and n >= PYTHON_MAX))
 
 
 def encode(sym: np.ndarray, ctx: np.ndarray, const, lo, freq, cum, off, prec: int, *, t: int,
@@ -116,8 +164,9 @@ def encode(sym: np.ndarray, ctx: np.ndarray, const, lo, freq, cum, off, prec: in
     args = (np.ascontiguousarray(sym, np.int64), np.ascontiguousarray(ctx, np.int16),
             np.asarray(const, np.bool_), np.asarray(lo, np.int64), freq, cum, off, int(prec),
             int(t), int(n_lanes))
-    if _encode_fast is not None:
-        w = _encode_fast(*args)
+    fast = _compiled("encode") if _encode_fast is not None else None  # the sender loads numba
+    if fast is not None:  # for its other loops anyway
+        w = fast(*args)
     elif n_lanes >= NUMPY_LANES:
         w = rans_np.encode(*args)
     else:
@@ -127,8 +176,9 @@ def encode(sym: np.ndarray, ctx: np.ndarray, const, lo, freq, cum, off, prec: in
 
 def decode(words: np.ndarray, n: int, *, t_len: int, n_lanes: int, tcq: bool, nb: bool,
            center: int, t1: int, t2: int, rc: np.ndarray | None, n_rc: int, trellis, const, lo,
-           freq, cum, off, slot, prec: int) -> np.ndarray:
-    """n symbols (int32): codes, or reconstruction indices r under TCQ (before the zero)."""
+           freq, cum, off, slot, prec: int, stream_codes: int | None = None) -> np.ndarray:
+    """n symbols (int32): codes, or reconstruction indices r under TCQ (before the zero).
+    ``stream_codes``: elements of the whole stream, for :func:`use_compiled`."""
     const = np.asarray(const, np.bool_)
     if const.all() and not (tcq or nb):  # nothing coded: every state must be the clean one
         w = np.asarray(words, np.uint32)
@@ -136,9 +186,8 @@ def decode(words: np.ndarray, n: int, *, t_len: int, n_lanes: int, tcq: bool, nb
             raise FormatError("entropy payload: rANS stream does not end cleanly")
         lo_a = np.asarray(lo, np.int32)
         return np.full(n, lo_a[0], np.int32) if rc is None or n_rc == 1 else lo_a[rc]
-    if _decode_fast is not None:
-        fn = _decode_fast
-    else:
+    fn = _compiled("decode") if use_compiled(n, n_lanes, stream_codes or 0) else None
+    if fn is None:
         fn = rans_np.decode if n_lanes >= NUMPY_LANES else rans_py.decode_loop
     rc_a = np.zeros(1, np.int16) if rc is None else np.ascontiguousarray(rc, np.int16)
     trans, quant = trellis

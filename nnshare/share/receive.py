@@ -1,0 +1,47 @@
+"""The receiver's side of whole-model decoding: a stream back to named numpy arrays.
+
+Imports the numpy-only receiver (:mod:`nnshare.format`) and nothing of the sender side
+(quantizers, plans, scipy, numba, torch), so ``nnshare decode`` starts fast; :mod:`.model`
+re-exports these names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..format import container
+from ..format.meta import read_meta
+from . import legacy_update
+
+
+@dataclass(frozen=True, eq=False)
+class Decoded:
+    """What a stream rebuilds: float32 / integer arrays (tied aliases included, sharing their
+    canonical array), the original dtype of float tensors, and the ties."""
+
+    arrays: dict[str, np.ndarray]
+    dtypes: dict[str, str]
+    ties: dict[str, str]
+
+
+def decode_model(data: bytes, layout=None) -> Decoded:
+    """Parse a stream and rebuild every tensor (FormatError on a bad stream)."""
+    stream = container.read_stream(data, layout)
+    arrays = {n: t.dequantize() for n, t in stream.tensors.items()}
+    dtypes, ties = read_meta(arrays)
+    for n, t in stream.tensors.items():
+        if n in arrays and n not in dtypes:
+            dtypes[n] = {"bf16": "bfloat16", "fp16": "float16"}.get(getattr(t, "dtype", ""), "")
+            if not dtypes[n]:
+                dtypes[n] = str(arrays[n].dtype)
+    for alias, canon in ties.items():
+        arrays[alias] = arrays[canon]
+        dtypes[alias] = dtypes[canon]
+    return Decoded(arrays, dtypes, ties)
+
+
+def is_update(data: bytes | bytearray | memoryview) -> bool:
+    """Whether ``data`` looks like a model update (v2 kind "update", or a v1 ``NNSU`` stream)."""
+    return bytes(data[:4]) == legacy_update.MAGIC or container.peek_kind(data) == "update"
