@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import bitpack, grain
+from . import budget as bud
 from .errors import FormatError
 
 #: Codes decoded per chunk by :meth:`PackedCodes.rows` unless told otherwise (1 MiB of int32).
@@ -89,6 +90,7 @@ class LazyTensor:
     shape: tuple[int, ...]
     pending: Any
     context: np.ndarray | None = None
+    budget: Any = None  # the stream's decoding budget (shared by its records), charged by finish
 
     @property
     def packed(self) -> PackedCodes | None:
@@ -96,9 +98,14 @@ class LazyTensor:
         return None if p is None else PackedCodes(p[0], p[1], self.shape, p[2], self.name)
 
     def finish(self):
-        """The decoded tensor (a QuantizedTensor for a scheme record)."""
+        """The decoded tensor (a QuantizedTensor for a scheme record). Charged against the
+        whole stream's budget (tables of all records read so far, its caps and version), as
+        ``read_stream`` without ``lazy`` would."""
         try:
-            return self.pending.finish(self.context)
+            if self.budget is None:
+                return self.pending.finish(self.context)
+            with bud.scope(self.budget):
+                return self.pending.finish(self.context)
         except FormatError:
             raise
         except (ValueError, IndexError, OverflowError, TypeError) as e:  # safety net

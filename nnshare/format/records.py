@@ -200,7 +200,7 @@ def decode_record(
         if lazy:
             from .lazy import LazyTensor
 
-            t = LazyTensor(name, tuple(shape), pending, context)
+            t = LazyTensor(name, tuple(shape), pending, context, budget.active())
         else:
             t = pending.finish(context)  # codes are unpacked / entropy-decoded only after the CRC passed
         if pending.entropy is not None:
