@@ -3,7 +3,8 @@
 Same layout, order and results as :mod:`.rans_loops` (see there): one numpy step decodes (or
 encodes) one element of every active lane; the lanes that renormalise take consecutive words in
 ascending lane order. Per-element inputs are laid out step-major first (one row per step, one
-column per lane), so a step is ~15 numpy calls on row views (~25 us) plus ~20 ns per code:
+column per lane) for the encoder; the decoder writes its output in element order through
+strided views (no step-major copy), so a step is ~15 numpy calls (~20 us) plus ~20 ns per code:
 with the lane counts of :func:`.rans.lanes` a 1M-code payload decodes within ~2-3x of numba.
 States are int64 (they stay below 2**63). A constant context is a one-symbol table of frequency
 2**prec, which leaves the state unchanged, as the scalar loops' skipping does.
@@ -15,6 +16,7 @@ import numpy as np
 
 RANS_L = 1 << 31
 _M32 = (1 << 32) - 1
+EXPAND_MAX = 1 << 16  # slot tables up to this many entries are expanded per slot (13 B each)
 
 
 def _shape(n: int, t: int, lanes: int) -> tuple[int, int]:
@@ -36,12 +38,6 @@ def step_major(a: np.ndarray, n: int, t: int, lanes: int, dtype) -> np.ndarray:
     pad = np.zeros(rounds * lanes * t, dtype)
     pad[:n] = a
     return np.ascontiguousarray(pad.reshape(rounds, lanes, t).transpose(0, 2, 1)).reshape(steps, lanes)
-
-
-def element_major(m: np.ndarray, n: int, t: int, lanes: int) -> np.ndarray:
-    """Inverse of :func:`step_major`: the n per-element values."""
-    rounds = m.shape[0] // t
-    return m.reshape(rounds, t, lanes).transpose(0, 2, 1).reshape(-1)[:n]
 
 
 def encode(sym, ctx, const, lo, freq, cum, off, prec, t, lanes):
@@ -73,10 +69,25 @@ def encode(sym, ctx, const, lo, freq, cum, off, prec, t, lanes):
     return np.concatenate([head, body]).astype(np.uint64)
 
 
+def _padded(rc: np.ndarray, n: int, t: int, lanes: int, prec: int) -> np.ndarray:
+    """Row/column contexts shifted by ``prec`` (int32), padded to (rounds, lanes, t): element
+    e of lane j, round r, step s at [r, j, s] (a step reads the strided view [r, :, s])."""
+    rounds, _ = _shape(n, t, lanes)
+    pad = np.zeros(rounds * lanes * t, np.int32)
+    pad[:n] = rc
+    pad <<= prec
+    return pad.reshape(rounds, lanes, t)
+
+
 def decode(words, n, t, lanes, tcq, nb, center, t1, t2, rc, n_rc, trans, quant, const, lo,
            freq, cum, off, slot, prec):
-    """Symbols (int32; r under TCQ, before the zero offset) and a status (see rans_loops)."""
-    rounds, steps = _shape(n, t, lanes)
+    """Symbols (int32; r under TCQ, before the zero offset) and a status (see rans_loops).
+
+    Memory beyond the output (int32, padded to whole rounds of stripes): the words as int64
+    (2 bytes per payload byte), row/column contexts (int32 per code, when the model has them)
+    and, for a slot table of at most :data:`EXPAND_MAX` entries, per-slot copies of the
+    frequency, bias and result (larger slot tables are looked up through the slot table)."""
+    rounds, _ = _shape(n, t, lanes)
     nw = words.size
     if nw < 2 * lanes:
         return np.zeros(n, np.int32), 1
@@ -95,61 +106,67 @@ def decode(words, n, t, lanes, tcq, nb, center, t1, t2, rc, n_rc, trans, quant, 
     mag = np.abs(val - center)
     nbc = ((mag > t1).astype(np.int64) + (mag > t2)) if nb else None
     del mag
-    bias = None
-    if slot.size:  # per slot: frequency, bias (slot - cumulative) and what the symbol yields
+    bias = key = None
+    expand = 0 < slot.size <= EXPAND_MAX
+    if expand:  # per slot: frequency, bias (slot - cumulative) and what the symbol yields
         bias = ((np.arange(slot.size, dtype=np.int64) & mask) - cum[slot]).astype(np.int32)
         freq, res_v, par = freq[slot].astype(np.int32), res_v[slot], par[slot].astype(np.int8)
         nbc = nbc[slot].astype(np.int8) if nb else None
-    else:  # binary search on the cumulative tables, made one ascending key
+        slot = None
+    elif not slot.size:  # binary search on the cumulative tables, made one ascending key
         key = cum + (ctx_of << prec)
+        slot = None
     del ctx_of, val
-    csr = None  # row/column x temporal part of each element's context, shifted by prec
-    if n_rc > 1:
-        csr = step_major(rc.astype(np.int32) << prec, n, t, lanes, np.int32)
+    csr = _padded(rc, n, t, lanes, prec) if n_rc > 1 else None
     seq = tcq or nb
     stride = n_rc << prec  # context weight of the sequential part
     q3 = quant.astype(np.int64) * (3 if nb else 1)
     trans_f = trans.reshape(-1).astype(np.int64)
-    out = np.zeros((steps, lanes), np.int32)
+    out = np.zeros((rounds, lanes, t), np.int32)  # element-major: a step writes [r, :a, s]
     state = np.zeros(lanes, np.int64)
     prev = np.zeros(lanes, np.int64)  # neighbour class 0..2 of the previous element
     for r in range(rounds):
+        last = r == rounds - 1
+        a = lanes
         for s in range(t):
-            a = _active(n, t, lanes, r, s) if r == rounds - 1 else lanes
-            if a == 0:
-                break
-            row = r * t + s
+            if last:
+                a = _active(n, t, lanes, r, s)
+                if a == 0:
+                    break
             if s == 0 and seq:
                 state[:] = 0
                 prev[:] = 0
-            cs = None if csr is None else csr[row, :a]
+            cs = None if csr is None else csr[r, :a, s]
             if seq:
                 part = q3.take(state[:a]) if tcq else None
                 if nb:
                     part = prev[:a] if part is None else part + prev[:a]
                 cs = part * stride if cs is None else part * stride + cs
-            xj = x[:a]
+            xj = x if a == lanes else x[:a]
             jj = xj & mask
             k = jj if cs is None else cs + jj
-            if bias is not None:
+            if expand:
                 xn = freq.take(k) * (xj >> prec) + bias.take(k)
             else:
-                k = np.searchsorted(key, k, side="right") - 1
+                k = slot.take(k) if slot is not None else np.searchsorted(key, k, side="right") - 1
                 xn = freq.take(k) * (xj >> prec) + (jj - cum.take(k))
             need = np.flatnonzero(xn < RANS_L)
             m = need.size
             if m:
                 if pos + m > nw:
-                    return element_major(out, n, t, lanes), 1
+                    return out.reshape(-1)[:n], 1
                 xn[need] = (xn.take(need) << 32) | w64[pos : pos + m]
                 pos += m
-            x[:a] = xn
-            out[row, :a] = res_v.take(k)
+            if a == lanes:
+                x = xn
+            else:
+                x[:a] = xn
+            out[r, :a, s] = res_v.take(k)
             if tcq:
                 state[:a] = trans_f.take(state[:a] * 2 + par.take(k))
             if nb:
                 prev[:a] = nbc.take(k)
-    res = element_major(out, n, t, lanes)
+    res = out.reshape(-1)[:n]
     if pos != nw or np.any(x != RANS_L):
         return res, 2
     return res, 0
