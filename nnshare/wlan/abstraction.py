@@ -65,6 +65,10 @@ def effective_sinr_db(sinr: np.ndarray, mcs_index: int, axes=(-2, -1)) -> np.nda
     return rbir_inverse(r, b)
 
 
-def packet_error_rate(sinr: np.ndarray, mcs_index: int, axes=(-2, -1)) -> np.ndarray:
-    """PER per packet from per-tone/per-stream linear SINRs (tones and streams on ``axes``)."""
-    return table(mcs_index).per_at(effective_sinr_db(sinr, mcs_index, axes))
+def packet_error_rate(
+    sinr: np.ndarray, mcs_index: int, axes=(-2, -1), packet_bytes: int | None = None
+) -> np.ndarray:
+    """PER per packet from per-tone/per-stream linear SINRs (tones and streams on ``axes``), for
+    packets of ``packet_bytes`` (default the 1000-byte reference; 1458 for TGax calibration)."""
+    cw = None if packet_bytes is None else mcs(mcs_index).codewords_for(packet_bytes)
+    return table(mcs_index).per_at(effective_sinr_db(sinr, mcs_index, axes), cw)

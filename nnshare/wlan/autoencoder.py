@@ -141,11 +141,27 @@ def train(
     return enc, dec, history
 
 
+def pad_groups(v: np.ndarray, group: int = TONES_PER_GROUP) -> np.ndarray:
+    """Pad V (n, k, ...) along the tone axis to a multiple of ``group`` tones by repeating the
+    last tone (so any Ns works: 122 at 40 MHz -> 31 groups, 250 at 80 MHz -> 63)."""
+    extra = -v.shape[1] % group
+    if not extra:
+        return v
+    return np.concatenate([v, np.repeat(v[:, -1:], extra, axis=1)], axis=1)
+
+
+def groups(ns: int) -> int:
+    """AE groups (of TONES_PER_GROUP tones) for ``ns`` reported tones: ceil(ns / 4)."""
+    return -(-ns // TONES_PER_GROUP)
+
+
 @torch.no_grad()
 def feedback(encoder: nn.Module, decoder: nn.Module, v: np.ndarray, b_lat: int) -> np.ndarray:
-    """The AE feedback path for V (n, 64, 4, 2): encode at the STA, quantize the latent,
-    decode at the AP. Returns V-hat of the same shape (complex128)."""
+    """The AE feedback path for V (n, k, 4, 2), any k: encode at the STA (the last group padded
+    by repeating the last tone), quantize the latent, decode at the AP. Returns V-hat of the same
+    shape (complex128; the padded tones dropped)."""
     n, k = v.shape[:2]
-    x = torch.from_numpy(to_features(v))
+    vp = pad_groups(v)
+    x = torch.from_numpy(to_features(vp))
     v_hat = reconstruct(decoder, encoder(x), b_lat)
-    return v_hat.numpy().astype(np.complex128).reshape(n, k, NT, NSS)
+    return v_hat.numpy().astype(np.complex128).reshape(n, vp.shape[1], NT, NSS)[:, :k]

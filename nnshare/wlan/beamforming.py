@@ -24,6 +24,22 @@ def noisy_estimate(h: np.ndarray, snr_db, noise: np.ndarray) -> np.ndarray:
     return h + np.sqrt(n0) * noise
 
 
+def smooth_tones(h: np.ndarray, width: int) -> np.ndarray:
+    """Moving average of a channel estimate over ``width`` (odd) adjacent tones (axis -3 of
+    (..., K, Nr, Nt)); the window shrinks symmetrically at the band edges. Frequency-domain
+    smoothing: noise variance / width for a channel flat over the window."""
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1 or width % 2 == 0:
+        raise SpecError(f"smoothing width must be an odd number of tones >= 1, got {width!r}")
+    if width == 1:
+        return np.array(h, copy=True)
+    k = h.shape[-3]
+    half = width // 2
+    c = np.cumsum(np.concatenate([np.zeros_like(h[..., :1, :, :]), h], axis=-3), axis=-3)
+    idx = np.arange(k)
+    r = np.minimum(np.minimum(idx, k - 1 - idx), half)  # symmetric window radius per tone
+    return (c[..., idx + r + 1, :, :] - c[..., idx - r, :, :]) / (2 * r + 1)[:, None, None]
+
+
 def phase_normalise(v: np.ndarray) -> np.ndarray:
     """Multiply each column by a phase so that its last entry is real and >= 0."""
     last = v[..., -1:, :]

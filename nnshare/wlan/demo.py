@@ -50,6 +50,9 @@ class DemoConfig:
     latent_sweep: tuple = ()  # extra b_lat values (feedback bits vs quality), float encoder
     model_b: bool = False
     bitlevel: bool = False
+    ageing: bool = False  # channel ageing, sounding interval and goodput (``ageing``)
+    bandwidths: tuple = ()  # wider bandwidths (MHz) measured with the 20 MHz AE (``wideband``)
+    estimation: bool = False  # smoothed sounding estimate and 1,458-byte packets
     n_bitlevel: int = 200
     seed: int = 0
 
@@ -66,7 +69,15 @@ QUICK = DemoConfig(
     givens_per=((6, 4, 4), (6, 4, 16)),
 )
 DEFAULT = DemoConfig()
-FULL = replace(DEFAULT, extra_seeds=(1, 2), model_b=True, bitlevel=True, latent_sweep=(2, 3, 6))
+FULL = replace(
+    DEFAULT,
+    extra_seeds=(1, 2),
+    model_b=True,
+    bitlevel=True,
+    latent_sweep=(2, 3, 6),
+    ageing=True,
+    bandwidths=(80,),
+)
 
 PLOT_SCHEMES = (
     "ideal V",
@@ -231,6 +242,18 @@ def run_with_config(out_dir: Path, cfg: DemoConfig, mode: str = "custom", progre
             res["latent_sweep"] = demo_full.latent_sweep(cfg, ts, snr, res, bars)
         if cfg.model_b:
             res["model_b"] = demo_full.model_b(cfg, schemes, snr, bars)
+        if cfg.ageing and "ptq-t8" in shared:
+            t1 = time.time()
+            res["ageing"] = demo_full.ageing(cfg, schemes, shared, bars)
+            res["timings_s"]["ageing_s"] = time.time() - t1
+        if cfg.estimation:
+            t1 = time.time()
+            res["estimation"] = demo_full.estimation(cfg, schemes, res, snr, bars)
+            res["timings_s"]["estimation_s"] = time.time() - t1
+        if cfg.bandwidths:
+            t1 = time.time()
+            res["bandwidths"] = demo_full.bandwidths(cfg, dec, shared, bars, cfg.bandwidths)
+            res["timings_s"]["bandwidths_s"] = time.time() - t1
         if cfg.bitlevel:
             t1 = time.time()
             res["bitlevel"] = demo_full.bitlevel_check(ts, schemes, cfg, bars)

@@ -151,3 +151,66 @@ def model_b(cfg: DemoConfig, schemes: dict, snr: np.ndarray, bars: Bars) -> dict
             "ideal V": {"sgcs": 1.0, "sgcs_std": 0.0, "sgcs_true": 1.0},
         },
     }
+
+
+def train_shared(cfg: DemoConfig, names=("float32", "ptq-t8"), bars: Bars | None = None):
+    """Train the AE of ``cfg`` (seed ``cfg.seed``) and share its encoder as each of ``names``:
+    (decoder, {name: Shared})."""
+    from .demo import _train_and_share
+
+    dec, shared, _, _ = _train_and_share(cfg, cfg.seed, names, (), bars or Bars(False), f"(seed {cfg.seed})")
+    return dec, shared
+
+
+def ageing(cfg: DemoConfig, schemes: dict, shared: dict, bars: Bars, acfg=None) -> dict:
+    """The ageing study (``ageing.run_ageing``) for ptq-t8 against (6,4) Ng=16 and (6,4) Ng=4."""
+    from .ageing import AgeingConfig, run_ageing
+    from .overhead import ae_feedback_bits, feedback_table
+
+    names = ("Givens (6,4) Ng=16", "Givens (6,4) Ng=4", "ptq-t8")
+    bits = {r["scheme"]: r["bits"] for r in feedback_table(cfg.b_lat)}
+    bits["ptq-t8"] = ae_feedback_bits(cfg.b_lat)
+    acfg = acfg or AgeingConfig(n=min(cfg.n_test, 100))
+    return run_ageing(
+        acfg,
+        {k: schemes[k] for k in names},
+        bits,
+        {"ptq-t8": shared["ptq-t8"].stream_bytes},
+        progress=bars.task,
+    )
+
+
+def bandwidths(cfg: DemoConfig, dec, shared: dict, bars: Bars, bws=(80,), n: int | None = None) -> dict:
+    """Bits at 20-160 MHz and PER at ``bws`` (``wideband.run_bandwidths``) for float32 and ptq-t8."""
+    from .wideband import run_bandwidths
+
+    enc = {k: shared[k].encoder for k in ("float32", "ptq-t8") if k in shared}
+    n = min(cfg.n_test, 100) if n is None else n
+    return run_bandwidths(enc, dec, cfg.b_lat, bws, n, progress=bars.task)
+
+
+ESTIMATION_SCHEMES = ("Givens (6,4) Ng=16", "Givens (6,4) Ng=4", "float32", "ptq-t8")
+
+
+def estimation(
+    cfg: DemoConfig, schemes: dict, res: dict, snr: np.ndarray, bars: Bars, smooth: int = 5
+) -> dict:
+    """SNR at 10 % PER with the sounding estimate smoothed over ``smooth`` tones, and with
+    1,458-byte packets (TGax calibration), beside the default (raw LS, 1,000 bytes) on the same
+    channels: {"smooth", "snr10" {variant: {scheme: {mcs: dB}}}}."""
+    from .experiment import make_test_set, per_curves
+    from .mcs import TGAX_PACKET_BYTES
+
+    sch = {k: schemes[k] for k in ESTIMATION_SCHEMES if k in schemes}
+    keep = ("ideal V", *sch)
+    out = {"ls, 1000 B": {k: res["snr10"][k] for k in keep if k in res["snr10"]}}
+    for label, smooth_w, pb in (
+        (f"smoothed ({smooth} tones), 1000 B", smooth, None),
+        ("ls, 1458 B", 1, TGAX_PACKET_BYTES),
+        (f"smoothed ({smooth} tones), 1458 B", smooth, TGAX_PACKET_BYTES),
+    ):
+        ts = make_test_set(cfg.n_test, "D", seed=10_000 + cfg.seed, smooth=smooth_w)
+        step = bars.task(f"PER curves, {label}", len(snr))
+        c = per_curves(ts, sch, snr, progress=step, packet_bytes=pb)
+        out[label] = {s: {str(m): v for m, v in by.items()} for s, by in c.snr_at_target().items()}
+    return {"smooth": smooth, "snr10": out}

@@ -23,7 +23,7 @@ from .autoencoder import to_features
 from .bitlevel import snr_at_per
 from .channels import generate
 from .link import effective_channel, mmse_sinr
-from .ofdm import data_tones, feedback_tones, ru242_tones, tone_positions
+from .ofdm import data_tones, feedback_tones, tone_positions, used_tones
 
 MCS_LIST = (4, 7, 9, 11)
 TARGET_PER = 0.1
@@ -33,12 +33,14 @@ Scheme = Callable[[np.ndarray], np.ndarray]  # V on Ng=4 grid (n, 64, 4, 2) -> V
 
 @dataclass(frozen=True, eq=False)
 class TestSet:
-    """Channels on the data tones and on the Ng = 4 feedback grid, plus the sounding noise."""
+    """Channels on the data tones and on the Ng = 4 feedback grid, plus the sounding noise
+    (20 MHz: 234 data tones, 64 grid tones; ``bw`` MHz in general)."""
 
     h_data: np.ndarray  # (n, 234, Nr, Nt)
     h_fb: np.ndarray  # (n, 64, Nr, Nt)
     noise_fb: np.ndarray  # (n, 64, Nr, Nt) CN(0, 1)
     model: str
+    bw: int = 20
 
     @property
     def n(self) -> int:
@@ -50,16 +52,28 @@ class TestSet:
         return bf.svd_v(h)
 
 
-def make_test_set(n: int, model: str = "D", seed: int = 1) -> TestSet:
-    """``n`` channels of ``model`` on all RU242 tones, split into data and feedback tones."""
+def make_test_set(n: int, model: str = "D", seed: int = 1, bw: int = 20, smooth: int = 1) -> TestSet:
+    """``n`` channels of ``model`` on all tones of the ``bw`` MHz full-band RU, split into data
+    tones and the Ng = 4 feedback grid (at 20 MHz with ``smooth`` = 1 the channels and noise
+    equal earlier versions').
+
+    ``smooth`` > 1: the STA estimates every used tone (LS, unit-variance noise per tone) and
+    smooths the estimate over ``smooth`` adjacent tones (``beamforming.smooth_tones``) before
+    taking the feedback grid; the estimate is linear, so ``h_fb`` holds the smoothed channel and
+    ``noise_fb`` the smoothed noise (variance about 1 / ``smooth``).
+    """
     rng = np.random.default_rng(seed)
-    tones = ru242_tones()
+    tones = used_tones(bw)
     h = generate(n, model, rng=rng, tones=tones)
-    fb = tone_positions(feedback_tones(4), tones)
-    dt = tone_positions(data_tones(), tones)
-    h_fb = h[:, fb]
-    noise = (rng.standard_normal(h_fb.shape) + 1j * rng.standard_normal(h_fb.shape)) / np.sqrt(2)
-    return TestSet(h_data=h[:, dt], h_fb=h_fb, noise_fb=noise, model=model)
+    fb = tone_positions(feedback_tones(4, bw), tones)
+    dt = tone_positions(data_tones(bw), tones)
+    if smooth == 1:
+        h_fb = h[:, fb]
+        noise = (rng.standard_normal(h_fb.shape) + 1j * rng.standard_normal(h_fb.shape)) / np.sqrt(2)
+    else:
+        w = (rng.standard_normal(h.shape) + 1j * rng.standard_normal(h.shape)) / np.sqrt(2)
+        h_fb, noise = bf.smooth_tones(h, smooth)[:, fb], bf.smooth_tones(w, smooth)[:, fb]
+    return TestSet(h_data=h[:, dt], h_fb=h_fb, noise_fb=noise, model=model, bw=bw)
 
 
 def training_features(n: int, model: str, snr_db: tuple[float, float], seed: int) -> np.ndarray:
@@ -73,27 +87,31 @@ def training_features(n: int, model: str, snr_db: tuple[float, float], seed: int
 
 # ---- feedback schemes -------------------------------------------------------------------
 
-_GRID4 = feedback_tones(4)
-_GRID16 = feedback_tones(16)
-_POS16 = tone_positions(_GRID16, _GRID4)
-_DATA = data_tones()
+
+def _grids(bw: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(Ng = 4 grid, Ng = 16 grid, positions of Ng = 16 in Ng = 4, data tones) at ``bw`` MHz."""
+    g4, g16 = feedback_tones(4, bw), feedback_tones(16, bw)
+    return g4, g16, tone_positions(g16, g4), data_tones(bw)
 
 
-def givens_scheme(bphi: int, bpsi: int, ng: int) -> Scheme:
+def givens_scheme(bphi: int, bpsi: int, ng: int, bw: int = 20) -> Scheme:
     """802.11 compressed beamforming with (bphi, bpsi) at grouping ``ng``, interpolated."""
+    g4, g16, pos16, dt = _grids(bw)
 
     def run(v4: np.ndarray) -> np.ndarray:
-        v, grid = (v4, _GRID4) if ng == 4 else (v4[:, _POS16], _GRID16)
-        return bf.interpolate(bf.givens_feedback(v, bphi, bpsi), grid, _DATA)
+        v, grid = (v4, g4) if ng == 4 else (v4[:, pos16], g16)
+        return bf.interpolate(bf.givens_feedback(v, bphi, bpsi), grid, dt)
 
     return run
 
 
-def ae_scheme(encoder: nn.Module, decoder: nn.Module, b_lat: int) -> Scheme:
-    """Autoencoder feedback on the Ng = 4 grid, interpolated to the data tones."""
+def ae_scheme(encoder: nn.Module, decoder: nn.Module, b_lat: int, bw: int = 20) -> Scheme:
+    """Autoencoder feedback on the Ng = 4 grid, interpolated to the data tones. Any number of
+    grid tones: the last group is padded by repeating the last tone (``autoencoder.feedback``)."""
+    g4, _, _, dt = _grids(bw)
 
     def run(v4: np.ndarray) -> np.ndarray:
-        return bf.interpolate(ae_feedback(encoder, decoder, v4, b_lat), _GRID4, _DATA)
+        return bf.interpolate(ae_feedback(encoder, decoder, v4, b_lat), g4, dt)
 
     return run
 
@@ -124,8 +142,10 @@ def per_curves(
     *,
     ideal: bool = True,
     progress: Callable[[], None] | None = None,
+    packet_bytes: int | None = None,
 ) -> Curves:
-    """PER vs SNR of every scheme (and of ideal V from perfect CSI on every data tone)."""
+    """PER vs SNR of every scheme (and of ideal V from perfect CSI on every data tone), for
+    packets of ``packet_bytes`` (default: the 1000-byte reference)."""
     per: dict = {}
     names = (["ideal V"] if ideal else []) + list(schemes)
     for name in names:
@@ -138,7 +158,7 @@ def per_curves(
                 v_hat = v_ideal if name == "ideal V" else schemes[name](v4)
                 sinr = mmse_sinr(effective_channel(ts.h_data, v_hat), float(s))
                 for m in mcs_list:
-                    per[name][m][j] = abstraction.packet_error_rate(sinr, m).mean()
+                    per[name][m][j] = abstraction.packet_error_rate(sinr, m, packet_bytes=packet_bytes).mean()
             if progress is not None:
                 progress()
     return Curves(snr_db=np.asarray(snr_db, dtype=np.float64), per=per)
@@ -149,7 +169,8 @@ def sgcs_table(ts: TestSet, schemes: dict[str, Scheme], snr_db: float) -> dict[s
     tones (interpolated measurement: what compression must reproduce) and against the true V
     (end to end, estimation noise included). Mean and std over channels."""
     v4 = ts.v_fb(snr_db)
-    v_meas = bf.interpolate(v4, _GRID4, _DATA)
+    g4, _, _, dt = _grids(ts.bw)
+    v_meas = bf.interpolate(v4, g4, dt)
     v_true = bf.svd_v(ts.h_data)
     out = {}
     with torch.no_grad():

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from ..format.errors import SpecError
 
 PSDU_BYTES = 1000  # reference packet length (bytes), realised as whole codewords
+TGAX_PACKET_BYTES = 1458  # the TGax calibration packet (bytes)
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,11 @@ class Mcs:
     @property
     def codewords(self) -> int:
         """Codewords per reference packet (PSDU_BYTES rounded up to whole codewords)."""
-        return math.ceil(8 * PSDU_BYTES / self.k)
+        return self.codewords_for(PSDU_BYTES)
+
+    def codewords_for(self, packet_bytes: int) -> int:
+        """Codewords of a packet of ``packet_bytes`` (whole codewords, no shortening)."""
+        return math.ceil(8 * packet_bytes / self.k)
 
 
 MCS_TABLE: dict[int, Mcs] = {

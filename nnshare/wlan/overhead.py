@@ -6,7 +6,7 @@ import math
 
 from ..link.airtime import Link
 from ..link.phy import SERVICE_BITS, Phy
-from .autoencoder import LATENT, TONES_PER_GROUP
+from .autoencoder import LATENT, groups
 from .beamforming import givens_report_bits
 from .ofdm import feedback_tones
 
@@ -26,19 +26,19 @@ def sharing_airtime_us(stream_bytes: int, mcs_index: int = 0) -> float:
     return Link(Phy(mcs=mcs_index)).airtime_us(stream_bytes)
 
 
-def ae_feedback_bits(b_lat: int, ng: int = 4) -> int:
-    """AE feedback bits per 20 MHz sounding: 16 latents x ``b_lat`` bits per group of 4 tones
-    of the Ng = 4 grid (64 tones -> 16 groups), plus 8 bits of average SNR per stream as in the
-    standard's report."""
-    groups = feedback_tones(ng).size // TONES_PER_GROUP
-    return groups * LATENT * b_lat + 8 * 2
+def ae_feedback_bits(b_lat: int, ng: int = 4, bw: int = 20) -> int:
+    """AE feedback bits per sounding: ceil(Ns / 4) groups x 16 latents x ``b_lat`` bits on the
+    Ng = ``ng`` grid of ``bw`` MHz (20 MHz Ng = 4: 16 groups; 40 MHz: 31; 80 MHz: 63; 160 MHz: 125),
+    plus 8 bits of average SNR per stream as in the standard's report."""
+    return groups(feedback_tones(ng, bw).size) * LATENT * b_lat + 8 * 2
 
 
-def feedback_table(b_lat: int) -> list[dict]:
-    """Feedback bits per sounding: the standard's report at (6,4)/(4,2) x Ng 4/16 and the AE."""
+def feedback_table(b_lat: int, bw: int = 20) -> list[dict]:
+    """Feedback bits per sounding at ``bw`` MHz: the standard's report at (6,4)/(4,2) x Ng 4/16
+    and the AE."""
     rows = []
     for ng in (4, 16):
-        ns = feedback_tones(ng).size
+        ns = feedback_tones(ng, bw).size
         for bphi, bpsi in ((6, 4), (4, 2)):
             rows.append(
                 {
@@ -50,8 +50,8 @@ def feedback_table(b_lat: int) -> list[dict]:
     rows.append(
         {
             "scheme": f"AE b_lat={b_lat} (Ng=4 grid)",
-            "reported_tones": int(feedback_tones(4).size),
-            "bits": ae_feedback_bits(b_lat),
+            "reported_tones": int(feedback_tones(4, bw).size),
+            "bits": ae_feedback_bits(b_lat, 4, bw),
         }
     )
     return rows

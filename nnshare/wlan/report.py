@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..format.errors import NNShareError
 from .mcs import PSDU_BYTES
-from .report_fair import airtime_sections, fair_baselines
+from .report_ageing import ageing_sections
+from .report_fair import airtime_sections, bandwidth_sections, estimation_sections, fair_baselines
 from .sharing import LABELS
 
 PLOT_SCHEMES = (
@@ -249,6 +250,9 @@ def markdown(res: dict) -> str:
     if fair:
         lines += fair + [""]
     lines += airtime_sections(res)
+    lines += ageing_sections(res.get("ageing"), mcs)
+    lines += bandwidth_sections(res.get("bandwidths"), mcs)
+    lines += estimation_sections(res.get("estimation"), mcs)
     lines += ["## Where lower bit widths start to hurt", ""]
     for b in (6, 5, 4, 3):
         parts = []

@@ -190,3 +190,76 @@ def airtime_sections(res: dict) -> list[str]:
             "",
         ]
     return lines
+
+
+def bandwidth_sections(bw_res: dict | None, mcs: list) -> list[str]:
+    """Markdown lines: bits and exchange airtime of every report at 20-160 MHz, then the measured
+    SNR at 10 % PER at the wider bandwidths (``wideband.run_bandwidths`` results)."""
+    if not bw_res:
+        return []
+    from .baselines import equal_bits_verdict
+
+    rows = bw_res["bits"]
+    names = list(rows[0]["bits"])
+    lines = [
+        "## Bandwidths 20-160 MHz",
+        "",
+        "Bits per sounding (the standard's Ns x Na/2 x (bphi + bpsi) + 8 Nss; the AE codes "
+        "ceil(Ns/4) groups of 4 Ng = 4 tones, the last padded by repeating its last tone) and, in "
+        "brackets, the sounding exchange airtime in us with the report at HE MCS4, 1 stream:",
+        "",
+    ]
+    lines += _table(
+        ["bandwidth", "Ns (Ng=4 / 16)"] + names,
+        [
+            [f"{r['bw_mhz']} MHz ({r['ru']})", f"{r['ns']['4']} / {r['ns']['16']}"]
+            + [f"{r['bits'][n]:,} ({r['exchange_us'][n]:.0f})" for n in names]
+            for r in rows
+        ],
+    )
+    for bw, m in bw_res.get("measured", {}).items():
+        lines += ["", f"Measured at {bw} MHz ({m['n']} model-D channels), SNR (dB) at 10 % PER:", ""]
+        tab = []
+        for name, by in m["snr10"].items():
+            b = m["bits"].get(name)
+            tab.append(
+                [LABELS.get(name, name), f"{b:,}" if b else "", _f(m["sgcs"].get(name, {}).get("sgcs"), 4)]
+                + [_f(by[str(x)]) for x in mcs]
+            )
+        lines += _table(["feedback", "bits per sounding", "SGCS"] + [f"MCS{x}" for x in mcs], tab)
+        for enc in ("float32", "ptq-t8"):
+            if enc in m["snr10"]:
+                v = equal_bits_verdict(m["snr10"], m["bits"], enc, m["bits"][enc], mcs)
+                if v.get("baseline"):
+                    diffs = ", ".join(f"MCS{x} {_f(v['difference_db'][str(x)], 2, True)}" for x in mcs)
+                    lines += [
+                        "",
+                        f"{LABELS.get(enc, enc)} ({m['bits'][enc]:,} bits) vs the best standard report at "
+                        f"equal or fewer bits, {v['baseline']} ({v['baseline_bits']:,}): "
+                        f"**{v['verdict']}** (AE - standard: {diffs}).",
+                    ]
+    lines.append("")
+    return lines
+
+
+def estimation_sections(est: dict | None, mcs: list) -> list[str]:
+    """Markdown lines: SNR at 10 % PER with the raw and the smoothed sounding estimate, at 1,000-
+    and 1,458-byte packets (``demo_full.estimation`` results)."""
+    if not est:
+        return []
+    lines = [
+        "## Channel estimation with smoothing; 1,458-byte packets (TGax calibration)",
+        "",
+        f"The STA's LS estimate of every used tone averaged over {est['smooth']} adjacent tones "
+        "before the feedback grid is taken (the encoder was trained on raw LS estimates); PER "
+        "also for the TGax calibration packet of 1,458 bytes. SNR (dB) at 10 % PER, same channels:",
+        "",
+    ]
+    rows = []
+    for variant, by_s in est["snr10"].items():
+        for name, by in by_s.items():
+            rows.append([LABELS.get(name, name), variant] + [_f(by[str(m)]) for m in mcs])
+    rows.sort(key=lambda r: r[0])
+    lines += _table(["feedback", "estimate, packet"] + [f"MCS{m}" for m in mcs], rows)
+    lines.append("")
+    return lines

@@ -1,10 +1,11 @@
 import json
 import math
+from dataclasses import replace
 
 import pytest
 
 from nnshare.format.errors import SpecError
-from nnshare.wlan.demo import run_demo
+from nnshare.wlan.demo import QUICK, run_demo, run_with_config
 
 
 def test_quick_demo_writes_its_report(tmp_path):
@@ -36,3 +37,24 @@ def test_quick_demo_writes_its_report(tmp_path):
 def test_quick_and_full_conflict(tmp_path):
     with pytest.raises(SpecError):
         run_demo(tmp_path, quick=True, full=True, progress=False)
+
+
+def test_full_only_parts_on_a_tiny_run(tmp_path):
+    cfg = replace(
+        QUICK, n_train=150, epochs=1, qat=(), ptq=("float32", "ptq-t8"), n_test=6, snr_step=2.0,
+        ageing=True, bandwidths=(40,), estimation=True,
+    )  # fmt: skip
+    res = run_with_config(tmp_path, cfg, progress=False)
+    ag = res["ageing"]
+    assert set(ag["speeds"]) == {"1.2", "3.0"} and ag["exchange_us"]["ptq-t8"] > 0
+    assert set(ag["speeds"]["1.2"]["goodput"]["30.0"]) == {
+        "Givens (6,4) Ng=16",
+        "Givens (6,4) Ng=4",
+        "ptq-t8",
+    }
+    m40 = res["bandwidths"]["measured"]["40"]
+    assert m40["bits"]["ptq-t8"] == 31 * 64 + 16 and m40["bits"]["Givens (6,4) Ng=16"] == 1616
+    assert len(res["estimation"]["snr10"]) == 4
+    md = (tmp_path / "wlan_report.md").read_text()
+    for head in ("Channel ageing", "Bandwidths 20-160 MHz", "smoothing", "Goodput"):
+        assert head in md
