@@ -33,6 +33,8 @@ bench: $(BIN)/.installed
 	$(BIN)/pip install -q -c constraints.txt -e '.[bench,fast,export]'
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/wlan_demo.py
+	$(BIN)/python bench/wlan_ageing.py
+	$(BIN)/python bench/wlan_bandwidth.py
 	$(BIN)/python bench/qat_parameterizations.py
 	$(BIN)/python bench/mixed_precision.py
 	$(BIN)/python bench/vs_nncodec.py

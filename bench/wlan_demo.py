@@ -21,6 +21,7 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 from nnshare.wlan.demo import run_demo  # noqa: E402
 from nnshare.wlan.report import label  # noqa: E402
+from nnshare.wlan.report_fair import airtime_sections, fair_baselines  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,6 +61,8 @@ def section(res: dict) -> str:
         "![PER vs SNR](img/wlan_per.png)",
         "",
     ]
+    extra = fair_baselines(res) + [""] + airtime_sections(res)
+    lines += ["#" + ln if ln.startswith("## ") else ln for ln in extra]
     return "\n".join(lines)
 
 
