@@ -17,9 +17,10 @@ def encode_budget(model: Path, out: Path, given: dict, as_json: bool) -> None:
     from .format.spec import QuantSpec
     from .link import parse_link
     from .mixed import Budget, rich_bits_table, search
+    from .mixed.plans import plan_stream
     from .outputs import atomic_write_many
     from .progress import spinner
-    from .share.model import encode_model
+    from .share.quality import warn_damage
 
     cands_text = given["--candidates"] or "2,3,4,5,6,8"
     try:
@@ -40,21 +41,22 @@ def encode_budget(model: Path, out: Path, given: dict, as_json: bool) -> None:
     with spinner(f"mixed precision under {budget.describe()}"):
         alloc = search(st, budget, "weight", granularity=given["--mixed"] or "channel", candidates=cands,
                        base=base, mode=mode, float_dtype=given["--float-dtype"] or "fp32", entropy=entropy)
-        enc = encode_model(st, alloc.plan, mode, entropy=entropy, counters=counters)
+        data, quality = plan_stream(st, alloc.plan, mode, entropy=entropy, counters=counters)
+    warn_damage(quality)
     plan_out = given["--plan-out"]
-    atomic_write_many([(out, enc.data)]  # both files or neither
+    atomic_write_many([(out, data)]  # both files or neither
                       + ([(plan_out, alloc.plan.to_json().encode())] if plan_out is not None else []))
     if as_json:
         typer.echo(json.dumps({
-            "out": str(out), "bytes": len(enc.data), "bits": 8 * len(enc.data),
+            "out": str(out), "bytes": len(data), "bits": 8 * len(data),
             "budget_bits": budget.total_bits, "mean_bits": alloc.mean_bits,
             "widths": {n: [int(x) for x in w] for n, w in alloc.widths.items()},
-            "quality": enc.quality.to_dict(),
+            "quality": quality.to_dict(),
         }, indent=2))
         return
     from rich.console import Console
 
     console = Console()
     console.print(rich_bits_table(alloc))
-    console.print(f"wrote {out}: {len(enc.data):,} bytes ({8 * len(enc.data):,} bits; budget "
-                  f"{budget.describe()}); {enc.quality.summary()}")
+    console.print(f"wrote {out}: {len(data):,} bytes ({8 * len(data):,} bits; budget "
+                  f"{budget.describe()}); {quality.summary()}")

@@ -62,6 +62,16 @@ def test_plan_apply_is_the_one_path_to_the_stream():
     plan = nnshare.uniform(3, "channel", rounding="stochastic", seed=11)
     data = nnshare.encode(state, plan, entropy="auto")
     assert exact_stream_bits(state, plan, "self", None, "auto") == 8 * len(data)
+    # one tensor at a time: the same bytes and the same quality report as encode
+    from nnshare.mixed.plans import plan_stream
+    from nnshare.share.model import encode_model
+
+    for mode in ("self", "agreed"):
+        got, quality = plan_stream(state, plan, mode, entropy="auto")
+        enc = encode_model(state, plan, mode, entropy="auto")
+        assert got == enc.data
+        assert quality.to_dict() == enc.quality.to_dict()
+    assert plan_stream(state, plan, counters=True)[0] == nnshare.encode(state, plan, counters=True)
     applied = plan.apply(state)
     model = nnshare.quantize_model(state, plan)
     assert set(applied) == set(model) == set(state) - {"n.count"}  # counters only when asked

@@ -89,22 +89,43 @@ def unpack(buf: bytes | memoryview, n: int, bits: int) -> np.ndarray:
     return out.reshape(-1)[:n]
 
 
+#: Values per chunk when packing variable widths (bounds the temporaries to ~20 MB).
+VARWIDTH_CHUNK = 1 << 18
+
+
+def _varwidth_bits(v: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """One uint8 per bit (MSB first) of ``v[j]`` at ``w[j]`` bits, concatenated."""
+    bitpos = np.zeros(v.size, np.int64)
+    np.cumsum(w[:-1], out=bitpos[1:])
+    bits = np.zeros(int(bitpos[-1] + w[-1]) if v.size else 0, np.uint8)
+    for k in range(int(w.max()) if v.size else 0):  # bit k of every value wider than k
+        sel = np.nonzero(w > k)[0]
+        bits[bitpos[sel] + k] = (v[sel] >> (w[sel] - 1 - k).astype(np.uint32)) & 1
+    return bits
+
+
+def pack_varwidth_chunks(chunks) -> bytes:
+    """:func:`pack_varwidth` of the concatenation of ``(values, widths)`` chunks, one chunk in
+    memory at a time (bits left over past a byte boundary carry into the next chunk)."""
+    out, carry = [], np.zeros(0, np.uint8)
+    for values, widths in chunks:
+        v = np.asarray(values, np.uint32).reshape(-1)
+        w = np.asarray(widths, np.int64).reshape(-1)
+        for a in range(0, v.size, VARWIDTH_CHUNK):
+            bits = _varwidth_bits(v[a:a + VARWIDTH_CHUNK], w[a:a + VARWIDTH_CHUNK])
+            if carry.size:
+                bits = np.concatenate((carry, bits))
+            cut = bits.size - bits.size % 8
+            out.append(np.packbits(bits[:cut]).tobytes())
+            carry = bits[cut:]
+    if carry.size:
+        out.append(np.packbits(carry).tobytes())
+    return b"".join(out)
+
+
 def pack_varwidth(values: np.ndarray, widths: np.ndarray) -> bytes:
     """Pack consecutive runs: ``values[j]`` takes ``widths[j]`` bits (1..16); MSB first, padded."""
-    v = np.asarray(values, np.uint32).reshape(-1)
-    w = np.asarray(widths, np.int64).reshape(-1)
-    if v.size == 0:
-        return b""
-    total = int(w.sum())
-    bitpos = np.concatenate(([0], np.cumsum(w)[:-1]))
-    bits = np.zeros(total, np.uint8)
-    for b in np.unique(w):
-        sel = np.nonzero(w == b)[0]
-        shifts = np.arange(b - 1, -1, -1, dtype=np.uint32)
-        ones = ((v[sel, None] >> shifts) & 1).astype(np.uint8)
-        idx = bitpos[sel, None] + np.arange(b)
-        bits[idx] = ones
-    return np.packbits(bits).tobytes()
+    return pack_varwidth_chunks([(values, widths)])
 
 
 def unpack_varwidth(buf: bytes | memoryview, widths: np.ndarray) -> np.ndarray:

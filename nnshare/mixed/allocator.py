@@ -24,7 +24,7 @@ from .sensitivity import (
     check_candidates,
     estimate_sensitivity,
 )
-from .tensors import DEFAULT_BASE, TensorInfo, all_arrays, select_tensors
+from .tensors import DEFAULT_BASE, TensorInfo, select_tensors
 
 
 @dataclass(frozen=True, eq=False)
@@ -235,7 +235,7 @@ def search(
 
     t1 = time.perf_counter()
     st_all = model_state(model)
-    sd_all = all_arrays(st_all)
+    sd_all = dict(st_all.without_counters().arrays)  # read only: no copy of the model
     mtypes = dict(st_all.module_types)
     qnames = {t.name for t in quant}
     keep = keep_list(sd_all, qnames, float_dtype)

@@ -204,15 +204,13 @@ class Hull:
     gain: np.ndarray
 
 
-def hull_steps(loss: np.ndarray, cost: np.ndarray, allowed: np.ndarray | None = None) -> Hull:
-    """Lower convex hull of each unit's (cost, loss) options, merged into one sorted step list.
+#: Unit-option-option entries per block of :func:`hull_steps` (~8 MB per float64 temporary).
+_HULL_BLOCK = 1 << 20
 
-    Option k of a unit is a hull vertex iff some multiplier lambda >= 0 makes it minimise
-    loss + lambda * cost; checked for all units at once with (N, K, K) slope arrays.
-    """
-    loss, cost, allowed = check_problem(loss, cost, allowed)
-    n, k = loss.shape
-    start = min_cost_choice(loss, cost, allowed)
+
+def _vertices(loss: np.ndarray, cost: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """(N, K) whether option k of each unit is a vertex of its lower convex hull (start aside)."""
+    k = loss.shape[1]
     # s[i, a, b] = (loss_a - loss_b) / (cost_b - cost_a): loss saved per bit going a -> b.
     dl = loss[:, :, None] - loss[:, None, :]
     dc = cost[:, None, :] - cost[:, :, None]
@@ -231,7 +229,22 @@ def hull_steps(loss: np.ndarray, cost: np.ndarray, allowed: np.ndarray | None = 
     # Constraint on vertex a from a dearer option b: lambda >= s[a, b].
     s_out = np.where(pair_ok & (dc > 0), s, -np.inf)
     out_slope = np.maximum(s_out.max(axis=2), 0.0)  # (N, K): over b for each a
-    vertex = allowed & (in_slope >= out_slope) & (in_slope > 0)
+    return allowed & (in_slope >= out_slope) & (in_slope > 0)
+
+
+def hull_steps(loss: np.ndarray, cost: np.ndarray, allowed: np.ndarray | None = None) -> Hull:
+    """Lower convex hull of each unit's (cost, loss) options, merged into one sorted step list.
+
+    Option k of a unit is a hull vertex iff some multiplier lambda >= 0 makes it minimise
+    loss + lambda * cost; checked for all units at once with (N, K, K) slope arrays.
+    """
+    loss, cost, allowed = check_problem(loss, cost, allowed)
+    n, k = loss.shape
+    start = min_cost_choice(loss, cost, allowed)
+    # (N, K, K) slope arrays in blocks of units: bounded temporaries for any number of units
+    blk = max(1, _HULL_BLOCK // (k * k))
+    vertex = np.concatenate([_vertices(loss[a:a + blk], cost[a:a + blk], allowed[a:a + blk])
+                             for a in range(0, n, blk)]) if n else np.zeros((0, k), bool)
     vertex[np.arange(n), start] = True
     # Steps between consecutive vertices (in cost order).
     order = np.argsort(np.where(vertex, cost, np.inf), axis=1, kind="stable")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -45,10 +46,61 @@ def exact_stream_bits(
     """Bits of the real stream for ``plan``, written by the format itself (nnshare.format), as
     ``nnshare.encode`` writes it (dtypes / ties record included). ``arrays``: a model, a state
     dict or a :class:`~nnshare.state.ModelState`."""
+    return 8 * len(plan_stream(arrays, plan, mode, module_types, entropy)[0])
+
+
+def plan_stream(arrays, plan: Plan, mode: str = "self", module_types=None, entropy: str = "none",
+                counters: bool = False):
+    """``(stream bytes, Quality)`` of ``plan``: the same bytes as :func:`nnshare.encode`, written
+    one tensor at a time (memory ~ one tensor's codes, not the whole model's)."""
+    from ..share.quality import Quality
+
     st = model_state(arrays)
-    tensors = with_meta(plan.apply(st, module_types), mode, st.dtypes, st.ties)
-    data, _ = write_stream(tensors, mode, entropy=entropy)
-    return 8 * len(data)
+    if module_types:
+        st = dataclasses.replace(st, module_types={**st.module_types, **module_types})
+    meta = with_meta({}, mode, st.dtypes, st.ties)
+    lazy = _OneAtATime(st if counters else st.without_counters(), plan, meta)
+    data, _ = write_stream(lazy, mode, entropy=entropy)
+    return data, Quality(tuple(lazy.quality[n] for n in lazy if n in lazy.quality))
+
+
+class _OneAtATime(Mapping):
+    """``plan.apply(state)`` (then ``extra``) as a mapping that quantizes one tensor at a time
+    and keeps only the last one: the stream writer visits each tensor twice (its shape, then its
+    record), so the codes of the whole model are never held at once (memory ~ one tensor).
+    ``quality[name]``: the SQNR of each float tensor produced."""
+
+    def __init__(self, st, plan: Plan, extra: dict):
+        self._st, self._extra = st, extra
+        choices = plan.resolve(st.shapes, st.module_types, st.roles)  # checks the plan once
+        self._plans = {n: Plan(default_float=c) if isinstance(c, str) and c != "raw"
+                       else Plan() if c == "raw" else Plan.from_choices({n: c}) for n, c in choices.items()}
+        self._names = [*st.arrays, *extra]
+        self._last: tuple = (None, None)
+        self.quality: dict = {}
+
+    def __getitem__(self, name: str):
+        from ..share.quality import assess
+
+        if name in self._extra:
+            return self._extra[name]
+        if self._last[0] != name:
+            if name not in self._st.arrays:
+                raise KeyError(name)
+            self._last = (None, None)
+            one = self._st.select([name])
+            t = self._plans[name].apply(one, counters=True)[name]
+            if name not in self.quality:
+                self.quality.update({q.name: q for q in assess(one.arrays, {name: t.dequantize()},
+                                                               one.roles).tensors})
+            self._last = (name, t)
+        return self._last[1]
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def keep_list(sd_all: dict, quant_names: set[str], float_dtype: str):

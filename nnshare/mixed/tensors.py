@@ -39,13 +39,6 @@ def state_dict_of(model) -> dict[str, np.ndarray]:
     return {k: np.array(v, dtype=np.float32, copy=True) for k, v in st.arrays.items() if v.dtype.kind == "f"}
 
 
-def all_arrays(model) -> dict[str, np.ndarray]:
-    """Every tensor the encoder sends by default: floats as float32 copies, integers as they are
-    (they travel as raw records); tied aliases once, bookkeeping counters left out."""
-    st = model_state(model).without_counters()
-    return {k: np.array(v, copy=True) for k, v in st.arrays.items()}
-
-
 def module_types_of(model) -> dict[str, str]:
     """Tensor name -> class name of the module that owns it (empty for a plain state dict)."""
     return dict(model_state(model).module_types)
@@ -131,6 +124,10 @@ def fake_quantize_mixed(w: np.ndarray, base: QuantSpec, bits) -> np.ndarray:
     return from_channel_view(out, w.shape, base)
 
 
+#: Elements per block of rows in :func:`channel_errors` (bounds its temporaries to ~30 MB).
+_BLOCK = 1 << 20
+
+
 def channel_errors(
     w: np.ndarray,
     base: QuantSpec,
@@ -144,10 +141,15 @@ def channel_errors(
     rows = channel_view(w, base)
     wt = None if weight is None else channel_view(np.asarray(weight, np.float32), base)
     out = np.empty((rows.shape[0], len(candidates)), np.float64)
-    for k, b in enumerate(candidates):
-        d = fake_quantize_rows(rows, base, b) - rows
-        d = d.astype(np.float64) ** 2
-        if wt is not None:
-            d *= wt
-        out[:, k] = d.sum(axis=1)
+    # rows with their own scales are independent: blocks of rows bound the temporaries
+    step = rows.shape[0] if base.granularity == "tensor" else max(1, _BLOCK // max(rows.shape[1], 1))
+    for a in range(0, rows.shape[0], step):
+        blk = rows[a:a + step]
+        for k, b in enumerate(candidates):
+            d = fake_quantize_rows(blk, base, b)
+            d -= blk
+            d = d.astype(np.float64) ** 2
+            if wt is not None:
+                d *= wt[a:a + step]
+            out[a:a + step, k] = d.sum(axis=1)
     return out

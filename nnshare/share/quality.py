@@ -80,14 +80,43 @@ class Quality:
         }
 
 
+_BLOCK = 1 << 20  # elements per block in sqnr_db (bounds the float64 temporaries)
+
+
 def sqnr_db(x: np.ndarray, y: np.ndarray) -> float:
     """10 log10(sum x² / sum (x - y)²) in dB; inf when exact, -inf when x is all zeros but y not."""
-    x = np.asarray(x, np.float64)
-    err = float(((x - np.asarray(y, np.float64)) ** 2).sum())
+    x = np.asarray(x)
+    y = np.broadcast_to(np.asarray(y), x.shape).reshape(-1)
+    x = x.reshape(-1)
+    err = energy = 0.0
+    for a in range(0, x.size, _BLOCK):
+        xb = x[a:a + _BLOCK].astype(np.float64)
+        energy += float(np.dot(xb, xb))
+        xb -= y[a:a + _BLOCK]
+        err += float(np.dot(xb, xb))
     if err == 0.0:
         return math.inf
-    energy = float((x**2).sum())
     return 10 * math.log10(energy / err) if energy > 0 else -math.inf
+
+
+class Dequantized(Mapping):
+    """``{name: tensor.dequantize()}`` computed on access, never all at once (what
+    :func:`assess` needs without holding a decoded copy of the whole model)."""
+
+    def __init__(self, tensors: Mapping):
+        self._t = tensors
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._t[name].dequantize()
+
+    def __iter__(self):
+        return iter(self._t)
+
+    def __len__(self) -> int:
+        return len(self._t)
+
+    def __contains__(self, name) -> bool:
+        return name in self._t
 
 
 def assess(originals: Mapping[str, np.ndarray], decoded: Mapping[str, np.ndarray],

@@ -14,7 +14,7 @@ from ..format.spec import RawTensor
 from ..quant.fine import fine_step, is_fine, step_cap
 from ..quant.rate import RateResult, quantize_tensor, rate_control, tensor_bits
 from ..state import ModelState, model_state
-from .quality import Quality, assess, warn_damage
+from .quality import Dequantized, Quality, assess, warn_damage
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,7 +64,7 @@ def encode_rate(
     for n, a in st.arrays.items():
         tensors[n] = res.tensors[n] if n in res.tensors else fine[n] if n in fine else RawTensor(a)
     data, _ = write_stream(with_meta(tensors, mode, st.dtypes, st.ties), mode, entropy="auto")
-    q = assess(st.arrays, {n: t.dequantize() for n, t in tensors.items()}, st.roles)
+    q = assess(st.arrays, Dequantized(tensors), st.roles)
     if warn:
         warn_damage(q)
     return RatedModel(data, res, tensors, q, st)

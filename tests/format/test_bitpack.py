@@ -48,3 +48,21 @@ def test_unpack_short_buffer_is_format_error():
         unpack(b"\x00", 3, 5)
     with pytest.raises(FormatError):
         unpack_varwidth(b"", np.array([3, 4]))
+
+
+def test_varwidth_chunks_carry_bits_across_chunk_boundaries(monkeypatch):
+    """Packing in chunks (bounded memory) gives the bytes of one pass, whatever the chunk size
+    and however the chunks split the values."""
+    from nnshare.format import bitpack
+
+    rng = np.random.default_rng(5)
+    w = rng.integers(1, 17, 1001)
+    v = rng.integers(0, 2**16, 1001) % (2**w)
+    whole = pack_varwidth(v, w)
+    assert len(whole) == (int(w.sum()) + 7) // 8
+    for chunk in (1, 3, 8, 100):
+        monkeypatch.setattr(bitpack, "VARWIDTH_CHUNK", chunk)
+        assert pack_varwidth(v, w) == whole
+        parts = [(v[a:b], w[a:b]) for a, b in ((0, 7), (7, 7), (7, 500), (500, 1001))]
+        assert bitpack.pack_varwidth_chunks(parts) == whole
+    assert np.array_equal(unpack_varwidth(whole, w), v)

@@ -131,3 +131,32 @@ def test_infeasible_and_bad_inputs():
         solve_milp(loss, cost, 100, np.array([[True, True], [False, False]]))
     with pytest.raises(SpecError):
         solve_lagrangian(np.array([[np.nan, 1.0]]), np.array([[1, 2]]), 10)
+
+
+def test_hull_in_blocks_of_units_is_the_same_hull(monkeypatch):
+    """The vertex test runs in blocks of units (bounded memory): any block size, same hull."""
+    from nnshare.mixed import knapsack
+
+    rng = np.random.default_rng(2)
+    loss = np.sort(rng.random((37, 5)), axis=1)[:, ::-1].copy()
+    cost = np.sort(rng.integers(1, 50, (37, 5)), axis=1).astype(float)
+    allowed = rng.random((37, 5)) > 0.2
+    allowed[:, 0] = True
+    whole = hull_steps(loss, cost, allowed)
+    monkeypatch.setattr(knapsack, "_HULL_BLOCK", 5 * 5 * 4)  # 4 units per block
+    part = hull_steps(loss, cost, allowed)
+    for f in ("start", "unit", "src", "dst", "dcost", "gain"):
+        assert np.array_equal(getattr(whole, f), getattr(part, f)), f
+    assert (whole.start_loss, whole.start_cost) == (part.start_loss, part.start_cost)
+
+
+def test_channel_errors_in_blocks_of_rows(monkeypatch):
+    """Per-channel errors are computed in blocks of rows: the same table for any block size."""
+    from nnshare.format.spec import QuantSpec
+    from nnshare.mixed import tensors
+
+    w = np.random.default_rng(1).normal(size=(23, 9)).astype(np.float32)
+    base = QuantSpec(granularity="channel", symmetric=True)
+    whole = tensors.channel_errors(w, base, (2, 4))
+    monkeypatch.setattr(tensors, "_BLOCK", 20)  # 2 rows per block
+    np.testing.assert_array_equal(tensors.channel_errors(w, base, (2, 4)), whole)

@@ -163,10 +163,15 @@ class AffineWire:
         return qmin, (1 << (b - 1)) - 1
 
 
-def _pack_rows(values: np.ndarray, widths: np.ndarray, per_row: int) -> bytes:
+def _pack_rows(codes: np.ndarray, qmin: np.ndarray, widths: np.ndarray, per_row: int) -> bytes:
+    """Codes (rows, per_row) as offsets ``code - qmin[row]`` at each row's width, in blocks of
+    rows (bounded temporaries)."""
     if widths.size and np.all(widths == widths[0]):
-        return bitpack.pack(values, int(widths[0]))
-    return bitpack.pack_varwidth(values, np.repeat(widths, per_row))
+        return bitpack.pack((codes.astype(np.int64) - qmin[:, None]).reshape(-1), int(widths[0]))
+    step = max(1, bitpack.VARWIDTH_CHUNK // max(per_row, 1))
+    return bitpack.pack_varwidth_chunks(
+        ((codes[a:a + step].astype(np.int64) - qmin[a:a + step, None]).reshape(-1),
+         np.repeat(widths[a:a + step], per_row)) for a in range(0, codes.shape[0], step))
 
 
 def _unpack_rows(buf, widths: np.ndarray, per_row: int, rows: int) -> np.ndarray:
@@ -262,8 +267,7 @@ class AffineScheme(Scheme):
 
         def pack() -> bytes:
             if w.channel_bits:
-                offsets = flat.reshape(rows, per_row).astype(np.int64) - qmin[:, None]
-                return _pack_rows(offsets.reshape(-1), widths, per_row)
+                return _pack_rows(flat.reshape(rows, per_row), qmin, widths, per_row)
             return bitpack.pack_codes(flat, w.qmin, w.bits)
 
         lo, hi, shift = entropy_domain(w, rows, coding.version)
@@ -286,7 +290,8 @@ class AffineScheme(Scheme):
             pad += 8 * len(cb) - CHANNEL_WIDTH_BITS * rows
         write_floats(out, sc, w.scale_dtype)
         if not w.symmetric:
-            zb = _pack_rows(np.asarray(q.params["zero_point"]).reshape(-1), widths, 1)
+            zb = _pack_rows(np.asarray(q.params["zero_point"]).reshape(-1, 1),
+                            np.zeros(rows, np.int64), widths, 1)
             out.raw(zb)
             pad += 8 * len(zb) - int(widths.sum())
         tally.close("side", pad)
