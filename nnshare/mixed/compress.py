@@ -5,7 +5,11 @@ Two families of streams, each one scalar away from the next (the step multiplier
 :mod:`nnshare.mixed.task_rate`):
 
 - ``"task"``: one step per float tensor from the predicted sensitivities (equal marginal
-  predicted loss per bit; 1-D tensors included when the sensitivity measures them);
+  predicted loss per bit; 1-D tensors included when the sensitivity measures them), and one
+  step per channel where the channels' sensitivities differ enough to pay for their scales
+  (:mod:`nnshare.mixed.task_channels`);
+- ``"hybrid"`` (when 1-D tensors are weighted): the uniform step for every weight matrix, the
+  1-D tensors by their sensitivities;
 - ``"uniform"``: one global step for every weight matrix, 1-D tensors at their fine step (the
   best uniform plan; always tried, so the result is never worse than it).
 
@@ -13,7 +17,10 @@ Per family the search starts from a step predicted from the tensors' statistics,
 measured drop (drop ~ step², so ``log2 m`` moves by half the log of the drop ratio), then bisects
 ``log2 m`` between the largest step that kept the metric and the smallest that did not, to
 ``resolution``. The smallest stream wins whose metric and every larger measured stream of its
-family stay within the budget. Each evaluation decodes the real stream into the model.
+family stay within the budget. A family stops as soon as none of its streams can beat the best
+found (a failing stream at least as large). Each evaluation loads what the receiver rebuilds
+(``dequantize()`` of every record of the written stream) into one working copy of the model,
+one tensor at a time; the chosen stream's tensors are read back from its bytes.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from .budget import Budget
 from .task_rate import quantize_steps, steps_for, write_steps
 from .task_weights import TaskWeights, task_weights
 
-FAMILIES = ("task", "uniform")
+FAMILIES = ("task", "hybrid", "uniform")
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,21 @@ class _Evaluator:
                 return self._call(decode(data, into=self.work))
             return self._call(_torch_state(self.model, decode(data, into=self.model)))
 
+    def tensors(self, tensors: dict) -> float:
+        """The metric of what the receiver rebuilds from these tensors (``dequantize()`` is the
+        one definition of it), loaded one tensor at a time: no decoded copy of the whole model."""
+        if not self.is_module:
+            return self._call(_torch_state(self.model, {n: t.dequantize() for n, t in tensors.items()}))
+        import torch
+
+        live = self.work.state_dict(keep_vars=True)
+        with torch.no_grad():
+            for n, t in tensors.items():
+                if n in live:
+                    v = live[n]
+                    v.data.copy_(torch.from_numpy(np.asarray(t.dequantize()).reshape(v.shape)).to(v.dtype))
+        return self._call(self.work)
+
 
 def _torch_state(original, arrays: dict) -> dict:
     """A {name: torch.Tensor} state dict: decoded arrays, the original's tensors where the stream
@@ -233,22 +255,29 @@ def compress(
     ev = _Evaluator(model, evaluate)
     ref = ev.reference()
     trace: list[Point] = []
-    streams: dict[tuple[str, float], tuple[bytes, dict, dict]] = {}
+    streams: dict[tuple[str, float], tuple[bytes, dict]] = {}  # ok points only: (stream, steps)
     tol = abs(ref - bud.allowed(ref))
+
+    def best_bytes() -> float:
+        b = _pick(trace)
+        return math.inf if b is None else b.bytes
 
     def measure(family: str, x: float) -> Point:
         key = (family, round(x, 9))
         for p in trace:
             if (p.family, round(p.log2_step, 9)) == key:
                 return p
-        w = weights.weights if family == "task" else {}
-        steps = steps_for(st.arrays, w, 2.0**x)
-        tensors = quantize_steps(st, steps, method)
+        w = weights.weights if family != "uniform" else {}
+        ch = weights.channels if family == "task" else {}
+        steps = steps_for(st.arrays, w, 2.0**x, ch, uniform=linear if family == "hybrid" else ())
+        tensors = quantize_steps(st, steps, method, channels=ch)
         data = write_steps(st, tensors, mode)
-        metric = ev.stream(data)
+        metric = ev.tensors(tensors)
+        del tensors
         p = Point(family, x, len(data), metric, bud.meets(metric, ref))
         trace.append(p)
-        streams[key] = (data, steps, tensors)
+        if p.ok:
+            streams[key] = (data, steps)
         if progress is not None:
             progress(ev.count, p)
         return p
@@ -278,7 +307,9 @@ def compress(
         else:
             hi = x0
             for _ in range(12):
-                if ev.count >= max_evals:
+                # a failing stream at least as large as the best one found: this family's
+                # passing streams are larger still, none can win
+                if ev.count >= max_evals or p.bytes >= best_bytes():
                     return
                 q = measure(family, hi - jump(p))
                 if q.ok:
@@ -289,14 +320,21 @@ def compress(
                 hi, p = q.log2_step, q
         if lo is None or hi is None:
             return
-        while hi - lo > resolution and ev.count < max_evals:
+        hi_bytes = next(p.bytes for p in trace if p.family == family and p.log2_step == hi)
+        while hi - lo > resolution and ev.count < max_evals and hi_bytes < best_bytes():
             mid = (lo + hi) / 2
-            if measure(family, mid).ok:
+            q = measure(family, mid)
+            if q.ok:
                 lo = mid
             else:
-                hi = mid
+                hi, hi_bytes = mid, q.bytes
 
-    families = ["task", "uniform"] if weights.weights else ["uniform"]
+    # hybrid: the uniform step for the weight matrices, the sensitivities for the rest (1-D
+    # tensors, embeddings: looked up, not multiplied, often far from the matrices' sensitivity)
+    linear = frozenset(n for n, r in st.roles.items() if r == "weight")
+    fine_weighted = any(n not in linear for n in weights.weights if n in st.arrays)
+    families = (["task", *(["hybrid"] if fine_weighted else []), "uniform"] if weights.weights
+                else ["uniform"])
     x0 = _start_log2(st.arrays)
     for fam in families:
         search_family(fam, x0)
@@ -307,9 +345,19 @@ def compress(
     t_search = time.perf_counter() - t0 - t_sens
     if best is None:
         return _lossless(st, ev, bud, ref, weights, trace, mode, t_sens, t_search)
-    data, steps, tensors = streams[(best.family, round(best.log2_step, 9))]
+    data, steps = streams[(best.family, round(best.log2_step, 9))]
+    streams.clear()
+    tensors = _read_back(data, st, mode)
     return Result(data, best.family, steps, best.metric, ref, bud, tuple(trace), ev.count, tensors,
                   _quality(st, tensors), weights, {"sensitivity": t_sens, "search": t_search})
+
+
+def _read_back(data: bytes, st, mode: str) -> dict:
+    """The tensors of a stream as the receiver parses them (those of the model, in state order)."""
+    from ..format.container import read_stream
+
+    got = read_stream(data, st.layout() if mode == "agreed" else None).tensors
+    return {n: got[n] for n in st.arrays if n in got}
 
 
 def _pick(trace: list[Point]) -> Point | None:
@@ -329,9 +377,9 @@ def _pick(trace: list[Point]) -> Point | None:
 
 
 def _quality(st, tensors):
-    from ..share.quality import assess, warn_damage
+    from ..share.quality import Dequantized, assess, warn_damage
 
-    q = assess(st.arrays, {n: t.dequantize() for n, t in tensors.items()}, st.roles)
+    q = assess(st.arrays, Dequantized(tensors), st.roles)
     warn_damage(q)
     return q
 

@@ -15,6 +15,7 @@ keeps the fine step.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 
@@ -23,9 +24,10 @@ import numpy as np
 from ..errors import SpecError
 from ..format.container import write_stream
 from ..format.meta import with_meta
-from ..format.spec import QuantizedTensor, RawTensor
+from ..format.spec import QuantizedTensor, RawTensor, from_blocks, round_scale, to_blocks
 from ..quant.fine import fine_step, is_fine, step_cap
-from ..quant.rate import DEFAULT_LAM_SCALE, LAMBDA_HIGH_RATE, METHODS, quantize_tensor
+from ..quant.rate import DEFAULT_LAM_SCALE, LAMBDA_HIGH_RATE, METHODS, quantize_codes, quantize_tensor
+from ..quant.spec import QuantSpec
 from ..state import ModelState
 
 #: The most a tensor's step may exceed the reference step ``m`` (an insensitive tensor is coded
@@ -44,16 +46,21 @@ def reference_sensitivity(weights: Mapping[str, float], arrays: Mapping[str, np.
     return ref if ref > 0 and math.isfinite(ref) else 1.0
 
 
-def steps_for(arrays: Mapping[str, np.ndarray], weights: Mapping[str, float], m: float) -> dict[str, float]:
-    """Step per float tensor for multiplier ``m`` (see module docstring).
+def steps_for(arrays: Mapping[str, np.ndarray], weights: Mapping[str, float], m: float,
+              channels: Mapping | None = None, uniform=()) -> dict:
+    """Step per float tensor for multiplier ``m`` (see module docstring): a float, or for a tensor
+    in ``channels`` (:class:`~nnshare.mixed.task_channels.ChannelSteps`) a (C,) array of steps
+    along its axis, ``step_t / sqrt(rel_c)``.
 
     Weight matrices without a weight get ``s_ref`` (the uniform step ``m``); 1-D tensors without
     one get their fine step. Every step lies in [max|x| / 2**14, half max|x|] (codes fit 16 bits,
-    the largest value keeps code +-2) and at most :data:`MAX_STEP_RATIO` times the tensor's
-    sensitivity-free step.
+    the largest value keeps code +-2; per channel: of the channel) and at most
+    :data:`MAX_STEP_RATIO` times the tensor's sensitivity-free step. ``uniform``: names of weight
+    matrices held at the step ``m`` whatever their weight (as the uniform plan holds them).
     """
     if not (m > 0 and math.isfinite(m)):
         raise SpecError(f"step multiplier must be positive and finite, got {m}")
+    channels = channels or {}
     floats = {n: a for n, a in arrays.items() if a.dtype.kind == "f"}
     known = {n: float(w) for n, w in weights.items() if n in floats}
     s_ref = reference_sensitivity(known, floats)
@@ -63,7 +70,7 @@ def steps_for(arrays: Mapping[str, np.ndarray], weights: Mapping[str, float], m:
             out[n] = 1.0
             continue
         amax = float(np.abs(a).max())
-        if n not in known:
+        if n not in known or n in uniform and not is_fine(a.shape):
             if is_fine(a.shape):
                 out[n] = fine_step(a)
                 continue
@@ -72,6 +79,13 @@ def steps_for(arrays: Mapping[str, np.ndarray], weights: Mapping[str, float], m:
             s = max(known[n], s_ref / MAX_STEP_RATIO**2)
             ratio = math.sqrt(s_ref / s)
         step = m * ratio
+        if n in channels and amax > 0:
+            c = channels[n]
+            cmax = np.abs(np.moveaxis(a, c.axis, 0).reshape(a.shape[c.axis], -1)).max(axis=1)
+            st = np.minimum(step / np.sqrt(c.rel), m * MAX_STEP_RATIO)
+            st = np.minimum(st, np.where(cmax > 0, cmax / 2, np.inf))
+            out[n] = np.maximum(st, amax / _MAX_CODE).astype(np.float64)
+            continue
         if amax > 0:
             step = min(max(step, amax / _MAX_CODE), step_cap(a))
         out[n] = float(step)
@@ -79,12 +93,14 @@ def steps_for(arrays: Mapping[str, np.ndarray], weights: Mapping[str, float], m:
 
 
 def quantize_steps(
-    state: ModelState, steps: Mapping[str, float], method: str = "tcq", scale_dtype: str = "fp32"
+    state: ModelState, steps: Mapping, method: str = "tcq", scale_dtype: str = "fp32",
+    channels: Mapping | None = None,
 ) -> dict:
     """QuantizedTensor per float tensor at its step (RawTensor for the rest), in state order.
 
     ``method``: "nearest" | "rdo" | "tcq" | "tcq4" (:mod:`nnshare.quant.rate`); 1-D tensors are
-    always rounded to nearest (few values, no trellis gain)."""
+    always rounded to nearest (few values, no trellis gain). A tensor in ``channels`` with a
+    (C,) array of steps gets per-channel scales in :data:`CHANNEL_SCALE_DTYPE`."""
     if method not in METHODS:
         raise SpecError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
     lam = DEFAULT_LAM_SCALE[method] * LAMBDA_HIGH_RATE
@@ -94,8 +110,34 @@ def quantize_steps(
             out[n] = RawTensor(a)
             continue
         meth = "nearest" if is_fine(a.shape) else method
-        out[n] = quantize_tensor(a, steps[n], method=meth, lam=lam, scale_dtype=scale_dtype)
+        if np.ndim(steps[n]) == 1 and channels and n in channels:
+            out[n] = quantize_channels(a, steps[n], channels[n].axis, meth, lam)
+        else:
+            out[n] = quantize_tensor(a, steps[n], method=meth, lam=lam, scale_dtype=scale_dtype)
     return out
+
+
+#: Scale dtype of per-channel steps (a step needs no more than bf16's 8 significant bits).
+CHANNEL_SCALE_DTYPE = "bf16"
+
+
+def quantize_channels(x: np.ndarray, steps: np.ndarray, axis: int, method: str = "tcq",
+                      lam: float = LAMBDA_HIGH_RATE) -> QuantizedTensor:
+    """``x`` with one step per channel along ``axis`` (scales in bf16). TCQ runs one trellis over
+    the whole tensor in stream order (channel after channel), as the entropy coder's trellis
+    contexts follow it."""
+    x = np.asarray(x, np.float32)
+    spec = QuantSpec(bits=16, granularity="channel", axis=axis, scale_dtype=CHANNEL_SCALE_DTYPE)
+    st = round_scale(np.asarray(steps, np.float32), CHANNEL_SCALE_DTYPE).reshape(-1)
+    u = to_blocks(x, spec).astype(np.float64) / st[:, None].astype(np.float64)
+    codes = quantize_codes(u.reshape(-1), method, lam).reshape(u.shape)
+    m = int(np.abs(codes).max()) if codes.size else 0
+    bits = max(2, m.bit_length() + 1)
+    if bits > 16:
+        raise SpecError(f"step too small: codes up to {m} need {bits} bits (max 16)")
+    codes = np.ascontiguousarray(from_blocks(codes.astype(np.int32), x.shape, spec))
+    return QuantizedTensor(codes=codes, params={"scale": st}, spec=dataclasses.replace(spec, bits=bits),
+                           shape=tuple(x.shape))
 
 
 def write_steps(state: ModelState, tensors: Mapping, mode: str = "self") -> bytes:

@@ -33,12 +33,15 @@ from .tensors import DEFAULT_BASE, channel_errors, select_tensors
 @dataclass(frozen=True, eq=False)
 class TaskWeights:
     """``weights[name]``: sensitivity ``s_t`` of a float tensor (loss per squared error unit);
-    tensors missing from it are sent as the uniform plan sends them. ``seconds``: wall time."""
+    tensors missing from it are sent as the uniform plan sends them. ``channels[name]``: the
+    per-channel shares of the tensors whose channels get their own steps
+    (:class:`~nnshare.mixed.task_channels.ChannelSteps`). ``seconds``: wall time."""
 
     method: str
     weights: dict[str, float]
     seconds: float = 0.0
     info: dict = field(default_factory=dict)
+    channels: dict = field(default_factory=dict)
 
 
 def probe_step(x: np.ndarray, probe_db: float) -> float:
@@ -61,12 +64,14 @@ def task_weights(
     probe_db: float = 25.0,
     distance: str = "mse",
     progress: Callable | None = None,
+    channels: bool = True,
 ) -> TaskWeights:
     """Sensitivity per float tensor (see module docstring). ``model``: an ``nn.Module`` (a state
     dict allows only ``"weight"``); ``data``: batches as for :func:`estimate_sensitivity`;
     ``distance`` (output): "mse" of the outputs, or "kl" — the mean KL divergence of the softmax
     over the last output axis (classifiers, language models); ``progress(i, n)``: called after
-    each tensor."""
+    each tensor; ``channels`` (output): also the per-channel shares from the output Gauss-Newton
+    diagonal (:mod:`.task_channels`), kept where they pay for their scales."""
     if distance not in ("mse", "kl"):
         raise SpecError(f"distance must be 'mse' or 'kl', got {distance!r}")
     if method not in METHODS:
@@ -77,9 +82,16 @@ def task_weights(
     if not hasattr(model, "named_parameters"):
         raise SpecError(f"sensitivity {method!r} runs the model: pass an nn.Module (a state dict "
                         f"allows only 'weight')")
+    chans: dict = {}
     if method == "output":
-        w, info = _output_weights(model, batches_of(data, max_batches), forward, probe_db, distance,
-                                  progress)
+        batches = batches_of(data, max_batches)
+        w, info = _output_weights(model, batches, forward, probe_db, distance, progress)
+        if channels:
+            from .task_channels import choose_channels, output_fisher_diag
+
+            fd = output_fisher_diag(model, batches, forward, names=[n for n in w if n in dict(
+                model.named_parameters())])
+            chans = choose_channels(model_state(model).arrays, fd)
     else:
         from .sensitivity import estimate_sensitivity
 
@@ -93,7 +105,7 @@ def task_weights(
             if sse > 0:
                 w[t.name] = max(float(sens.tensor_loss[t.name][0]), 0.0) / sse
         info = dict(sens.info)
-    return TaskWeights(method, w, time.perf_counter() - t0, info)
+    return TaskWeights(method, w, time.perf_counter() - t0, info, chans)
 
 
 def _output_weights(model, batches, forward, probe_db, distance, progress):

@@ -72,7 +72,7 @@ def test_compress_meets_its_tolerance_on_digits(which, digits, request):
     assert got >= 0.995 * ref
     assert r.nbytes == len(r.data) < 0.2 * 4 * sum(p.numel() for p in model.parameters())
     assert r.evaluations == len(calls) == len(r.trace) + 1 <= 40
-    assert {p.family for p in r.trace} == {"task", "uniform"}
+    assert {p.family for p in r.trace} == {"task", "hybrid", "uniform"}
     # the chosen stream is the smallest of its family whose every larger stream is within budget
     fam = sorted((p for p in r.trace if p.family == r.family), key=lambda p: p.bytes)
     i = [p.bytes for p in fam].index(r.nbytes)
@@ -144,8 +144,10 @@ def test_budget_path_never_worse_than_uniform(widths, scales, seed):
     assert r.metric >= r.reference - 2e-3 and uni.metric >= uni.reference - 2e-3
     # never worse than the uniform plan of its own search, nor (within the bisection's resolution
     # of 1/16 of an octave of step, about 1/16 bit per weight) than an independent uniform search
-    uni_in_r = min(p.bytes for p in r.trace if p.family == "uniform" and p.ok)
-    assert r.nbytes <= uni_in_r
+    # (the uniform family stops at a failing stream at least as large as the best one)
+    uni_ok = [p.bytes for p in r.trace if p.family == "uniform" and p.ok]
+    assert r.nbytes <= min(uni_ok) if uni_ok else any(
+        p.family == "uniform" and not p.ok and p.bytes >= r.nbytes for p in r.trace)
     n = sum(p.numel() for p in model.parameters())
     assert r.nbytes <= uni.nbytes + n / 16 / 8 + 8
 
@@ -156,8 +158,8 @@ def test_task_allocation_beats_uniform_on_unbalanced_layers():
     model = scaled_mlp([32, 64, 64, 8], [0.02, 2.0, 1.0], 3)
     x = torch.randn(256, 32, generator=torch.Generator().manual_seed(1))
     r = compress(model, cosine_metric(model, x), max_drop=1e-3, relative=False, calibration=[x])
-    uni = min(p.bytes for p in r.trace if p.family == "uniform" and p.ok)
-    assert r.family == "task" and r.nbytes < 0.9 * uni
+    uni = compress(model, cosine_metric(model, x), max_drop=1e-3, relative=False)  # uniform only
+    assert r.family == "task" and r.nbytes < 0.9 * uni.nbytes
 
 
 def test_state_dict_model_gets_a_state_dict(mlp, digits):
