@@ -1,0 +1,142 @@
+"""The CSI autoencoder for MU-MIMO stations with one antenna: the 4x1 steering vector V.
+
+Input: V (4 x 1, phase-normalised) on 8 adjacent tones of the Ng = 4 feedback grid, [Re, Im] of
+every entry -> 64 reals, so the shared encoder is the flagship's 64 -> 40 -> 16 network (3,256
+coefficients; 27,456 bits as ``ptq-t8``) and the AP's decoder the 16 -> 128 -> 128 -> 64 one,
+its output normalised per tone. 64 feedback tones = 8 groups per 20 MHz sounding; the latent
+(16 per group, tanh) is quantized to ``b_lat`` bits: 128 * b_lat bits of V per sounding, sent
+with the standard's average and per-tone delta SNR (:func:`ae_report_bits`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..format.errors import SpecError
+from .autoencoder import LATENT, make_decoder, make_encoder, quantize_latent
+from .beamforming import phase_normalise
+from .mu_feedback import AVG_SNR_BITS, DELTA_SNR_BITS
+from .ofdm import feedback_tones
+
+TONES_PER_GROUP = 8
+NT = 4
+IN_DIM = TONES_PER_GROUP * NT * 2  # 64
+LOSSES = ("sgcs", "log")  # 1 - SGCS, or log10(1 - SGCS + 1e-5): the residual interference in dB
+
+
+def ae_report_bits(b_lat: int, ng: int = 4) -> int:
+    """One station's AE report per 20 MHz sounding: 16 latents x ``b_lat`` bits per 8-tone group
+    of the Ng = 4 grid, plus the standard's 8-bit average SNR and 4-bit delta SNR per tone."""
+    ns = feedback_tones(ng).size
+    return ns // TONES_PER_GROUP * LATENT * b_lat + AVG_SNR_BITS + DELTA_SNR_BITS * ns
+
+
+def align_phases(g: np.ndarray) -> np.ndarray:
+    """Group of unit vectors (B, 8, 4): the first keeps its phase (802.11: last entry real >= 0),
+    each next one is turned by the phase that makes its inner product with the previous one
+    real and >= 0. SGCS ignores these phases; the aligned group varies smoothly over tones."""
+    out = np.array(g, dtype=np.complex128, copy=True)
+    for k in range(1, out.shape[1]):
+        inner = np.sum(out[:, k - 1].conj() * out[:, k], axis=-1, keepdims=True)
+        out[:, k] *= np.where(np.abs(inner) > 0, inner.conj() / np.maximum(np.abs(inner), 1e-300), 1.0)
+    return out
+
+
+def to_features(v: np.ndarray) -> np.ndarray:
+    """(n, 64 tones, 4, 1) complex V -> (n * 8, 64) float32 encoder inputs, each group of 8
+    tones phase-aligned (:func:`align_phases`)."""
+    n, k = v.shape[:2]
+    if k % TONES_PER_GROUP or v.shape[2:] != (NT, 1):
+        raise SpecError(f"expected V of shape (n, 8*g, {NT}, 1), got {v.shape}")
+    g = align_phases(v.reshape(n * k // TONES_PER_GROUP, TONES_PER_GROUP, NT)).reshape(
+        -1, TONES_PER_GROUP * NT
+    )
+    return np.concatenate([g.real, g.imag], axis=1).astype(np.float32)
+
+
+def features_to_v(x: torch.Tensor) -> torch.Tensor:
+    """Encoder inputs or decoder outputs (B, 64) -> complex (B, 8, 4), not normalised."""
+    half = IN_DIM // 2
+    return torch.complex(x[:, :half], x[:, half:]).reshape(-1, TONES_PER_GROUP, NT)
+
+
+def reconstruct(decoder: nn.Module, z: torch.Tensor, b_lat: int | None, ste: bool = False) -> torch.Tensor:
+    """AP side: latent -> unit-norm V-hat per tone (B, 8, 4)."""
+    if b_lat is not None:
+        z = quantize_latent(z, b_lat, ste=ste)
+    a = features_to_v(decoder(z))
+    return a / torch.linalg.vector_norm(a, dim=-1, keepdim=True).clamp_min(1e-9)
+
+
+def sgcs_torch(v: torch.Tensor, v_hat: torch.Tensor) -> torch.Tensor:
+    """Per-group SGCS (B,) averaged over the 8 tones (unit-norm rows)."""
+    return ((v.conj() * v_hat).sum(-1).abs() ** 2).mean(-1)
+
+
+@dataclass(frozen=True)
+class MuTrainConfig:
+    """``n_channels`` drops of ``n_users`` model-D stations (x 8 groups each), sounding SNR
+    uniform in ``snr_db`` (dB), Adam at ``lr`` with cosine decay, ``epochs`` in batches."""
+
+    n_channels: int = 1500
+    n_users: int = 2
+    epochs: int = 25
+    batch: int = 256
+    lr: float = 2e-3
+    b_lat: int = 4
+    snr_db: tuple[float, float] = (15.0, 45.0)
+    loss: str = "sgcs"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise SpecError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+
+
+def train(
+    x: np.ndarray, cfg: MuTrainConfig, *, progress: Callable[[int, float], None] | None = None
+) -> tuple[nn.Module, nn.Module, list[float]]:
+    """Train encoder and decoder on features ``x`` (N, 64) with ``cfg.loss`` (latent quantized
+    with the straight-through estimator). Returns (encoder, decoder, mean loss per epoch)."""
+    torch.manual_seed(cfg.seed)
+    enc, dec = make_encoder(), make_decoder()
+    opt = torch.optim.Adam(list(enc.parameters()) + list(dec.parameters()), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    gen = torch.Generator().manual_seed(cfg.seed)
+    history = []
+    for ep in range(cfg.epochs):
+        perm = torch.randperm(xt.shape[0], generator=gen)
+        tot, nb = 0.0, 0
+        for i in range(0, xt.shape[0], cfg.batch):
+            xb = xt[perm[i : i + cfg.batch]]
+            err = 1 - sgcs_torch(features_to_v(xb), reconstruct(dec, enc(xb), cfg.b_lat, ste=True))
+            loss = err.mean() if cfg.loss == "sgcs" else torch.log10(err.clamp_min(0) + 1e-5).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            tot += loss.item()
+            nb += 1
+        sched.step()
+        history.append(tot / max(nb, 1))
+        if progress is not None:
+            progress(ep, history[-1])
+    enc.eval()
+    dec.eval()
+    return enc, dec, history
+
+
+@torch.no_grad()
+def feedback(encoder: nn.Module, decoder: nn.Module, v: np.ndarray, b_lat: int) -> np.ndarray:
+    """STA encodes, latent quantized, AP decodes: V (n, 64, U, 4, 1) -> V-hat (same shape),
+    each tone's vector phase-normalised (last entry real >= 0) and of unit norm."""
+    n, k, u = v.shape[:3]
+    vv = np.moveaxis(v, 2, 1).reshape(n * u, k, NT, 1)
+    out = reconstruct(decoder, encoder(torch.from_numpy(to_features(vv))), b_lat).numpy()
+    out = phase_normalise(out.astype(np.complex128).reshape(n, u, k, NT, 1))
+    return np.moveaxis(out, 1, 2)
