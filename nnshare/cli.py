@@ -53,7 +53,7 @@ cli_link.register(app)
 def demo(
     out: Path = typer.Option(Path("out/demo"), "-o", "--out", help="Report folder."),
     quick: bool = typer.Option(False, help="Small, fast run (CI smoke test)."),
-    full: bool = typer.Option(False, help="More seeds, channel model B and the bit-level check."),
+    full: bool = typer.Option(False, help="More seeds, channel model B, the bit-level check and MU-MIMO."),
     digits: bool = typer.Option(False, help="Run the digits MLP bit-width sweep instead."),
 ) -> None:
     """Run the main story on embedded defaults and write a report."""

@@ -173,15 +173,21 @@ def run_demo(out_dir: Path, quick: bool = False, full: bool = False, progress: b
     """Run the whole 802.11 story and write the report, plot and JSON into ``out_dir``.
 
     ``quick``: small sizes for CI (under a minute). ``full``: adds two more training seeds,
-    model B test channels and the bit-level check of the abstraction. Returns the results
+    model B test channels, the bit-level check of the abstraction and the MU-MIMO part
+    (``mu_demo``, under ``res["mu"]``). Returns the results
     dict (also written as ``wlan_results.json``).
     """
     if quick and full:
         raise SpecError("choose quick or full, not both")
     cfg = QUICK if quick else FULL if full else DEFAULT
-    return run_with_config(
+    res = run_with_config(
         Path(out_dir), cfg, mode="quick" if quick else "full" if full else "default", progress=progress
     )
+    if full:  # the MU-MIMO part: wlan_mu_results.json and wlan_mu_report.md beside the SU report
+        from .mu_demo import run_and_write
+
+        res["mu"] = run_and_write(Path(out_dir), progress=progress)
+    return res
 
 
 def run_with_config(out_dir: Path, cfg: DemoConfig, mode: str = "custom", progress: bool = True) -> dict:

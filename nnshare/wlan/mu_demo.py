@@ -8,10 +8,12 @@ through nnshare (float32, 8-bit, 4-bit, the smallest stream within 0.1 dB), and 
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -56,7 +58,7 @@ QUICK_MU = replace(
     smallest=False,
     precoders=("zf",),
 )
-DEMO_MU = replace(MuConfig(), n_train=1500, epochs=15, n_test=100, more_users=(4,), max_evals=12)
+DEMO_MU = replace(MuConfig(), n_test=100, more_users=(4,), max_evals=12)
 
 
 def _clean(x):
@@ -78,6 +80,7 @@ def run_mu(cfg: MuConfig = MuConfig(), progress: Callable[[str], None] | None = 
     """Run the MU-MIMO experiment; returns the results dict (JSON-safe)."""
     import torch
 
+    from ..format.errors import SpecError
     from . import mu_autoencoder as A
     from . import mu_experiment as E
     from . import mu_feedback as F
@@ -107,7 +110,12 @@ def run_mu(cfg: MuConfig = MuConfig(), progress: Callable[[str], None] | None = 
         say("searching nnshare's smallest stream within the tolerance (validation drops)")
         t1 = time.time()
         val = E.make_test_set(cfg.n_val, cfg.n_users, seed=30_000 + cfg.seed)
-        sm = smallest_stream(enc, dec, cfg.b_lat, val, x, tol_db=cfg.tol_db, max_evals=cfg.max_evals)
+        try:
+            sm = smallest_stream(enc, dec, cfg.b_lat, val, x, tol_db=cfg.tol_db, max_evals=cfg.max_evals)
+        except SpecError as e:
+            sm = None
+            res["smallest_search"] = {"error": str(e)}
+    if cfg.smallest and sm is not None:
         shared["smallest"] = sm.shared
         res["smallest_search"] = {
             "val_worst_shift_db": sm.val_shift_db,
@@ -146,6 +154,21 @@ def run_mu(cfg: MuConfig = MuConfig(), progress: Callable[[str], None] | None = 
     res["timings_s"]["total_s"] = time.time() - t0
     res["timings_s"]["total_cpu_s"] = time.process_time() - c0
     return _clean(res)
+
+
+def run_and_write(out_dir: Path, cfg: MuConfig = DEMO_MU, progress: bool = True) -> dict:
+    """``nnshare demo --full``'s MU-MIMO part: run, write ``wlan_mu_results.json`` and
+    ``wlan_mu_report.md`` into ``out_dir``, print the headline. Returns the results."""
+    from .mu_report import headline, markdown
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    say = (lambda s: print(f"MU-MIMO: {s}", flush=True)) if progress else None
+    res = run_mu(cfg, progress=say)
+    (out_dir / "wlan_mu_results.json").write_text(json.dumps(res, indent=1, allow_nan=False) + "\n")
+    (out_dir / "wlan_mu_report.md").write_text(markdown(res, "nnshare demo --full"))
+    if progress:
+        print(headline(res), flush=True)
+    return res
 
 
 def _summary(c, n_users: int) -> dict:

@@ -106,6 +106,8 @@ def _target_lines(res: dict, main: str) -> list[str]:
             f"{_f(t8['worst_db'], '+.3f')} dB, max |shift| {_f(t8['max_abs_db'], '.3f')} dB: "
             f"{'PASS' if t8['holds'] else 'FAIL'}.",
         ]
+    if "error" in res.get("smallest_search", {}):
+        lines += ["", f"No smallest stream: {res['smallest_search']['error']}."]
     sm = tgt.get("smallest", {}).get(main)
     if sm is not None:
         srch = res["smallest_search"]
@@ -155,3 +157,22 @@ def _goodput_lines(res: dict, main: str) -> list[str]:
     for name, g in gp.items():
         lines.append(f"| {label(name)} | " + " | ".join(f"{g[i]:.1f}" for i in idx) + " |")
     return lines
+
+
+def headline(res: dict) -> str:
+    """One paragraph for the console: the 8-bit target and the smallest stream, MCS11 numbers."""
+    cfg = res["config"]
+    main = f"{cfg['n_users']}u-{cfg['precoders'][0]}"
+    s10 = res["runs"][main]["snr10"]
+    t8 = res["target"].get("ptq-t8", {}).get(main, {})
+    parts = [
+        f"MU-MIMO ({cfg['n_users']} users x 4x1, {cfg['precoders'][0].upper()}), SNR at 10 % PER at MCS11:"
+    ]
+    for name in ("ideal", "MU (9,7) Ng=4", "MU (9,7) Ng=16", "float32", "ptq-t8", "smallest"):
+        if name in s10:
+            parts.append(f"{label(name)} {_f(s10[name].get('11'), '.2f', 'not reached')} dB;")
+    parts.append(
+        f"8-bit vs float32 worst shift over MCS4-11 {_f(t8.get('worst_db'), '+.3f')} dB"
+        f" ({'PASS' if t8.get('holds') else 'FAIL'}, limit {cfg['tol_db']} dB)."
+    )
+    return " ".join(parts)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .. import compress, decode, inspect
+from ..format.errors import SpecError
 from .autoencoder import make_encoder
 from .mu_experiment import MCS_LIST, MuTestSet, ae_mu_scheme, per_curves
 from .sharing import Shared
@@ -72,13 +73,16 @@ def smallest_stream(
 ) -> SmallestStream:
     """nnshare's smallest encoder stream whose worst SNR-at-10%-PER shift on ``val`` (vs the
     float encoder, ``method`` precoding) is at most ``tol_db``. ``calibration`` (N, 64): encoder
-    inputs for the output sensitivity."""
+    inputs for the output sensitivity. Raises SpecError when the float encoder itself reaches
+    10 % PER at no MCS on ``val`` (nothing to hold)."""
     ref_curves = per_curves(
         val, {"f": ae_mu_scheme(encoder, decoder, b_lat)}, np.arange(8.0, 50.01, 1.0), mcs_list, method=method
     )
     grid = local_grid(ref_curves.snr_at_target()["f"])
     ref = per_curves(val, {"f": ae_mu_scheme(encoder, decoder, b_lat)}, grid, mcs_list, method=method)
     ref10 = ref.snr_at_target()["f"]
+    if not any(np.isfinite(ref10[m]) for m in mcs_list):
+        raise SpecError("the float encoder reaches 10 % PER at no MCS on the validation drops")
 
     def worst_shift(model: nn.Module) -> float:
         model.eval()

@@ -1,0 +1,68 @@
+import json
+from dataclasses import replace
+
+import pytest
+
+from nnshare.wlan.mu_demo import QUICK_MU, run_and_write
+from nnshare.wlan.mu_report import markdown
+
+TINY = replace(
+    QUICK_MU,
+    n_train=300,
+    epochs=6,
+    n_val=4,
+    n_test=6,
+    snr_lo=10.0,
+    snr_hi=46.0,
+    snr_step=4.0,
+    ptq=("float32", "ptq-t8", "ptq-t4"),
+    more_users=(3,),
+    smallest=True,
+    max_evals=3,
+    givens=((9, 7, 4), (7, 5, 16), (9, 7, 16)),
+)
+
+
+@pytest.fixture(scope="module")
+def res(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mu")
+    r = run_and_write(out, TINY, progress=False)
+    return out, r
+
+
+def test_run_writes_json_and_report(res):
+    out, r = res
+    disk = json.loads((out / "wlan_mu_results.json").read_text())
+    assert disk == r
+    assert set(r["runs"]) == {"2u-zf", "3u-zf"}
+    run = r["runs"]["2u-zf"]
+    assert set(run["snr10"]) == {
+        "ideal",
+        "MU (9,7) Ng=4",
+        "MU (7,5) Ng=16",
+        "MU (9,7) Ng=16",
+        "(6,4) Ng=4 (SU codebook)",
+        "float32",
+        "ptq-t8",
+        "ptq-t4",
+        "smallest",
+    }
+    assert len(run["sum_goodput_mbps"]["ideal"]) == len(r["snr_db"]) == 10
+    # ideal CSI reaches 10 % PER at every MCS, in MCS order
+    s = [run["snr10"]["ideal"][m] for m in ("4", "7", "9", "11")]
+    assert all(v is not None for v in s) and s == sorted(s)
+    assert r["feedback_bits"]["MU (9,7) Ng=4"] == 3336 and r["feedback_bits"]["AE"] == 1032
+    assert r["sharing"]["ptq-t8"]["shared_bits"] == 27_456
+    assert r["sharing"]["float32"]["shared_bits"] == 104_192
+    srch = r["smallest_search"]
+    assert srch["evaluations"] <= TINY.max_evals + 1  # + the float reference
+    assert srch["val_worst_shift_db"] <= TINY.tol_db  # the chosen stream meets the budget on val
+    for _bytes, shift, ok in srch["trace"]:
+        assert ok == (shift is not None and shift <= TINY.tol_db)
+    assert r["sharing"]["smallest"]["total_bits"] == 8 * r["sharing"]["smallest"]["stream_bytes"]
+    assert "ptq-t8" in r["target"] and "2u-zf" in r["target"]["ptq-t8"]
+    eb = r["equal_bits"]["at_most_ae_bits"]["4"]
+    assert eb["mode"] in ("MU (7,5) Ng=16", "MU (9,7) Ng=16") and eb["bits"] <= 1032
+    md = (out / "wlan_mu_report.md").read_text()
+    assert md == markdown(r, "nnshare demo --full")
+    assert "| MU (9,7) Ng=4 | 3,336 |" in md and "27,456" in md and "Sum goodput" in md
