@@ -55,7 +55,7 @@ def test_run_writes_json_and_report(res):
     assert r["sharing"]["ptq-t8"]["shared_bits"] == 27_456
     assert r["sharing"]["float32"]["shared_bits"] == 104_192
     srch = r["smallest_search"]
-    assert srch["evaluations"] <= TINY.max_evals + 1  # + the float reference
+    assert srch["evaluations"] >= len(srch["trace"]) >= 1  # every measured stream (+ the float reference)
     assert srch["val_worst_shift_db"] <= TINY.tol_db  # the chosen stream meets the budget on val
     for _bytes, shift, ok in srch["trace"]:
         assert ok == (shift is not None and shift <= TINY.tol_db)
