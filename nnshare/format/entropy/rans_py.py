@@ -3,7 +3,9 @@
 Same arithmetic, order and results as :mod:`.rans_loops` (a legal or forged stream never takes a
 64-bit state past 2**64, so Python's unbounded integers and numba's uint64 agree; the tests
 compare every path bit for bit). Python ints and lists are ~10x faster than numpy scalars in a
-loop; with many lanes :mod:`.rans_np` runs the lanes as numpy vectors instead.
+loop; with many lanes :mod:`.rans_np` runs the lanes as numpy vectors instead. One state without
+a sequential context (the common small payload) takes :func:`decode_one_lane` (~250 ns per
+code against ~500).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ def decode_loop(words, n, t, lanes, tcq, nb, center, t1, t2, rc, n_rc, trans, qu
                 freq, cum, off, slot, prec):
     """Symbols (int32; reconstruction indices r under TCQ, before the zero offset) and a
     status: 0 ok, 1 words exhausted, 2 words left over or a bad final state."""
+    if lanes == 1 and not (tcq or nb) and slot.size:
+        return decode_one_lane(words, n, rc, n_rc, freq, cum, off, slot, prec, lo)
     from bisect import bisect_right
 
     w = words.tolist()
@@ -113,3 +117,59 @@ def decode_loop(words, n, t, lanes, tcq, nb, center, t1, t2, rc, n_rc, trans, qu
     if pos != nw or any(xj != RANS_L for xj in x):
         status = 2
     return np.array(out, np.int32), status
+
+
+def _view(a: np.ndarray, dtype, code: str) -> memoryview:
+    """A flat memoryview of ``a`` as ``dtype`` (items read as Python ints, 4-8 bytes each, no
+    list of int objects)."""
+    return memoryview(np.ascontiguousarray(a, dtype).reshape(-1)).cast("B").cast(code)
+
+
+def decode_one_lane(words, n, rc, n_rc, freq, cum, off, slot, prec, lo):
+    """:func:`decode_loop` for one state, no sequential context (TCQ / neighbour) and a slot
+    table: the elements in order, ~2x faster (one slot look-up, no lane bookkeeping); tables
+    read through memoryviews and the symbols' flat indices kept in an int32 array, so its memory
+    is 8 bytes per code beyond the tables and words. Same results and statuses."""
+    from array import array
+
+    w = _view(words, np.uint32, "I")
+    nw = len(w)
+    if nw < 2:
+        return np.zeros(n, np.int32), 1
+    x = w[0] << 32 | w[1]
+    pos = 2
+    mask = (1 << prec) - 1
+    fl, cl, sl = _view(freq, np.int64, "q"), _view(cum, np.int64, "q"), _view(slot, np.int32, "i")
+    idx = array("i", bytes(4 * n))
+    status = 0
+    if n_rc > 1:
+        rcv = _view(rc, np.int16, "h")
+        for e in range(n):
+            jj = x & mask
+            i = sl[rcv[e] << prec | jj]
+            x = fl[i] * (x >> prec) + jj - cl[i]
+            if x < RANS_L:
+                if pos >= nw:
+                    status = 1
+                    break
+                x = x << 32 | w[pos]
+                pos += 1
+            idx[e] = i
+    else:
+        for e in range(n):
+            jj = x & mask
+            i = sl[jj]
+            x = fl[i] * (x >> prec) + jj - cl[i]
+            if x < RANS_L:
+                if pos >= nw:
+                    status = 1
+                    break
+                x = x << 32 | w[pos]
+                pos += 1
+            idx[e] = i
+    ctx_of = np.repeat(np.arange(off.size - 1, dtype=np.int64), np.diff(off))
+    val = (np.asarray(lo, np.int64)[ctx_of] + (np.arange(off[-1]) - off[ctx_of])).astype(np.int32)
+    out = val.take(np.frombuffer(idx, np.int32))
+    if status == 0 and (pos != nw or x != RANS_L):
+        status = 2
+    return out, status
