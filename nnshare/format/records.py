@@ -8,6 +8,8 @@ bodies are the same in both. See docs/format.md for the byte-level layout.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from . import budget, grain
@@ -73,12 +75,18 @@ def raw_record_bits(numel: int, itemsize: int) -> int:
     return 16 + 8 * numel * itemsize + CRC_BITS
 
 
+@functools.cache
+def _takes_version(read) -> bool:
+    """Whether a scheme's ``read`` function has a ``version`` parameter (inspected once)."""
+    import inspect
+
+    return "version" in inspect.signature(read).parameters
+
+
 def _read_body(scheme, r: Reader, tally: Tally, shape: tuple[int, ...], version: int):
     """``scheme.read`` with the stream version when the scheme's reader takes it (a body whose
     layout does not depend on the version may leave it out)."""
-    import inspect
-
-    if "version" in inspect.signature(scheme.read).parameters:
+    if _takes_version(getattr(scheme.read, "__func__", scheme.read)):
         return scheme.read(r, tally, shape, version)
     return scheme.read(r, tally, shape)
 
