@@ -198,3 +198,20 @@ def test_numpy_lanes_path_meets_the_memory_bound(monkeypatch):
     st, peak = traced(lambda: read_stream(data))
     np.testing.assert_array_equal(st.tensors["w"].codes, q.codes)
     assert peak <= st.tensors["w"].codes.nbytes + 16 * len(data) + FIXED
+
+
+@pytest.mark.parametrize("model", ["iid", "rowcol", "rowcol+neighbour"])
+def test_single_state_python_path_meets_the_memory_bound(model, monkeypatch):
+    """One rANS state (n < 2**19) without numba: the plain-Python loops (memoryviews, an int32
+    index array; no lists of ints) stay within output + 16 x payload bytes + 4 MiB, and decode
+    exactly: the i.i.d. loop with its slot table, row/column by binary search (no slot table
+    for so short a payload), the general loop with the neighbour context."""
+    from nnshare.format.entropy import encode_codes, rans
+
+    x = np.rint(np.random.default_rng(6).laplace(size=60_000) * 6).clip(-128, 127).astype(np.int32)
+    p = encode_codes(x, -128, 127, models=model, row_len=300)
+    assert describe(p, x.size, -128, 127)["lanes"] == 1
+    monkeypatch.setattr(rans, "_decode_fast", None)
+    out, peak = traced(lambda: decode_codes(p, x.size, -128, 127))
+    np.testing.assert_array_equal(out, x)
+    assert peak <= out.nbytes + 16 * len(p) + FIXED

@@ -52,22 +52,25 @@ def decode_loop(words, n, t, lanes, tcq, nb, center, t1, t2, rc, n_rc, trans, qu
                 freq, cum, off, slot, prec):
     """Symbols (int32; reconstruction indices r under TCQ, before the zero offset) and a
     status: 0 ok, 1 words exhausted, 2 words left over or a bad final state."""
-    if lanes == 1 and not (tcq or nb) and slot.size:
+    if lanes == 1 and not (tcq or nb):
         return decode_one_lane(words, n, rc, n_rc, freq, cum, off, slot, prec, lo)
+    from array import array
     from bisect import bisect_right
 
-    w = words.tolist()
+    w = _view(words, np.uint32, "I")
     nw = len(w)
     if nw < 2 * lanes:
         return np.zeros(n, np.int32), 1
     x = [w[2 * j] << 32 | w[2 * j + 1] for j in range(lanes)]
     pos = 2 * lanes
     mask = (1 << prec) - 1
-    slot_l = slot.tolist() if slot.size else None
-    freq_l, cum_l, off_l = freq.tolist(), cum.tolist(), off.tolist()
-    rc_l = rc.tolist() if n_rc > 1 else None
-    trans_l, quant_l, const_l, lo_l = trans.tolist(), quant.tolist(), const.tolist(), lo.tolist()
-    out = [0] * n
+    slot_l = _view(slot, np.int32, "i") if slot.size else None
+    freq_l, cum_l = _view(freq, np.int64, "q"), _view(cum, np.int64, "q")
+    off_l = _view(off, np.int64, "q")
+    rc_l = _view(rc, np.int16, "h") if n_rc > 1 else None
+    trans_l, quant_l, lo_l = trans.tolist(), quant.tolist(), lo.tolist()  # per context: small
+    const_l = _view(const, np.uint8, "B")
+    out = array("i", [0]) * n
     state = [0] * lanes
     prev = [0] * lanes
     n_s = -(-n // t)
@@ -102,7 +105,7 @@ def decode_loop(words, n, t, lanes, tcq, nb, center, t1, t2, rc, n_rc, trans, qu
                     xj = freq_l[i] * (xj >> prec) + jj - cum_l[i]
                     if xj < RANS_L:
                         if pos >= nw:
-                            return np.array(out, np.int32), 1
+                            return np.frombuffer(out, np.int32), 1
                         xj = xj << 32 | w[pos]
                         pos += 1
                     x[j] = xj
@@ -116,7 +119,7 @@ def decode_loop(words, n, t, lanes, tcq, nb, center, t1, t2, rc, n_rc, trans, qu
                     prev[j] = abs(v - center)
     if pos != nw or any(xj != RANS_L for xj in x):
         status = 2
-    return np.array(out, np.int32), status
+    return np.frombuffer(out, np.int32), status
 
 
 def _view(a: np.ndarray, dtype, code: str) -> memoryview:
@@ -126,11 +129,13 @@ def _view(a: np.ndarray, dtype, code: str) -> memoryview:
 
 
 def decode_one_lane(words, n, rc, n_rc, freq, cum, off, slot, prec, lo):
-    """:func:`decode_loop` for one state, no sequential context (TCQ / neighbour) and a slot
-    table: the elements in order, ~2x faster (one slot look-up, no lane bookkeeping); tables
-    read through memoryviews and the symbols' flat indices kept in an int32 array, so its memory
-    is 8 bytes per code beyond the tables and words. Same results and statuses."""
+    """:func:`decode_loop` for one state and no sequential context (TCQ / neighbour): the
+    elements in order, ~2x faster (one slot look-up or a binary search when the slot table was
+    not built, no lane bookkeeping); tables read through memoryviews and the symbols' flat
+    indices kept in an int32 array, so its memory is 8 bytes per code beyond the tables and
+    words. Same results and statuses."""
     from array import array
+    from bisect import bisect_right
 
     w = _view(words, np.uint32, "I")
     nw = len(w)
@@ -140,9 +145,24 @@ def decode_one_lane(words, n, rc, n_rc, freq, cum, off, slot, prec, lo):
     pos = 2
     mask = (1 << prec) - 1
     fl, cl, sl = _view(freq, np.int64, "q"), _view(cum, np.int64, "q"), _view(slot, np.int32, "i")
-    idx = array("i", bytes(4 * n))
+    idx = array("i", [0]) * n
     status = 0
-    if n_rc > 1:
+    if not slot.size:  # binary search in the context's cumulative table
+        ol = _view(off, np.int64, "q")
+        rcv = _view(rc, np.int16, "h") if n_rc > 1 else None
+        for e in range(n):
+            jj = x & mask
+            c = rcv[e] if rcv is not None else 0
+            i = bisect_right(cl, jj, ol[c], ol[c + 1]) - 1
+            x = fl[i] * (x >> prec) + jj - cl[i]
+            if x < RANS_L:
+                if pos >= nw:
+                    status = 1
+                    break
+                x = x << 32 | w[pos]
+                pos += 1
+            idx[e] = i
+    elif n_rc > 1:
         rcv = _view(rc, np.int16, "h")
         for e in range(n):
             jj = x & mask
