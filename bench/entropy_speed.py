@@ -75,6 +75,7 @@ def main() -> None:
         p = encode_codes(x, 0, 255, models=model, row_len=1024, coder=coder)
         arrays[f"p_{name}"] = np.frombuffer(p, np.uint8)
         meta[name] = {"bytes": len(p), "coder": describe(p, N, 0, 255)["coder"]}
+    load0 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "payloads.npz"
         np.savez(path, **arrays)
@@ -92,6 +93,7 @@ def main() -> None:
                          "no_numba_first_decode": slow["first_decode_s"],
                          "cold_first_tcq": cold["first_tcq_s"],
                          "cached_first_tcq": warm["first_tcq_s"]},
+           "load_avg_1min": [load0, os.getloadavg()[0]],
            "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     (ROOT / "bench/results").mkdir(exist_ok=True)
     (ROOT / "bench/results/entropy_speed.json").write_text(json.dumps(res, indent=1) + "\n")
@@ -100,8 +102,10 @@ def main() -> None:
           f"Decode of {N:,} 8-bit codes (Laplace, TCQ8 trellis codes; rANS interleaved over "
           "1,024 lanes, format v2), CPU time, best of 3, with numba (warm) and with "
           "`NNSHARE_NO_NUMBA=1` (the lanes as numpy vectors); one thread, 2-core machine under "
-          "load from other jobs. `bench/entropy_speed.py`. Before the lanes the numpy path "
-          "took 1.18 / 1.60 / 1.86 s (23x / 31x / 18x numba).", "",
+          f"load from other jobs (load average {res['load_avg_1min'][0]:.1f} at the start, "
+          f"{res['load_avg_1min'][1]:.1f} at the end). `bench/entropy_speed.py`. Before the "
+          "lanes the numpy path took 1.18 / 1.60 / 1.86 s (23x / 31x / 18x numba); with the "
+          "step-major decoder of the first lanes 3.0x / 2.8x / 2.2x.", "",
           "| payload | coder | bytes | numba (s) | numpy path (s) | numpy / numba |",
           "|---|---|---|---|---|---|"]
     for r in rows:

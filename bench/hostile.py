@@ -171,7 +171,8 @@ def main() -> None:
     old = ROOT / "bench/results/hostile.json"
     if args.only is not None and old.exists():  # merge into the earlier run, in case order
         done = {r["case"]: r for r in json.loads(old.read_text())["rows"]}
-        done.update({r["case"]: r for r in rows})
+        for r in rows:  # this tree's columns replaced, the before tree's kept
+            done.setdefault(r["case"], {}).update(r)
         rows = [done[n] for n in cs if n in done]
     res = {"rows": rows, "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "before_tree": str(args.before) if args.before else None}
