@@ -90,7 +90,8 @@ def codecs(bits: int, kind: str):
 
 # the equal-bytes sweep (--sweep): both families at several widths, the same backward grid
 SWEEP_BITS = {"uniform": (2, 3, 4), "sgq": (2, 3)}
-SWEEP_SEEDS = {"digits": 3, "synthetic": 4}
+SWEEP_ORDER = (("uniform", 2), ("uniform", 3), ("sgq", 2), ("uniform", 4), ("sgq", 3))  # run order
+SWEEP_SEEDS = {"digits": 3, "synthetic": 3}
 
 
 def sweep_codecs(kind: str, bits: int):
@@ -110,30 +111,42 @@ def matched(uni: list[tuple[float, float]], nbytes: float) -> float:
     return float(np.interp(x, [p[0] for p in pts], [p[1] for p in pts]))
 
 
-def run_sweep(task: str, epochs: int, seeds: list[int]) -> dict:
-    """Per seed and codec: accuracy and bytes per step; per seed the paired difference SGQ minus
-    uniform at SGQ's bytes (same seed: same data split, initialisation and batch order)."""
-    runs = {}
-    for kind, widths in SWEEP_BITS.items():
-        for b in widths:
-            fwd, bwd = sweep_codecs(kind, b)
-            t0 = time.time()
-            runs[f"{kind} {b}"] = [train(task, fwd, bwd, s, epochs) for s in seeds]
-            r = runs[f"{kind} {b}"]
-            print(f"sweep {task} {kind} {b}: acc {np.mean([x['accuracy'] for x in r]):.4f} bytes "
-                  f"{np.mean([x['forward_bytes'] + x['backward_bytes'] for x in r]):.0f} "
-                  f"({time.time() - t0:.0f} s)", flush=True)
+def sweep_diffs(runs: dict, seeds: list[int]) -> dict:
+    """Per SGQ width, per seed: SGQ's accuracy minus uniform's interpolated at SGQ's bytes per step
+    (points; nan where SGQ's bytes lie outside the uniform widths run)."""
+    widths = [b for b in SWEEP_BITS["uniform"] if f"uniform {b}" in runs]
     diffs = {}
     for b in SWEEP_BITS["sgq"]:
+        if f"sgq {b}" not in runs or len(widths) < 2:
+            continue
         d = []
         for i in range(len(seeds)):
             sg = runs[f"sgq {b}"][i]
             uni = [(runs[f"uniform {u}"][i]["forward_bytes"] + runs[f"uniform {u}"][i]["backward_bytes"],
-                    runs[f"uniform {u}"][i]["accuracy"]) for u in SWEEP_BITS["uniform"]]
-            ref = matched(uni, sg["forward_bytes"] + sg["backward_bytes"])
-            d.append(100 * (sg["accuracy"] - ref))
+                    runs[f"uniform {u}"][i]["accuracy"]) for u in widths]
+            d.append(100 * (sg["accuracy"] - matched(uni, sg["forward_bytes"] + sg["backward_bytes"])))
         diffs[f"sgq {b}"] = d
-    return {"seeds": seeds, "epochs": epochs, "runs": runs, "diff_points": diffs}
+    return diffs
+
+
+def run_sweep(task: str, epochs: int, seeds: list[int], save=None) -> dict:
+    """Per seed and codec: accuracy and bytes per step; per seed the paired difference SGQ minus
+    uniform at SGQ's bytes (same seed: same data split, initialisation and batch order).
+    ``save(sweep)`` is called after every codec (partial results survive an interrupted run)."""
+    runs: dict = {}
+    sw = {"seeds": seeds, "epochs": epochs, "runs": runs, "diff_points": {}}
+    for kind, b in SWEEP_ORDER:
+        fwd, bwd = sweep_codecs(kind, b)
+        t0 = time.time()
+        runs[f"{kind} {b}"] = [train(task, fwd, bwd, s, epochs) for s in seeds]
+        r = runs[f"{kind} {b}"]
+        print(f"sweep {task} {kind} {b}: acc {np.mean([x['accuracy'] for x in r]):.4f} bytes "
+              f"{np.mean([x['forward_bytes'] + x['backward_bytes'] for x in r]):.0f} "
+              f"({time.time() - t0:.0f} s)", flush=True)
+        sw["diff_points"] = sweep_diffs(runs, seeds)
+        if save is not None:
+            save(sw)
+    return sw
 
 
 def train(task: str, fwd, bwd, seed: int, epochs: int, batch: int = 64, lr: float = 3e-3) -> dict:
@@ -181,13 +194,15 @@ def main() -> None:
     epochs = {"digits": 2 if args.quick else 15, "synthetic": 1 if args.quick else 6}
     if args.sweep:
         for task in [args.task] if args.task else TASKS:
-            sw = run_sweep(task, epochs[task], list(range(1 if args.quick else SWEEP_SEEDS[task])))
+            def save(sw, task=task):
+                res = json.loads(out_path.read_text())  # another task's sweep may have landed meanwhile
+                res.setdefault("sweep", {})[task] = sw
+                out_path.write_text(json.dumps(res, indent=1))
+
+            sw = run_sweep(task, epochs[task], list(range(1 if args.quick else SWEEP_SEEDS[task])),
+                           None if args.quick else save)
             if args.quick:
                 print(sw["diff_points"])
-                continue
-            res = json.loads(out_path.read_text())  # another task's sweep may have landed meanwhile
-            res.setdefault("sweep", {})[task] = sw
-            out_path.write_text(json.dumps(res, indent=1))
         if not args.quick:
             write_docs(json.loads(out_path.read_text()))
         return
