@@ -177,6 +177,34 @@ class ConvergenceModel:
 
 
 @dataclass(frozen=True)
+class RoundsModel:
+    """Rounds to one target gap as a function of the aggregate quantization error:
+    N(Q) = n0 + g Q (g >= 0), fitted to the rounds-to-target of a few runs at different Q. Where
+    a gap-curve model (:class:`ConvergenceModel`) extrapolates the early rounds of short pilots,
+    this one interpolates what was measured at the target; it answers for ``target_gap`` only."""
+
+    target_gap: float
+    n0: float
+    g: float
+
+    def rounds(self, target_gap: float, q: float) -> float:
+        if not math.isclose(target_gap, self.target_gap, rel_tol=1e-9, abs_tol=1e-12):
+            raise SpecError(f"rounds model fitted for gap {self.target_gap}, asked for {target_gap}")
+        return max(self.n0 + self.g * q, 1.0)
+
+    @staticmethod
+    def fit(points: Mapping[float, float], target_gap: float) -> RoundsModel:
+        """Least squares on ``{Q: rounds to target}`` (>= 2 distinct Q, finite rounds)."""
+        if len(points) < 2 or not all(math.isfinite(v) for v in points.values()):
+            raise SpecError("fitting the rounds model needs finite rounds at >= 2 quantization errors")
+        q, n = np.array(list(points.items()), float).T
+        g, n0 = np.polyfit(q, n, 1)
+        if g < 0:  # more quantization error never helps
+            g, n0 = 0.0, float(np.mean(n))
+        return RoundsModel(float(target_gap), float(n0), float(g))
+
+
+@dataclass(frozen=True)
 class Plan:
     """Levels and bandwidth per device with the predicted rounds, round latency and time (s)."""
 
@@ -199,7 +227,7 @@ class Problem:
     levels: tuple[int, ...]
     bits_of: Callable[[int], int]
     qerr_of: Callable[[int], float]
-    model: ConvergenceModel
+    model: ConvergenceModel | RoundsModel
     target_gap: float
 
     def q(self, levels: Sequence[int]) -> float:

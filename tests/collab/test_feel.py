@@ -7,6 +7,7 @@ from nnshare.collab.feel import (
     ConvergenceModel,
     Device,
     Problem,
+    RoundsModel,
     System,
     allocate,
     brute_force,
@@ -88,6 +89,23 @@ def test_convergence_model_fit_recovers_a_floor_that_grows_with_q():
     assert flat.d == 0.0
     # the floor-free fit cannot follow the slow-down at large Q as well
     assert abs(flat.rounds(0.15, 40.0) / true.rounds(0.15, 40.0) - 1) > 0.05
+
+
+def test_rounds_model_fits_rounds_to_target_and_plans():
+    m = RoundsModel.fit({0.5: 21.0, 5.0: 21.9, 60.0: 33.0}, target_gap=0.12)
+    assert m.g == pytest.approx(0.2, rel=0.02) and m.n0 == pytest.approx(20.9, abs=0.2)
+    assert m.rounds(0.12, 10.0) == pytest.approx(m.n0 + 10 * m.g)
+    with pytest.raises(SpecError, match="fitted for gap"):
+        m.rounds(0.1, 1.0)
+    flat = RoundsModel.fit({1.0: 22.0, 50.0: 20.0}, 0.1)  # noise never makes coarse levels faster
+    assert flat.g == 0.0 and flat.n0 == 21.0
+    with pytest.raises(SpecError, match="finite rounds"):
+        RoundsModel.fit({1.0: 20.0, 9.0: math.inf}, 0.1)
+    with pytest.raises(SpecError, match=">= 2"):
+        RoundsModel.fit({1.0: 20.0}, 0.1)
+    p = instance(0)
+    p = Problem(p.system, p.levels, p.bits_of, p.qerr_of, RoundsModel(p.target_gap, 20.0, 0.5), p.target_gap)
+    assert plan(p).time_s == pytest.approx(brute_force(p).time_s, rel=1e-6)
 
 
 @pytest.mark.parametrize("seed", range(8))
