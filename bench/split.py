@@ -195,9 +195,15 @@ def main() -> None:
     if args.sweep:
         for task in [args.task] if args.task else TASKS:
             def save(sw, task=task):
-                res = json.loads(out_path.read_text())  # another task's sweep may have landed meanwhile
-                res.setdefault("sweep", {})[task] = sw
-                out_path.write_text(json.dumps(res, indent=1))
+                import fcntl
+                import tempfile
+
+                lock_path = Path(tempfile.gettempdir()) / "nnshare-bench-split.lock"
+                with open(lock_path, "w") as lock:  # each task may run in its own process
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                    res = json.loads(out_path.read_text())  # another task's sweep may have landed
+                    res.setdefault("sweep", {})[task] = sw
+                    out_path.write_text(json.dumps(res, indent=1))
 
             sw = run_sweep(task, epochs[task], list(range(1 if args.quick else SWEEP_SEEDS[task])),
                            None if args.quick else save)
