@@ -24,6 +24,8 @@ from torch import nn
 
 from ..format.errors import SpecError
 from ..format.spec import QuantizedTensor
+from .clip import clip_grid
+from .descent import descend
 from .patterns import get_module, is_depthwise
 from .weights import Grid, SpecLike, grid, layer_specs, patches, sequential, set_weight, weight_of
 
@@ -37,7 +39,10 @@ class GPTQConfig:
     with X the float model's inputs and X~ the partly quantized model's (the weight is first moved
     to the least-squares solution (:func:`drift_target`), which absorbs the drift of the earlier
     layers, then GPTQ-rounded on X~'s Hessian, on the grid of W); ``bias_correct``: add the mean output error
-    ``W mean(X) - W_hat mean(X~)`` to the layer's bias (layers that have one)."""
+    ``W mean(X) - W_hat mean(X~)`` to the layer's bias (layers that have one); ``clip``: each
+    layer's grid from the clipping search weighted by diag(H) (:mod:`.clip`) on the weight GPTQ
+    rounds, instead of the spec's range method (not with fixed ``grids``); ``descent``: sweeps of
+    coordinate descent on the codes after GPTQ (:mod:`.descent`, on the damped Hessian)."""
 
     damp: float = 0.01
     act_order: bool = True
@@ -46,10 +51,14 @@ class GPTQConfig:
     in_order: bool = True
     float_target: bool = False
     bias_correct: bool = False
+    clip: bool = False
+    descent: int = 0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.damp <= 1.0:
             raise SpecError(f"damp must be in [0, 1], got {self.damp}")
+        if self.descent < 0:
+            raise SpecError(f"descent must be >= 0 sweeps, got {self.descent}")
         if self.block_size < 1:
             raise SpecError(f"block_size must be >= 1, got {self.block_size}")
 
@@ -98,6 +107,19 @@ def gptq_codes(
     return Qt.T[:, inv].double().numpy()
 
 
+def damped(h: np.ndarray, damp: float) -> np.ndarray:
+    """``H + damp * mean(diag H) I`` (the objective GPTQ minimises)."""
+    return h + damp * np.mean(np.diag(h)) * np.eye(h.shape[0])
+
+
+def hessian_weights(h: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """diag(H) as per-element weights of a weight of ``shape`` (out, ...): one row (1, k) for a
+    dense layer's H (k, k), one row per channel (out, k) for a depthwise layer's (out, k, k)."""
+    d = np.einsum("...kk->...k", h)
+    d = d[None, :] if d.ndim == 1 else d
+    return np.broadcast_to(d, (shape[0], d.shape[-1])).reshape(shape[0], *shape[1:])
+
+
 def row_errors(w: np.ndarray, w_hat: np.ndarray, h: np.ndarray) -> np.ndarray:
     """Per output row ``(w - w_hat) H (w - w_hat)^T`` (calibration output error, float64)."""
     d = (w_hat - w).astype(np.float64)
@@ -120,6 +142,15 @@ def gptq_tensor(
         )
     else:
         codes = gptq_codes(W, h, *parts, cfg)
+    if cfg.descent:
+        if h.ndim == 3:
+            sl = [slice(r, r + 1) for r in range(rows)]
+            codes = np.concatenate([
+                descend(codes[r], W[r], damped(h[i], cfg.damp), *(p[r] for p in parts), sweeps=cfg.descent)
+                for i, r in enumerate(sl)
+            ])
+        else:
+            codes = descend(codes, W, damped(h, cfg.damp), *parts, sweeps=cfg.descent)
     if cfg.guard:
         near = g.nearest(w).reshape(rows, -1)
         deq = lambda c: (c - parts[1]) * parts[0]  # noqa: E731
@@ -226,13 +257,18 @@ def gptq(
     with_float = config.in_order and (config.float_target or config.bias_correct)
     if (config.float_target or config.bias_correct) and not config.in_order:
         raise SpecError("float_target and bias_correct need in_order=True")
+    if config.clip and grids is not None:
+        raise SpecError("clip searches each layer's grid; it cannot be combined with fixed grids")
 
     def process(name, inputs, float_inputs=None):
         m = get_module(model, name)
         w = weight_of(m)
         h, c, mu, muf = statistics(m, inputs, float_inputs)
-        g = grids[name] if grids is not None else grid(w, specs[name])  # the grid of W, not W*
         target = drift_target(w, h, c, config.damp) if config.float_target else w
+        if config.clip:
+            g = clip_grid(target, specs[name], hessian_weights(h, w.shape))
+        else:  # the grid of W, not W*
+            g = grids[name] if grids is not None else grid(w, specs[name])
         q = gptq_tensor(target.astype(np.float32), h, specs[name], config, g)
         set_weight(m, q)
         if config.bias_correct and getattr(m, "bias", None) is not None:

@@ -93,10 +93,18 @@ def grid(w: np.ndarray, spec: QuantSpec) -> Grid:
     w = np.asarray(w, np.float32)
     if spec.rounding != "nearest":
         raise SpecError("AdaRound / GPTQ choose the rounding themselves: use rounding='nearest' in the spec")
-    blocks = to_blocks(w, spec)
-    lo, hi = ranges.estimate(blocks, spec)
+    lo, hi = ranges.estimate(to_blocks(w, spec), spec)
     if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
         raise SpecError("tensor contains NaN or Inf; it cannot be quantized")
+    return grid_from_range(w, spec, lo, hi)
+
+
+def grid_from_range(w: np.ndarray, spec: QuantSpec, lo: np.ndarray, hi: np.ndarray) -> Grid:
+    """The grid of ``w`` (its shape and blocks) for the clipping ranges (lo, hi) per block row."""
+    w = np.asarray(w, np.float32)
+    if spec.rounding != "nearest":
+        raise SpecError("AdaRound / GPTQ choose the rounding themselves: use rounding='nearest' in the spec")
+    blocks = to_blocks(w, spec)
     s, z = params_from_range(lo, hi, spec)
     qmin, qmax = spec.row_qrange(blocks.shape[0])
 
