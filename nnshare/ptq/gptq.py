@@ -143,11 +143,11 @@ def gptq_tensor(
     else:
         codes = gptq_codes(W, h, *parts, cfg)
     if cfg.descent:
-        if h.ndim == 3:
-            sl = [slice(r, r + 1) for r in range(rows)]
+        if h.ndim == 3:  # one row per channel, each with its own Hessian
+            one = [slice(r, r + 1) for r in range(rows)]
             codes = np.concatenate([
-                descend(codes[r], W[r], damped(h[i], cfg.damp), *(p[r] for p in parts), sweeps=cfg.descent)
-                for i, r in enumerate(sl)
+                descend(codes[s], W[s], damped(h[r], cfg.damp), *(p[s] for p in parts), sweeps=cfg.descent)
+                for r, s in enumerate(one)
             ])
         else:
             codes = descend(codes, W, damped(h, cfg.damp), *parts, sweeps=cfg.descent)

@@ -70,3 +70,22 @@ def test_gptq_with_descent_and_clip_on_a_layer():
         GPTQConfig(descent=-1)
     with pytest.raises(SpecError, match="sweeps"):
         descend(np.zeros((1, 2)), np.zeros((1, 2)), np.eye(2), 1.0, 0.0, 0, 15, sweeps=-1)
+
+
+def test_gptq_descent_on_depthwise_and_dense_convolutions():
+    from nnshare.ptq import fold_batchnorm, nearest
+
+    from .ptq_nets import images, mobile_cnn
+
+    x = images(64)
+    fp = mobile_cnn(seed=2)
+    errs = {}
+    for name, how in (("nearest", None), ("gptq", 0), ("descent", 2)):
+        net = mobile_cnn(seed=2)
+        fold_batchnorm(net)
+        spec = QuantSpec(bits=3, granularity="channel")
+        out = nearest(net, spec) if how is None else gptq(net, spec, [x], config=GPTQConfig(descent=how))
+        assert set(out) == {"0.weight", "3.weight", "6.weight", "11.weight"}  # depthwise 3 included
+        with torch.no_grad():
+            errs[name] = float((net(x) - fp(x)).pow(2).mean())
+    assert errs["descent"] < errs["nearest"] and errs["gptq"] < errs["nearest"]
