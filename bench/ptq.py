@@ -574,7 +574,7 @@ def write_markdown(res: dict) -> None:
             L.append(f"| {c} | " + " | ".join(cell(r[k]) for k in meths) + " |")
         L += [
             "",
-            "Seconds per method (the tables and the refit counted in each method's time):",
+            "Wall-clock seconds per method under that load (tables and refit included in each):",
             "",
             "| config | min-max | MSE | AdaRound | GPTQ |",
             "|---|---:|---:|---:|---:|",
