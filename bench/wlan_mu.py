@@ -30,10 +30,21 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run; not published)")
     ap.add_argument("--docs-only", action="store_true", help="rebuild the docs section from the JSON")
+    ap.add_argument(
+        "--follow-up",
+        action="store_true",
+        help="retrain the stored run's AE and measure wider streams and a new smallest-stream search",
+    )
     ap.add_argument("-o", "--out", type=Path, default=ROOT / "bench/results/wlan_mu.json")
     args = ap.parse_args(argv)
-    if args.docs_only:
+    if args.docs_only or args.follow_up:
         res = json.loads(args.out.read_text())
+        if args.follow_up:
+            from nnshare.wlan.mu_followup import follow_up
+
+            res["follow_up"] = follow_up(res)
+            res["follow_up"]["load_average"] = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+            args.out.write_text(json.dumps(res, indent=1, allow_nan=False) + "\n")
     else:
         cfg = QUICK_MU if args.quick else MuConfig()
         res = run_mu(cfg, progress=lambda s: print(s, file=sys.stderr, flush=True))

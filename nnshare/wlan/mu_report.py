@@ -73,6 +73,10 @@ def markdown(res: dict, command: str = "python bench/wlan_mu.py") -> str:
         out += [f"**{uu} users, {meth.upper()} precoding**", ""] + _snr_table(res, key) + [""]
     out += _target_lines(res, main) + [""] + _equal_bits_lines(res) + [""]
     out += _goodput_lines(res, main)
+    if "follow_up" in res:
+        from .mu_followup import markdown as follow_up_md
+
+        out += ["", follow_up_md(res["follow_up"], cfg["tol_db"]).rstrip()]
     out += [
         "",
         "Reference from the issue (2 users, ZF, model D without per-user offsets, MCS11): 30.1 dB "

@@ -66,3 +66,23 @@ def test_run_writes_json_and_report(res):
     md = (out / "wlan_mu_report.md").read_text()
     assert md == markdown(r, "nnshare demo --full")
     assert "| MU (9,7) Ng=4 | 3,336 |" in md and "27,456" in md and "Sum goodput" in md
+
+
+def test_follow_up_retrains_the_same_encoder(res):
+    from nnshare.format.errors import SpecError
+    from nnshare.wlan.mu_followup import follow_up
+    from nnshare.wlan.mu_followup import markdown as fu_markdown
+
+    _, r = res
+    fu = follow_up(r, extra=("ptq-t8", "ptq-t10"), n_val=4, max_evals=3)
+    st = fu["streams"]
+    assert set(st) == {"float32", "ptq-t8", "ptq-t10", "smallest"}
+    assert st["float32"]["worst_db"] == 0.0 and st["float32"]["holds"]
+    # the retrained encoder is the stored run's: the same 8-bit stream size and MCS4 crossing region
+    assert st["ptq-t8"]["total_bits"] == r["sharing"]["ptq-t8"]["total_bits"]
+    assert st["ptq-t10"]["shared_bits"] == 3200 * 10 + 64 + 32 * 56
+    assert "| ptq-t10 | " in fu_markdown(fu)
+    bad = json.loads(json.dumps(r))
+    bad["train_loss"][-1] += 1e-3
+    with pytest.raises(SpecError, match="training loss"):
+        follow_up(bad, n_val=4, max_evals=3)
