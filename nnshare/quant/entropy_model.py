@@ -322,6 +322,16 @@ def cost_bits(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = "aut
     return min(costs.values())
 
 
+def estimate_bits(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = "auto",
+                  row_len: int | None = None) -> tuple[float, str]:
+    """Quick payload estimate (bits) of the cheapest applicable model by :func:`_estimate`
+    (empirical entropy per context with the Miller-Madow correction plus approximate table side
+    info; no distribution fitting) and that model's name. Rate searches use it to get close."""
+    codes = _check_codes(codes, qmin, qmax)
+    best = min(_candidates(codes, qmin, qmax, models, row_len, None, quick=True), key=lambda c: c.bits)
+    return best.bits, MODEL_NAMES[best.flags]
+
+
 def _rans_loss(s: _Setup, prec: int) -> float:
     """Extra bits of rANS frequencies at ``prec`` over the ideal code length, minus what
     :data:`rans.MAX_LOSS` allows (<= 0: acceptable)."""

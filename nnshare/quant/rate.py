@@ -26,7 +26,8 @@ import numpy as np
 from ..format.errors import SpecError
 from ..format.spec import QuantizedTensor, round_scale, scale_shape, to_blocks
 from .affine import as_float_array
-from .entropy_model import cost_bits
+from .entropy_model import cost_bits, estimate_bits
+from .rate_search import search
 from .spec import QuantSpec
 from .tcq import tcq_codes
 
@@ -160,6 +161,22 @@ def tensor_bits(q: QuantizedTensor, models: str | Iterable[str] = "auto") -> flo
     return b + _SCALE_BITS[q.spec.scale_dtype] * int(np.asarray(q.params["scale"]).size)
 
 
+def quick_bits(q: QuantizedTensor, models: str | Iterable[str] = "auto") -> tuple[float, list[str]]:
+    """A quick estimate of :func:`tensor_bits` (empirical entropy of the cheapest model, no
+    fitting) and that model's name, to estimate only that one next time."""
+    codes = np.asarray(q.codes).reshape(-1)
+    b, name = estimate_bits(codes, q.spec.qmin, q.spec.qmax, models=models, row_len=_row_len(q.shape))
+    return b + _SCALE_BITS[q.spec.scale_dtype] * int(np.asarray(q.params["scale"]).size), [name]
+
+
+def _bits_of(r: RateResult) -> tuple[float, RateResult]:
+    return r.bits, r
+
+
+def _sse_of(qs: tuple[dict, float], m: float) -> tuple[float, tuple]:
+    return qs[1], (qs[0], qs[1], m)
+
+
 def _rms_rows(x: np.ndarray, granularity: str, axis: int) -> np.ndarray:
     proto = QuantSpec(bits=16, granularity=granularity, axis=axis)
     b = to_blocks(x, proto).astype(np.float64)
@@ -198,7 +215,9 @@ def rate_control(
     :data:`LAMBDA_HIGH_RATE`; 0 = distortion-only; None = :data:`DEFAULT_LAM_SCALE`).
     ``max_step``: per-tensor upper bounds on the step (e.g. the tensor's RMS, so that no tensor
     rounds to all zeros under a step chosen for the others).
-    Bisection on the log of the step.
+    Search (:mod:`.rate_search`) on the log of the step: for a bit target first on a quick
+    estimate of the bits (:func:`quick_bits`), then on the entropy coder's estimate from there;
+    for an error target on the squared error alone (bits only for the step found).
     """
     given = [v is not None for v in (bits, bits_per_param, sqnr_db, mse)]
     if sum(given) != 1:
@@ -236,8 +255,8 @@ def rate_control(
         lam_scale = DEFAULT_LAM_SCALE[method]
     lam = lam_scale * LAMBDA_HIGH_RATE
 
-    def run(m: float) -> RateResult:
-        out, tb, sse = {}, 0.0, 0.0
+    def quantize_all(m: float) -> tuple[dict, float]:
+        out, sse = {}, 0.0
         for k, a in arrays.items():
             steps = m * rms[k] if allocation == "sqnr" else np.full(rms[k].shape, m)
             if max_step is not None and k in max_step:
@@ -245,47 +264,56 @@ def rate_control(
             q = quantize_tensor(a, steps, method=method, lam=lam, granularity=granularity,
                                 axis=axis, scale_dtype=scale_dtype)
             out[k] = q
-            tb += tensor_bits(q, models)
             sse += float(((q.dequantize().astype(np.float64) - a) ** 2).sum())
+        return out, sse
+
+    def full(m: float) -> RateResult:  # the entropy coder's estimate of every tensor
+        out, sse = quantize_all(m)
+        return RateResult(out, m, float(sum(tensor_bits(q, models) for q in out.values())), sse,
+                          energy, numel, 0)
+
+    hints: dict = {}
+
+    def quick(m: float) -> RateResult:  # empirical entropy of one model per tensor, no fitting
+        out, sse = quantize_all(m)
+        tb = 0.0
+        for k, q in out.items():
+            b, hints[k] = quick_bits(q, hints.get(k, models))
+            tb += b
         return RateResult(out, m, tb, sse, energy, numel, 0)
 
-    # bracket in log2(multiplier): small step = many bits / low error
+    # x = log2(multiplier): small step = many bits / low error
     if allocation == "sqnr":
         lo, hi = -16.0, 4.0
     else:
         lo, hi = math.log2(amax) - 15.5, math.log2(amax) + 2
-    best: RateResult | None = None
-    it = 0
-    while it < max_iter:
-        it += 1
-        mid = (lo + hi) / 2
-        try:
-            r = run(2.0**mid)
-        except SpecError:  # step too small for 16-bit codes
-            lo = mid
-            continue
-        ok = r.bits <= bits if bits is not None else r.sse <= mse * numel
-        if ok:
-            if best is None or (r.bits > best.bits if bits is not None else r.bits < best.bits):
-                best = r
-            if bits is not None:
-                hi = mid
-            else:
-                lo = mid
-        else:
-            if bits is not None:
-                lo = mid
-            else:
-                hi = mid
-        if bits is not None and best is not None and best.bits >= bits * (1 - tol):
-            break
-        if mse is not None and best is not None and best.sse >= mse * numel * (1 - tol):
-            break
-        if hi - lo < 1e-4:
-            break
+    logs = {k: float(np.log2(rms[k]).mean()) for k in arrays}
+    mean_log = sum(logs[k] * a.size for k, a in arrays.items()) / numel
+    trellis = 1.0 if method in ("tcq", "tcq4") else 0.0  # TCQ's step is about half rounding's
+    if bits is not None:  # high-rate Gaussian guess: bits ~ n (log2 rms + 2.05 - log2 step)
+        x0 = mean_log + 2.05 - bits / numel - trellis - (mean_log if allocation == "sqnr" else 0.0)
+    else:  # rounding: mse ~ step^2 / 12
+        x0 = 0.5 * math.log2(12 * mse) - 0.5 * trellis - (mean_log if allocation == "sqnr" else 0.0)
+    x0 = min(max(x0, lo + 0.5), hi - 0.5)
+    if bits is not None:  # slope guesses: d ln(bits) / d log2(step) = -numel / bits at high rate
+        first = search(lambda x: (quick(2.0**x).bits, None), bits, lo, hi, x0, rising=False, tol=tol,
+                       max_iter=max_iter, slope=-numel / bits)
+        x1 = first.x if first.x is not None else x0
+        found = search(lambda x: _bits_of(full(2.0**x)), bits, lo, hi, x1, rising=False, tol=tol,
+                       max_iter=max_iter, slope=first.slope)
+        it = first.evaluations + found.evaluations
+    else:  # the squared error needs no bit estimate: bits only for the step found
+        found = search(lambda x: _sse_of(quantize_all(2.0**x), 2.0**x), mse * numel, lo, hi, x0,
+                       rising=True, tol=tol, max_iter=max_iter, slope=2 * math.log(2))
+        it = found.evaluations
+    best = found.result
     if best is None:
         if bits is not None:
             raise SpecError(f"bit target of {bits:,.0f} bits is not reachable: even the coarsest allowed "
                             "steps need more")
         raise SpecError("target not reachable with codes of at most 16 bits")
+    if bits is None:
+        out, sse, m = best
+        best = RateResult(out, m, float(sum(tensor_bits(q, models) for q in out.values())), sse, energy,
+                          numel, 0)
     return RateResult(best.tensors, best.multiplier, best.bits, best.sse, energy, numel, it)

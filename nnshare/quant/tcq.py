@@ -26,6 +26,7 @@ if os.environ.get("NNSHARE_NO_NUMBA"):  # force the numpy path (tests, compariso
     numba = None
 
 _CHUNK = 1 << 13  # stripes per Viterbi block of the numpy path (bounds memory: ~40 MB)
+_RATE_SAMPLE = 256  # arrays of >= 2x this many stripes take their rate tables from every k-th stripe
 
 
 def _edges(states: int) -> tuple[np.ndarray, ...]:
@@ -187,6 +188,16 @@ else:  # pragma: no cover
     _viterbi_fast = _levels_fast = None
 
 
+def _kernel(states: int):
+    """The compiled Viterbi for a trellis: the unrolled one of :mod:`.tcq_kernels` when its
+    edges are this trellis's, else the generic loop."""
+    from .tcq_kernels import EDGES, KERNELS
+
+    ok = states in KERNELS and all(tuple(map(int, e)) == x for e, x in zip(_edges(states), EDGES[states],
+                                                                       strict=True))
+    return KERNELS[states] if ok else _viterbi_fast
+
+
 def _rate_tables(r: np.ndarray, states: int) -> tuple[tuple[np.ndarray, np.ndarray], int]:
     """-log2 p(k | quantizer) tables (bits) from a trellis path's levels, Laplace-smoothed."""
     if _levels_fast is not None:
@@ -207,7 +218,8 @@ def tcq_codes(u: np.ndarray, lam: float = 0.0, states: int = 8) -> np.ndarray:
     """Trellis path for values ``u`` given in units of the step: reconstruction indices r (int64).
 
     ``states``: 8 (the NNC trellis, default) or 4 (the VVC one). ``lam`` > 0 adds ``lam`` *
-    rate (bits, estimated from a first distortion-only pass) to each squared error (in step²
+    rate (bits, estimated from a first distortion-only pass over the whole array, or over every
+    k-th stripe of arrays of >= 2 * :data:`_RATE_SAMPLE` stripes) to each squared error (in step²
     units): rate-distortion optimised TCQ.
     """
     if states not in TRELLISES:
@@ -222,19 +234,22 @@ def tcq_codes(u: np.ndarray, lam: float = 0.0, states: int = 8) -> np.ndarray:
     V = V.reshape(s, t)
     edges = _edges(states)
 
-    def run(lam_, rates, kmin):
+    def run(vals, lam_, rates, kmin):  # vals: flat (numba) or (stripes, t); cut to n after
         if _viterbi_fast is not None:
             r0, r1 = rates if rates else (np.zeros(1), np.zeros(1))
-            return _viterbi_fast(u, float(lam_), r0, r1, int(kmin), t, *edges)
-        return np.concatenate(
-            [_viterbi(V[a : a + _CHUNK], lam_, rates, kmin, states) for a in range(0, s, _CHUNK)]
-        ).reshape(-1)[:n]
+            return _kernel(states)(vals, float(lam_), r0, r1, int(kmin), t, *edges)
+        rows = vals.reshape(-1, t)
+        return np.concatenate([_viterbi(rows[a : a + _CHUNK], lam_, rates, kmin, states)
+                               for a in range(0, rows.shape[0], _CHUNK)]).reshape(-1)
 
-    r = run(0.0, None, 0)
-    if lam > 0:
-        rates, kmin = _rate_tables(r, states)
-        r = run(lam, rates, kmin)
-    return r
+    if lam > 0:  # rates from a distortion-only pass, on an evenly spread sample of big arrays
+        if s < 2 * _RATE_SAMPLE:
+            first = run(u if _viterbi_fast is not None else V, 0.0, None, 0)[:n]
+        else:  # whole stripes only
+            first = run(np.ascontiguousarray(V[: n // t : s // _RATE_SAMPLE]).reshape(-1), 0.0, None, 0)
+        rates, kmin = _rate_tables(first, states)
+        return run(u if _viterbi_fast is not None else V, lam, rates, kmin)[:n]
+    return run(u if _viterbi_fast is not None else V, 0.0, None, 0)[:n]
 
 
 __all__ = ["STRIPE", "tcq_codes"]

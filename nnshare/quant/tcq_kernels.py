@@ -1,0 +1,141 @@
+"""Compiled Viterbi kernels of :mod:`.tcq` (numba, the ``fast`` extra): one per trellis, the
+states held in scalars and the survivor choices as one bit per state and step.
+
+Same candidates, costs (float64, same operation order), tie rule (``ja <= jb`` keeps the first
+edge) and final state (the first of the minimal costs) as the numpy path ``tcq._viterbi``, so
+both give the same codes. Stripes of ``t_len`` values restart in state 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - exercised where numba is absent
+    numba = None
+
+
+def _cands(v, lam, rate0, rate1, kmin, cr, t):
+    """Candidates of the four classes (Q0-even, Q0-odd, Q1-even, Q1-odd) into ``cr[t]``; their
+    costs (squared error + lam * bits of the level)."""
+    a = abs(v)
+    sg = -1.0 if v < 0 else 1.0
+    r0 = 4.0 * math.floor(v / 4.0 + 0.5)
+    r1 = 4.0 * math.floor((v - 2.0) / 4.0 + 0.5) + 2.0
+    m = max(math.floor((a + 1.0) / 4.0 + 0.5), 1.0)
+    far = 4.0 * m - 1.0
+    r2 = (0.0 if a * a <= (a - far) ** 2 else far) * sg
+    r3 = (4.0 * max(math.floor((a - 1.0) / 4.0 + 0.5), 0.0) + 1.0) * sg
+    cr[t, 0] = r0
+    cr[t, 1] = r1
+    cr[t, 2] = r2
+    cr[t, 3] = r3
+    d0 = (v - r0) ** 2
+    d1 = (v - r1) ** 2
+    d2 = (v - r2) ** 2
+    d3 = (v - r3) ** 2
+    if lam > 0.0:
+        n0, n1 = rate0.size, rate1.size
+        d0 += lam * rate0[min(max(int(r0 / 2.0) - kmin, 0), n0 - 1)]
+        d1 += lam * rate0[min(max(int(r1 / 2.0) - kmin, 0), n0 - 1)]
+        s2 = 1.0 if r2 > 0 else (-1.0 if r2 < 0 else 0.0)
+        d2 += lam * rate1[min(max(int((r2 + s2) / 2.0) - kmin, 0), n1 - 1)]
+        s3 = 1.0 if r3 > 0 else (-1.0 if r3 < 0 else 0.0)
+        d3 += lam * rate1[min(max(int((r3 + s3) / 2.0) - kmin, 0), n1 - 1)]
+    return d0, d1, d2, d3
+
+
+def _acs(a, b, bits, flag):
+    """Add-compare-select of one state: the smaller cost (``a`` on ties) and the choice bit."""
+    if a <= b:
+        return a, bits | flag
+    return b, bits
+
+
+def _trace(out, start, length, cr, tk, st, from_a, cls_a, from_b, cls_b):
+    """Backtrack one stripe from final state ``st``."""
+    for t in range(length - 1, -1, -1):
+        if tk[t] >> st & 1:
+            out[start + t] = int(cr[t, cls_a[st]])
+            st = from_a[st]
+        else:
+            out[start + t] = int(cr[t, cls_b[st]])
+            st = from_b[st]
+
+
+def _argmin(js):
+    st, best = 0, js[0]
+    for i in range(1, len(js)):
+        if js[i] < best:
+            st, best = i, js[i]
+    return st
+
+
+def _viterbi8(u, lam, rate0, rate1, kmin, t_len, from_a, cls_a, from_b, cls_b):
+    """8-state (NNC) trellis; edges as ``tcq._edges(8)`` (checked by the caller)."""
+    n = u.size
+    out = np.empty(n, np.int64)
+    cr = np.empty((t_len, 4))
+    tk = np.empty(t_len, np.int64)
+    inf = np.inf
+    for start in range(0, n, t_len):
+        length = min(t_len, n - start)
+        j0, j1, j2, j3, j4, j5, j6, j7 = 0.0, inf, inf, inf, inf, inf, inf, inf
+        for t in range(length):
+            d0, d1, d2, d3 = _cands(u[start + t], lam, rate0, rate1, kmin, cr, t)
+            b = 0
+            n0, b = _acs(j0 + d0, j4 + d1, b, 1)
+            n1, b = _acs(j2 + d0, j6 + d1, b, 2)
+            n2, b = _acs(j0 + d1, j4 + d0, b, 4)
+            n3, b = _acs(j2 + d1, j6 + d0, b, 8)
+            n4, b = _acs(j3 + d3, j7 + d2, b, 16)
+            n5, b = _acs(j1 + d3, j5 + d2, b, 32)
+            n6, b = _acs(j3 + d2, j7 + d3, b, 64)
+            n7, b = _acs(j1 + d2, j5 + d3, b, 128)
+            tk[t] = b
+            j0, j1, j2, j3, j4, j5, j6, j7 = n0, n1, n2, n3, n4, n5, n6, n7
+        st = _argmin((j0, j1, j2, j3, j4, j5, j6, j7))
+        _trace(out, start, length, cr, tk, st, from_a, cls_a, from_b, cls_b)
+    return out
+
+
+def _viterbi4(u, lam, rate0, rate1, kmin, t_len, from_a, cls_a, from_b, cls_b):
+    """4-state (VVC) trellis; edges as ``tcq._edges(4)`` (checked by the caller)."""
+    n = u.size
+    out = np.empty(n, np.int64)
+    cr = np.empty((t_len, 4))
+    tk = np.empty(t_len, np.int64)
+    inf = np.inf
+    for start in range(0, n, t_len):
+        length = min(t_len, n - start)
+        j0, j1, j2, j3 = 0.0, inf, inf, inf
+        for t in range(length):
+            d0, d1, d2, d3 = _cands(u[start + t], lam, rate0, rate1, kmin, cr, t)
+            b = 0
+            n0, b = _acs(j0 + d0, j1 + d1, b, 1)
+            n1, b = _acs(j2 + d2, j3 + d3, b, 2)
+            n2, b = _acs(j0 + d1, j1 + d0, b, 4)
+            n3, b = _acs(j2 + d3, j3 + d2, b, 8)
+            tk[t] = b
+            j0, j1, j2, j3 = n0, n1, n2, n3
+        st = _argmin((j0, j1, j2, j3))
+        _trace(out, start, length, cr, tk, st, from_a, cls_a, from_b, cls_b)
+    return out
+
+
+#: the edge tables (from_a, cls_a, from_b, cls_b) the unrolled kernels are written for
+EDGES = {4: ((0, 2, 0, 2), (0, 2, 1, 3), (1, 3, 1, 3), (1, 3, 0, 2)),
+         8: ((0, 2, 0, 2, 3, 1, 3, 1), (0, 0, 1, 1, 3, 3, 2, 2), (4, 6, 4, 6, 7, 5, 7, 5),
+             (1, 1, 0, 0, 2, 2, 3, 3))}
+
+if numba is not None:
+    _jit = numba.njit(cache=True, nogil=True)
+    _inl = numba.njit(cache=True, nogil=True, inline="always")
+    _cands, _acs, _argmin = _inl(_cands), _inl(_acs), _inl(_argmin)
+    _trace = _jit(_trace)
+    KERNELS = {8: _jit(_viterbi8), 4: _jit(_viterbi4)}
+else:  # pragma: no cover
+    KERNELS = {}
