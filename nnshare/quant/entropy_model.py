@@ -10,7 +10,9 @@ bit per code (its range-coded decoder was sequential); only the chosen model is 
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
@@ -315,11 +317,32 @@ def model_costs(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = "a
 
 def cost_bits(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = "auto",
               row_len: int | None = None, context=None) -> float:
-    """Estimated payload bits of the cheapest applicable model (within ~64 bits of the truth)."""
+    """Estimated payload bits of the cheapest applicable model (within ~64 bits of the truth).
+    Remembers which model that is for these codes, so that :func:`encode_codes` of the same codes
+    fits only that one (the choice it would make anyway: the same bytes, less time)."""
     codes = _check_codes(codes, qmin, qmax)
-    models = _sampled_choice(codes, qmin, qmax, models, row_len, context)[0]
-    costs = model_costs(codes, qmin, qmax, models=models, row_len=row_len, context=context)
-    return min(costs.values())
+    names = _sampled_choice(codes, qmin, qmax, models, row_len, context)[0]
+    costs = model_costs(codes, qmin, qmax, models=names, row_len=row_len, context=context)
+    best = min(costs, key=costs.__getitem__)
+    if context is None:
+        _remember(_choice_key(codes, qmin, qmax, models, row_len), best)
+    return costs[best]
+
+
+_CHOICES: OrderedDict = OrderedDict()  # digest of (codes, range, models, row_len) -> model name
+_MAX_CHOICES = 4096
+
+
+def _choice_key(codes: np.ndarray, qmin: int, qmax: int, models, row_len) -> tuple:
+    digest = hashlib.blake2b(np.ascontiguousarray(codes).data, digest_size=16).digest()
+    return digest, codes.size, int(qmin), int(qmax), tuple(_names(models)), row_len
+
+
+def _remember(key: tuple, name: str) -> None:
+    _CHOICES[key] = name
+    _CHOICES.move_to_end(key)
+    while len(_CHOICES) > _MAX_CHOICES:
+        _CHOICES.popitem(last=False)
 
 
 def estimate_bits(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = "auto",
@@ -368,7 +391,9 @@ def encode_codes(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = "
         raise SpecError(f"unknown coder {coder!r}; known: {', '.join(CODERS)}")
     codes = _check_codes(codes, qmin, qmax)
     n = codes.size
-    chosen, s = _sampled_choice(codes, qmin, qmax, models, row_len, context)
+    known = _CHOICES.get(_choice_key(codes, qmin, qmax, models, row_len)) if (
+        context is None and coder == "auto" and _CHOICES) else None
+    chosen, s = ([known], None) if known else _sampled_choice(codes, qmin, qmax, models, row_len, context)
     if s is not None:
         s = _fit(s, qmin)
         if not _acceptable(s, n, coder):
