@@ -229,27 +229,29 @@ def tcq_codes(u: np.ndarray, lam: float = 0.0, states: int = 8) -> np.ndarray:
     if n == 0:
         return np.zeros(0, np.int64)
     s, t = stripes(n)
-    V = np.zeros(s * t)
-    V[:n] = u
-    V = V.reshape(s, t)
     edges = _edges(states)
 
-    def run(vals, lam_, rates, kmin):  # vals: flat (numba) or (stripes, t); cut to n after
+    def run(vals, lam_, rates, kmin):  # vals: flat, stripes of t, the last one may be shorter
         if _viterbi_fast is not None:
             r0, r1 = rates if rates else (np.zeros(1), np.zeros(1))
             return _kernel(states)(vals, float(lam_), r0, r1, int(kmin), t, *edges)
-        rows = vals.reshape(-1, t)
-        return np.concatenate([_viterbi(rows[a : a + _CHUNK], lam_, rates, kmin, states)
-                               for a in range(0, rows.shape[0], _CHUNK)]).reshape(-1)
+        full = vals.size // t * t
+        rows = vals[:full].reshape(-1, t)
+        parts = [_viterbi(rows[a : a + _CHUNK], lam_, rates, kmin, states)
+                 for a in range(0, rows.shape[0], _CHUNK)]
+        if vals.size > full:  # the short last stripe on its own, as the compiled loop
+            parts.append(_viterbi(vals[None, full:], lam_, rates, kmin, states))
+        return np.concatenate([p.reshape(-1) for p in parts])
 
     if lam > 0:  # rates from a distortion-only pass, on an evenly spread sample of big arrays
         if s < 2 * _RATE_SAMPLE:
-            first = run(u if _viterbi_fast is not None else V, 0.0, None, 0)[:n]
+            first = run(u, 0.0, None, 0)
         else:  # whole stripes only
-            first = run(np.ascontiguousarray(V[: n // t : s // _RATE_SAMPLE]).reshape(-1), 0.0, None, 0)
+            rows = u[: n // t * t].reshape(-1, t)
+            first = run(np.ascontiguousarray(rows[:: s // _RATE_SAMPLE]).reshape(-1), 0.0, None, 0)
         rates, kmin = _rate_tables(first, states)
-        return run(u if _viterbi_fast is not None else V, lam, rates, kmin)[:n]
-    return run(u if _viterbi_fast is not None else V, 0.0, None, 0)[:n]
+        return run(u, lam, rates, kmin)
+    return run(u, 0.0, None, 0)
 
 
 __all__ = ["STRIPE", "tcq_codes"]
