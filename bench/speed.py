@@ -48,7 +48,7 @@ from nnshare.format import decode_arrays, write_stream  # noqa: E402
 from nnshare.quant.rate import DEFAULT_LAM_SCALE, LAMBDA_HIGH_RATE, quantize_tensor  # noqa: E402
 from nnshare.share.rated import encode_rate  # noqa: E402
 
-PROCESSES = (1,)
+PROCESSES = (1, 2)
 OUT = ROOT / "bench" / "results" / "speed.json"
 
 
@@ -112,9 +112,11 @@ def _fine_bits(rated) -> float:
 
 
 def fixed_encode(tensors, step: float, method: str, processes: int = 1) -> bytes:
+    """One global step, quantized and entropy-coded; with processes > 1 each forked worker
+    quantizes and codes its share of the tensors (``write_stream(prepare=...)``)."""
     lam = DEFAULT_LAM_SCALE[method] * LAMBDA_HIGH_RATE
-    qs = {k: quantize_tensor(v, step, method=method, lam=lam) for k, v in tensors.items()}
-    return write_stream(qs, mode="self", entropy="auto")[0]
+    return write_stream(tensors, mode="self", entropy="auto", processes=processes,
+                        prepare=lambda _k, v: quantize_tensor(v, step, method=method, lam=lam))[0]
 
 
 def fixed_point(tensors, step, method, reps, processes=1) -> dict:

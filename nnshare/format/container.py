@@ -14,13 +14,17 @@ fingerprint; version 1 streams (big-endian CRCs, CRC-32 fingerprint, models only
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+import json
+import struct
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from . import budget as bud
 from .errors import FormatError, SpecError
+from .forked import forked_map
 from .records import Section, Tensor, decode_record, encode_record
 from .wire import Reader, Writer, crc32, varint_len
 
@@ -114,8 +118,15 @@ def write_stream(
     kind: str = "model",
     contexts: Mapping[str, np.ndarray] | None = None,
     version: int = VERSION,
+    processes: int = 1,
+    prepare: Callable[[str, Any], Tensor] | None = None,
 ) -> tuple[bytes, list[Section]]:
     """Serialise named tensors (in dict order). Returns the bytes and their exact accounting.
+
+    ``processes``: encode the records in up to this many forked processes (:mod:`.forked`; one
+    thread each), split by size; the bytes are the same for any count. ``prepare(name, value)``:
+    makes each tensor from the value given (e.g. quantizes an array of the same shape) where its
+    record is encoded, so that work is split too.
 
     ``kind``: the stream kind (v2). ``contexts``: per tensor the temporal context its record is
     entropy-coded with (n integers in stream order; a chained update's previous codes), which
@@ -132,6 +143,8 @@ def write_stream(
         raise SpecError("format v1 streams are models only (no kinds, chains or contexts)")
     if contexts and chain_fingerprint is None:
         raise SpecError("records coded with a temporal context need the chain fingerprint")
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise SpecError(f"processes must be a positive integer, got {processes!r}")
     if mode == "agreed":  # canonical order: the receiver's dict order need not match ours
         tensors = {k: tensors[k] for k in sorted(tensors)}
     layout = [(name, tuple(int(d) for d in t.shape)) for name, t in tensors.items()]
@@ -171,25 +184,46 @@ def write_stream(
         raise SpecError(f"contexts name tensors the stream does not hold: {sorted(unknown)[:5]}")
     # the reader charges every probability table against the stream's length: a record whose
     # tables would exceed that allowance is packed instead (refused under entropy="always")
-    tables = bud.Budget(stream_bytes=1 << 62)
-    size = len(out[0])
-    with bud.scope(tables):
-        for name, t in tensors.items():
-            before = tables.table_entries
-            rec, secs = encode_record(name, t, entropy=entropy, context=contexts.get(name),
+    names = list(tensors)
+
+    def job(i: int) -> bytes:
+        t = tensors[names[i]] if prepare is None else prepare(names[i], tensors[names[i]])
+        return _record_job(names[i], t, entropy, contexts.get(names[i]), version)
+
+    blobs = forked_map(job, [float(np.prod(sh, dtype=np.float64)) for _, sh in layout], processes)
+    size, entries = len(out[0]), 0
+    for name, blob in zip(names, blobs, strict=True):
+        rec, secs, more = _from_job(blob)
+        if entries + more > bud.table_allowance(size + len(rec)):
+            if entropy == "always":
+                raise SpecError(f"tensor {name!r}: entropy tables of {entries + more} "
+                                f"entries exceed what a {size + len(rec)}-byte stream may "
+                                "declare (the receiver refuses it); use entropy='auto'")
+            t = tensors[name] if prepare is None else prepare(name, tensors[name])
+            rec, secs = encode_record(name, t, entropy="none", context=contexts.get(name),
                                       version=version)
-            if tables.table_entries > bud.table_allowance(size + len(rec)):
-                if entropy == "always":
-                    raise SpecError(f"tensor {name!r}: entropy tables of {tables.table_entries} "
-                                    f"entries exceed what a {size + len(rec)}-byte stream may "
-                                    "declare (the receiver refuses it); use entropy='auto'")
-                tables.table_entries = before
-                rec, secs = encode_record(name, t, entropy="none", context=contexts.get(name),
-                                          version=version)
-            out.append(rec)
-            size += len(rec)
-            sections.extend(secs)
+        else:
+            entries += more
+        out.append(rec)
+        size += len(rec)
+        sections.extend(secs)
     return b"".join(out), sections
+
+
+def _record_job(name: str, t: Tensor, entropy: str, context, version: int) -> bytes:
+    """One record as bytes for :func:`forked_map`: u64 length, the record, then JSON of its
+    probability-table entries and sections."""
+    tables = bud.Budget(stream_bytes=1 << 62)
+    with bud.scope(tables):
+        rec, secs = encode_record(name, t, entropy=entropy, context=context, version=version)
+    meta = json.dumps([tables.table_entries, [[x.name, x.kind, x.bits, x.note] for x in secs]])
+    return struct.pack("<Q", len(rec)) + rec + meta.encode()
+
+
+def _from_job(blob: bytes) -> tuple[bytes, list[Section], int]:
+    (n,) = struct.unpack_from("<Q", blob)
+    entries, secs = json.loads(blob[8 + n :])
+    return blob[8 : 8 + n], [Section(*x) for x in secs], int(entries)
 
 
 def read_stream(

@@ -31,14 +31,15 @@ class RatedModel:
 def encode_rate(
     model_or_state: Any, *, bits: float | None = None, bits_per_param: float | None = None,
     sqnr_db: float | None = None, method: str = "tcq", mode: str = "self", scale_dtype: str = "fp32",
-    counters: bool = False, warn: bool = True,
+    counters: bool = False, warn: bool = True, processes: int = 1,
 ) -> RatedModel:
     """Rate-control a model and write its entropy-coded stream.
 
     ``bits`` / ``bits_per_param``: the whole payload (weights, 1-D tensors, scales) within the
     target; ``sqnr_db``: SQNR of the weight matrices (rank >= 2) >= target, 1-D tensors at
     :data:`~nnshare.quant.fine.FINE_SQNR_DB` each. No weight tensor is given a step above half
-    its largest magnitude, so none decodes to all zeros.
+    its largest magnitude, so none decodes to all zeros. ``processes``: records encoded in up
+    to this many forked processes (the same bytes for any count).
     """
     st = model_state(model_or_state)
     if not counters:
@@ -63,7 +64,8 @@ def encode_rate(
     tensors = {}
     for n, a in st.arrays.items():
         tensors[n] = res.tensors[n] if n in res.tensors else fine[n] if n in fine else RawTensor(a)
-    data, _ = write_stream(with_meta(tensors, mode, st.dtypes, st.ties), mode, entropy="auto")
+    data, _ = write_stream(with_meta(tensors, mode, st.dtypes, st.ties), mode, entropy="auto",
+                           processes=processes)
     q = assess(st.arrays, Dequantized(tensors), st.roles)
     if warn:
         warn_damage(q)
