@@ -208,7 +208,7 @@ def main() -> None:
     reps = 1 if args.quick else args.reps
     names = list(speed_models.SMALL) + ([] if args.quick or args.skip_minilm else ["minilm"])
     if args.only:
-        names = [x for x in names + ["minilm"] if x in args.only.split(",")]
+        names = [x for x in dict.fromkeys(names + ["minilm"]) if x in args.only.split(",")]
     results = json.loads(OUT.read_text())["results"] if args.only and OUT.exists() else {}
     with tempfile.TemporaryDirectory() as td:
         tmp = Path(td)

@@ -10,9 +10,7 @@ bit per code (its range-coded decoder was sequential); only the chosen model is 
 
 from __future__ import annotations
 
-import hashlib
 import math
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
@@ -38,6 +36,7 @@ from ..format.entropy.header import (
 )
 from ..format.errors import SpecError
 from . import entropy_fit as fit
+from . import entropy_memo as memo_
 from ._entropy_fast import joint_hist, tcq_levels
 
 K_ROW = K_COL = 4
@@ -83,7 +82,7 @@ def _check_codes(codes: np.ndarray, qmin: int, qmax: int) -> np.ndarray:
         raise SpecError("qmin and qmax must be integers")
     if not 0 <= qmax - qmin <= MAX_CODE_RANGE:
         raise SpecError(f"code range [{qmin}, {qmax}] empty or wider than {MAX_CODE_RANGE}")
-    a = a.astype(np.int64)
+    a = a.astype(np.int64, copy=False)
     if a.size and (a.min() < qmin or a.max() > qmax):
         raise SpecError(f"codes outside [{qmin}, {qmax}]: min {a.min()}, max {a.max()}")
     return a
@@ -101,7 +100,7 @@ def _int_quantile(v: np.ndarray, qs) -> list[int]:
     """Quantiles (lower) of a non-empty array of non-negative integers, via a histogram."""
     v = np.asarray(v)
     if v.size and v.max() < (1 << 22):
-        cdf = np.cumsum(np.bincount(v.astype(np.int64)))
+        cdf = np.cumsum(np.bincount(v.astype(np.int64, copy=False)))
         return [int(np.searchsorted(cdf, q * (v.size - 1) + 1)) for q in qs]
     return [int(x) for x in np.quantile(v, qs, method="lower")]
 
@@ -161,7 +160,7 @@ def _setup(codes, flags: int, row_len, tcq, context, memo: dict | None = None) -
         fields, c = memo[key]
         kw.update(fields)
         ctx = ctx * K_T + c
-    return _Setup(PayloadHeader(flags, **kw), ctx.astype(np.int16), sym)
+    return _Setup(PayloadHeader(flags, **kw), ctx.astype(np.int16, copy=False), sym)
 
 
 def _head_bits(s: _Setup) -> float:
@@ -254,6 +253,7 @@ def _candidates(codes, qmin, qmax, models, row_len, context=None, quick=False,
         widths[states] = int(t[0].max()) - int(t[0].min()) + 1
     out = []
     memo: dict = {}
+    digest = memo_.digest(codes) if context is None and not quick else None
     for m in names:
         flags = MODELS[m]
         states = (8 if flags & TCQ8 else 4) if flags & TCQ else 0
@@ -263,13 +263,22 @@ def _candidates(codes, qmin, qmax, models, row_len, context=None, quick=False,
             continue  # histogram too large: a model with fewer contexts covers it
         if flags and _n_ctx(flags) > max(2, codes.size // _MIN_PER_CTX) and "iid" in names:
             continue  # too few symbols per context to pay for the side info
+        key = (digest, codes.size, qmin, qmax, flags, row_len, coder)
+        known, fit_ = memo_.fitted(key) if digest is not None else (False, None)
+        if known:  # fitted before on these very codes
+            if fit_ is not None:
+                out.append(fit_)
+            continue
         s = _setup(codes, flags, row_len, tcq_by.get(states), context, memo)
         if s is not None and quick:
             out.append(_estimate(s))
         elif s is not None:
             s = _fit(s, qmin)
-            if _acceptable(s, codes.size, coder):
+            ok = _acceptable(s, codes.size, coder)
+            if ok:
                 out.append(s)
+            if digest is not None:
+                memo_.keep_fitted(key, s if ok else None)
     if not out:
         raise SpecError(f"none of the entropy models {names} applies to these codes"
                         + ("" if coder == "range" else " with the rANS coder (coder='range' "
@@ -324,25 +333,15 @@ def cost_bits(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = "aut
     names = _sampled_choice(codes, qmin, qmax, models, row_len, context)[0]
     costs = model_costs(codes, qmin, qmax, models=names, row_len=row_len, context=context)
     best = min(costs, key=costs.__getitem__)
-    if context is None:
-        _remember(_choice_key(codes, qmin, qmax, models, row_len), best)
+    key = _choice_key(codes, qmin, qmax, models, row_len) if context is None else None
+    if key is not None:
+        memo_.remember_choice(key, best)
     return costs[best]
 
 
-_CHOICES: OrderedDict = OrderedDict()  # digest of (codes, range, models, row_len) -> model name
-_MAX_CHOICES = 4096
-
-
-def _choice_key(codes: np.ndarray, qmin: int, qmax: int, models, row_len) -> tuple:
-    digest = hashlib.blake2b(np.ascontiguousarray(codes).data, digest_size=16).digest()
-    return digest, codes.size, int(qmin), int(qmax), tuple(_names(models)), row_len
-
-
-def _remember(key: tuple, name: str) -> None:
-    _CHOICES[key] = name
-    _CHOICES.move_to_end(key)
-    while len(_CHOICES) > _MAX_CHOICES:
-        _CHOICES.popitem(last=False)
+def _choice_key(codes: np.ndarray, qmin: int, qmax: int, models, row_len) -> tuple | None:
+    d = memo_.digest(codes)
+    return None if d is None else (d, codes.size, int(qmin), int(qmax), tuple(_names(models)), row_len)
 
 
 def estimate_bits(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = "auto",
@@ -391,8 +390,8 @@ def encode_codes(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = "
         raise SpecError(f"unknown coder {coder!r}; known: {', '.join(CODERS)}")
     codes = _check_codes(codes, qmin, qmax)
     n = codes.size
-    known = _CHOICES.get(_choice_key(codes, qmin, qmax, models, row_len)) if (
-        context is None and coder == "auto" and _CHOICES) else None
+    key = _choice_key(codes, qmin, qmax, models, row_len) if context is None and coder == "auto" else None
+    known = memo_.choice(key) if key is not None else None
     chosen, s = ([known], None) if known else _sampled_choice(codes, qmin, qmax, models, row_len, context)
     if s is not None:
         s = _fit(s, qmin)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -169,6 +169,17 @@ def quick_bits(q: QuantizedTensor, models: str | Iterable[str] = "auto") -> tupl
     return b + _SCALE_BITS[q.spec.scale_dtype] * int(np.asarray(q.params["scale"]).size), [name]
 
 
+def _hinted_bits(q: QuantizedTensor, hint, models) -> float:
+    """:func:`tensor_bits` with only the hinted model (>= with every model), or every model
+    when the hint does not apply."""
+    if hint is not None:
+        try:
+            return tensor_bits(q, hint)
+        except SpecError:
+            pass
+    return tensor_bits(q, models)
+
+
 def _bits_of(r: RateResult) -> tuple[float, RateResult]:
     return r.bits, r
 
@@ -216,7 +227,9 @@ def rate_control(
     ``max_step``: per-tensor upper bounds on the step (e.g. the tensor's RMS, so that no tensor
     rounds to all zeros under a step chosen for the others).
     Search (:mod:`.rate_search`) on the log of the step: for a bit target first on a quick
-    estimate of the bits (:func:`quick_bits`), then on the entropy coder's estimate from there;
+    estimate of the bits (:func:`quick_bits`), then on the entropy coder's estimate of the
+    models the quick pass chose from there (the estimate over every model, reported, is never
+    more);
     for an error target on the squared error alone (bits only for the step found).
     """
     given = [v is not None for v in (bits, bits_per_param, sqnr_db, mse)]
@@ -255,7 +268,11 @@ def rate_control(
         lam_scale = DEFAULT_LAM_SCALE[method]
     lam = lam_scale * LAMBDA_HIGH_RATE
 
+    done: dict[float, tuple[dict, float]] = {}  # the last search's first step is the quick one's best
+
     def quantize_all(m: float) -> tuple[dict, float]:
+        if m in done:
+            return done[m]
         out, sse = {}, 0.0
         for k, a in arrays.items():
             steps = m * rms[k] if allocation == "sqnr" else np.full(rms[k].shape, m)
@@ -265,12 +282,14 @@ def rate_control(
                                 axis=axis, scale_dtype=scale_dtype)
             out[k] = q
             sse += float(((q.dequantize().astype(np.float64) - a) ** 2).sum())
+        done.clear()
+        done[m] = (out, sse)
         return out, sse
 
-    def full(m: float) -> RateResult:  # the entropy coder's estimate of every tensor
+    def hinted(m: float) -> RateResult:  # the coder's estimate of the model the quick pass chose
         out, sse = quantize_all(m)
-        return RateResult(out, m, float(sum(tensor_bits(q, models) for q in out.values())), sse,
-                          energy, numel, 0)
+        return RateResult(out, m, float(sum(_hinted_bits(q, hints.get(k), models) for k, q in out.items())),
+                          sse, energy, numel, 0)
 
     hints: dict = {}
 
@@ -299,9 +318,13 @@ def rate_control(
         first = search(lambda x: (quick(2.0**x).bits, None), bits, lo, hi, x0, rising=False, tol=tol,
                        max_iter=max_iter, slope=-numel / bits)
         x1 = first.x if first.x is not None else x0
-        found = search(lambda x: _bits_of(full(2.0**x)), bits, lo, hi, x1, rising=False, tol=tol,
+        found = search(lambda x: _bits_of(hinted(2.0**x)), bits, lo, hi, x1, rising=False, tol=tol,
                        max_iter=max_iter, slope=first.slope)
         it = first.evaluations + found.evaluations
+        if found.result is not None:  # every model tried: never more than the hinted ones
+            r = found.result
+            found = replace(found, result=replace(r, bits=float(sum(tensor_bits(q, models)
+                                                                    for q in r.tensors.values()))))
     else:  # the squared error needs no bit estimate: bits only for the step found
         found = search(lambda x: _sse_of(quantize_all(2.0**x), 2.0**x), mse * numel, lo, hi, x0,
                        rising=True, tol=tol, max_iter=max_iter, slope=2 * math.log(2))
