@@ -95,7 +95,7 @@ def rdo_round(u: np.ndarray, lam: float) -> np.ndarray:
 
 
 def _bits_for(codes: np.ndarray) -> int:
-    m = int(np.abs(codes).max()) if codes.size else 0
+    m = max(-int(codes.min()), int(codes.max())) if codes.size else 0  # max |code|, no temporary
     b = max(2, m.bit_length() + 1)
     if b > 16:
         raise SpecError(f"step too small: codes up to {m} need {b} bits (max 16)")
