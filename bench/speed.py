@@ -45,6 +45,7 @@ from speed_report import write_markdown  # noqa: E402
 from vs_nncodec import load_npz, nnc_step, numel, run_nncodec, total_sse  # noqa: E402
 
 from nnshare.format import decode_arrays, write_stream  # noqa: E402
+from nnshare.quant import entropy_memo  # noqa: E402
 from nnshare.quant.rate import DEFAULT_LAM_SCALE, LAMBDA_HIGH_RATE, quantize_tensor  # noqa: E402
 from nnshare.share.rated import encode_rate  # noqa: E402
 
@@ -59,9 +60,11 @@ def cpu_now() -> float:
 
 
 def timed(fn, reps: int):
-    """(median wall s, median CPU s, load average at the end, last result) over ``reps`` calls."""
+    """(median wall s, median CPU s, load average at the end, last result) over ``reps`` calls,
+    each cold: the encoder's remembered model fits are cleared first (a repeat would reuse them)."""
     wall, cpu, res = [], [], None
     for _ in range(reps):
+        entropy_memo.clear()
         t0, c0 = time.perf_counter(), cpu_now()
         res = fn()
         wall.append(time.perf_counter() - t0)
@@ -129,7 +132,8 @@ def fixed_point(tensors, step, method, reps, processes=1) -> dict:
 
 def profile_encode(fn) -> dict:
     """CPU seconds by source module of one call (cProfile own time), largest first."""
-    pr = cProfile.Profile()
+    entropy_memo.clear()
+    pr = cProfile.Profile(time.process_time)
     pr.enable()
     fn()
     pr.disable()
