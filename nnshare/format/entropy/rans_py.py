@@ -5,7 +5,8 @@ Same arithmetic, order and results as :mod:`.rans_loops` (a legal or forged stre
 compare every path bit for bit). Python ints and lists are ~10x faster than numpy scalars in a
 loop; with many lanes :mod:`.rans_np` runs the lanes as numpy vectors instead. One state without
 a sequential context (the common small payload) takes :func:`decode_one_lane` (~250 ns per
-code against ~500).
+code against ~500), one state with one :func:`decode_one_lane_seq` (~25-55% faster than the
+lanes loop).
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ def decode_loop(words, n, t, lanes, tcq, nb, center, t1, t2, rc, n_rc, trans, qu
     status: 0 ok, 1 words exhausted, 2 words left over or a bad final state."""
     if lanes == 1 and not (tcq or nb):
         return decode_one_lane(words, n, rc, n_rc, freq, cum, off, slot, prec, lo)
+    if lanes == 1:
+        return decode_one_lane_seq(words, n, t, tcq, nb, center, t1, t2, rc, n_rc, trans, quant,
+                                   const, lo, freq, cum, off, slot, prec)
     from array import array
     from bisect import bisect_right
 
@@ -193,3 +197,61 @@ def decode_one_lane(words, n, rc, n_rc, freq, cum, off, slot, prec, lo):
     if status == 0 and (pos != nw or x != RANS_L):
         status = 2
     return out, status
+
+
+def decode_one_lane_seq(words, n, t, tcq, nb, center, t1, t2, rc, n_rc, trans, quant, const, lo,
+                        freq, cum, off, slot, prec):
+    """:func:`decode_loop` for one state with a sequential context (trellis state, neighbour
+    class; both restart with each stripe of ``t``): the elements in order, no lane bookkeeping.
+    Same results and statuses."""
+    from array import array
+    from bisect import bisect_right
+
+    w = _view(words, np.uint32, "I")
+    nw = len(w)
+    if nw < 2:
+        return np.zeros(n, np.int32), 1
+    x = w[0] << 32 | w[1]
+    pos = 2
+    mask = (1 << prec) - 1
+    fl, cl = _view(freq, np.int64, "q"), _view(cum, np.int64, "q")
+    sl = _view(slot, np.int32, "i") if slot.size else None
+    rcv = _view(rc, np.int16, "h") if n_rc > 1 else None
+    trans_l, quant_l = trans.tolist(), quant.tolist()
+    const_l, lo_l, off_l = const.tolist(), lo.tolist(), off.tolist()  # per context: small
+    out = array("i", [0]) * n
+    for e0 in range(0, n, t):
+        state = prev = 0
+        for e in range(e0, min(e0 + t, n)):
+            c = q = 0
+            if tcq:
+                q = c = quant_l[state]
+            if nb:
+                c = c * 3 + (prev > t1) + (prev > t2)
+            if rcv is not None:
+                c = c * n_rc + rcv[e]
+            if const_l[c]:
+                v = lo_l[c]
+            else:
+                jj = x & mask
+                a = off_l[c]
+                if sl is not None:
+                    i = sl[(c << prec) + jj]
+                else:
+                    i = bisect_right(cl, jj, a, off_l[c + 1]) - 1
+                x = fl[i] * (x >> prec) + jj - cl[i]
+                if x < RANS_L:
+                    if pos >= nw:
+                        return np.frombuffer(out, np.int32), 1
+                    x = x << 32 | w[pos]
+                    pos += 1
+                v = lo_l[c] + i - a
+            if tcq:
+                out[e] = 2 * v if q == 0 else 2 * v - 1 if v > 0 else 2 * v + 1 if v < 0 else 0
+                state = trans_l[state][v & 1]
+            else:
+                out[e] = v
+            if nb:
+                prev = abs(v - center)
+    status = 0 if pos == nw and x == RANS_L else 2
+    return np.frombuffer(out, np.int32), status
