@@ -55,6 +55,7 @@ def run_part(inputs: int, seed: int, part: str) -> None:
 
     from nnshare.format.entropy import rans
 
+    rans.load_compiled()  # a decoder loads numba only for large streams: the numba parts use it
     samples = corpus(lanes=True)
     for s in samples:  # warm up (imports, numba compilation) outside the measurement
         s.decode(s.data)
