@@ -196,15 +196,18 @@ def estimation(
     cfg: DemoConfig, schemes: dict, res: dict, snr: np.ndarray, bars: Bars, smooth: int = 5
 ) -> dict:
     """SNR at 10 % PER with the sounding estimate smoothed over ``smooth`` tones, and with
-    1,458-byte packets (TGax calibration), beside the default (raw LS, 1,000 bytes) on the same
-    channels: {"smooth", "snr10" {variant: {scheme: {mcs: dB}}}}."""
+    1,458-byte packets (TGax calibration), beside the default (raw LS, 1,000 bytes; taken from
+    ``res["snr10"]`` when it holds every scheme) on the same channels:
+    {"smooth", "snr10" {variant: {scheme: {mcs: dB}}}}."""
     from .experiment import make_test_set, per_curves
     from .mcs import TGAX_PACKET_BYTES
 
     sch = {k: schemes[k] for k in ESTIMATION_SCHEMES if k in schemes}
     keep = ("ideal V", *sch)
-    out = {"ls, 1000 B": {k: res["snr10"][k] for k in keep if k in res["snr10"]}}
+    have = res.get("snr10", {})
+    out = {"ls, 1000 B": {k: have[k] for k in keep if k in have}} if all(k in have for k in keep) else {}
     for label, smooth_w, pb in (
+        *([] if out else [("ls, 1000 B", 1, None)]),
         (f"smoothed ({smooth} tones), 1000 B", smooth, None),
         ("ls, 1458 B", 1, TGAX_PACKET_BYTES),
         (f"smoothed ({smooth} tones), 1458 B", smooth, TGAX_PACKET_BYTES),
