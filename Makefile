@@ -35,6 +35,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/wlan_demo.py
 	$(BIN)/python bench/wlan_ageing.py
 	$(BIN)/python bench/wlan_bandwidth.py
+	$(BIN)/python bench/wlan_estimation.py
 	$(BIN)/python bench/qat_parameterizations.py
 	$(BIN)/python bench/mixed_precision.py
 	$(BIN)/python bench/vs_nncodec.py
