@@ -96,13 +96,15 @@ def channel_gain(f: np.ndarray, axis: int, scale_bits: int = SCALE_BITS) -> Chan
 
 
 def choose_channels(arrays: Mapping[str, np.ndarray], fdiag: Mapping[str, np.ndarray],
-                    min_gain: float = MIN_GAIN) -> dict[str, ChannelSteps]:
+                    min_gain: float = MIN_GAIN, skip=()) -> dict[str, ChannelSteps]:
     """Per weight matrix the axis whose per-channel steps save most net of their scales, kept when
-    the saving is at least ``min_gain`` x the scales' bits."""
+    the saving is at least ``min_gain`` x the scales' bits. ``skip``: names left per tensor
+    (embedding tables: a row the calibration never looks up has a zero diagonal, yet the task's
+    inputs may use it)."""
     out = {}
     for n, f in fdiag.items():
         a = arrays.get(n)
-        if a is None or is_fine(a.shape) or a.shape != f.shape:
+        if a is None or n in skip or is_fine(a.shape) or a.shape != f.shape:
             continue
         best = None
         for axis in range(min(a.ndim, 2)):

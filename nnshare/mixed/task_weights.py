@@ -91,7 +91,8 @@ def task_weights(
 
             fd = output_fisher_diag(model, batches, forward, names=[n for n in w if n in dict(
                 model.named_parameters())])
-            chans = choose_channels(model_state(model).arrays, fd)
+            ms = model_state(model)
+            chans = choose_channels(ms.arrays, fd, skip={n for n, r in ms.roles.items() if r == "embedding"})
     else:
         from .sensitivity import estimate_sensitivity
 

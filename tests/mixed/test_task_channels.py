@@ -88,3 +88,15 @@ def test_compress_uses_channel_steps_where_rows_differ():
     no_channels = TaskWeights("output", r.weights.weights)
     per_tensor = compress(model, cos, max_drop=1e-3, relative=False, sensitivity=no_channels)
     assert r.nbytes < 0.9 * per_tensor.nbytes
+
+
+def test_embedding_rows_keep_one_step():
+    """An embedding row the calibration never looks up has a zero diagonal: it is not thereby
+    insensitive, so embedding tables keep one step per tensor."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(50, 16), nn.Flatten(), nn.Linear(4 * 16, 8)).eval()
+    x = torch.randint(0, 10, (64, 4))  # rows 10..49 never used
+    f = output_fisher_diag(model, [x])
+    assert np.all(f["0.weight"][10:] == 0) and np.all(f["0.weight"][:10].sum(1) > 0)
+    w = nnshare.mixed.task_weights(model, "output", [x])
+    assert "0.weight" not in w.channels
