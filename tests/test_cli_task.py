@@ -95,8 +95,8 @@ def test_encode_within_a_task_budget(folder, extra, capsys, monkeypatch):
     families = {p["family"] for p in s["trace"]}
     # with calibration: per-tensor steps, the uniform plan, and (when 1-D tensors are measured)
     # the uniform step for the matrices with measured 1-D steps
-    assert families == {"uniform"} if not extra else {"task", "uniform"} <= families <= {"task", "hybrid",
-                                                                                        "uniform"}
+    assert families == {"uniform"} if not extra else {"task", "uniform"} <= families <= {
+        "channel", "task", "hybrid", "uniform"}
 
 
 @pytest.mark.filterwarnings("ignore:the stream does not carry")
@@ -110,7 +110,7 @@ def test_calibration_folder_read_by_the_modules_loader(folder, capsys, monkeypat
 
     assert folder_cli.LOADED == ["samples"]
     s = json.loads(out)
-    assert {p["family"] for p in s["trace"]} == {"task", "hybrid", "uniform"} and s["metric"] >= 0.995 * ref
+    assert {"task", "hybrid", "uniform"} <= {p["family"] for p in s["trace"]} and s["metric"] >= 0.995 * ref
 
 
 def test_lower_is_better_and_absolute_drop(folder, capsys, monkeypatch):

@@ -4,10 +4,10 @@ entropy-coded stream whose *measured* task metric stays within a drop of the flo
 Two families of streams, each one scalar away from the next (the step multiplier ``m`` of
 :mod:`nnshare.mixed.task_rate`):
 
+- ``"channel"`` (when some tensor's channels differ enough to pay for their scales,
+  :mod:`nnshare.mixed.task_channels`): as "task", with one step per channel of those tensors;
 - ``"task"``: one step per float tensor from the predicted sensitivities (equal marginal
-  predicted loss per bit; 1-D tensors included when the sensitivity measures them), and one
-  step per channel where the channels' sensitivities differ enough to pay for their scales
-  (:mod:`nnshare.mixed.task_channels`);
+  predicted loss per bit; 1-D tensors included when the sensitivity measures them);
 - ``"hybrid"`` (when 1-D tensors are weighted): the uniform step for every weight matrix, the
   1-D tensors by their sensitivities;
 - ``"uniform"``: one global step for every weight matrix, 1-D tensors at their fine step (the
@@ -40,7 +40,7 @@ from .budget import Budget
 from .task_rate import quantize_steps, steps_for, write_steps
 from .task_weights import TaskWeights, task_weights
 
-FAMILIES = ("task", "hybrid", "uniform")
+FAMILIES = ("channel", "task", "hybrid", "uniform")
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,9 @@ class Result:
     """The smallest stream found within the budget.
 
     - ``data``: the stream (entropy-coded, decodes with :func:`nnshare.decode`).
-    - ``family``: "task" | "uniform" | "float" (lossless fallback); ``plan``: the step of every
-      float tensor (its quantization grid; integer tensors travel raw).
+    - ``family``: "channel" | "task" | "hybrid" | "uniform" | "float" (lossless fallback);
+      ``plan``: the step of every float tensor (its quantization grid; a (C,) array for
+      per-channel steps; integer tensors travel raw).
     - ``metric``: measured on the decoded stream; ``reference``: the float model's metric.
     - ``trace``: every measured stream in order; ``front``: its Pareto front (bytes up, metric
       better). ``evaluations``: calls of ``evaluate``, the float model's included.
@@ -268,7 +269,7 @@ def compress(
             if (p.family, round(p.log2_step, 9)) == key:
                 return p
         w = weights.weights if family != "uniform" else {}
-        ch = weights.channels if family == "task" else {}
+        ch = weights.channels if family == "channel" else {}
         steps = steps_for(st.arrays, w, 2.0**x, ch, uniform=linear if family == "hybrid" else ())
         tensors = quantize_steps(st, steps, method, channels=ch)
         data = write_steps(st, tensors, mode)
@@ -333,8 +334,8 @@ def compress(
     # tensors, embeddings: looked up, not multiplied, often far from the matrices' sensitivity)
     linear = frozenset(n for n, r in st.roles.items() if r == "weight")
     fine_weighted = any(n not in linear for n in weights.weights if n in st.arrays)
-    families = (["task", *(["hybrid"] if fine_weighted else []), "uniform"] if weights.weights
-                else ["uniform"])
+    families = ([*(["channel"] if weights.channels else []), "task", *(["hybrid"] if fine_weighted else []),
+                 "uniform"] if weights.weights else ["uniform"])
     x0 = _start_log2(st.arrays)
     for fam in families:
         search_family(fam, x0)

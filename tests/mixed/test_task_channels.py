@@ -82,7 +82,7 @@ def test_compress_uses_channel_steps_where_rows_differ():
 
     r = compress(model, cos, max_drop=1e-3, relative=False, calibration=[x])
     assert r.weights.channels["0.weight"].axis == 0
-    assert r.family == "task" and np.ndim(r.plan["0.weight"]) == 1
+    assert r.family == "channel" and np.ndim(r.plan["0.weight"]) == 1
     assert cos(nnshare.decode(r.data, into=rows_apart())) == pytest.approx(r.metric)
     assert r.metric >= r.reference - 1e-3
     no_channels = TaskWeights("output", r.weights.weights)
