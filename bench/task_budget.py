@@ -325,6 +325,11 @@ NOTES = [
     "the \"channel\" family writes now; relabelled), so the per-tensor family was not measured there. "
     "NNCodec's 41 qps on MiniLM: -40..-22 from the earlier run, the other 22 added by "
     "`--nncodec-missing` (3,322 s wall under load); deterministic, same model and evaluation.",
+    "- **After that run** the Gauss-Newton accumulators went to float32 and skip the embedding "
+    "tables (never split per channel): `task_weights` on MiniLM alone peaks at +226 MB RSS (was +511 "
+    "MB; 8.5 s CPU). Quantizing one MiniLM stream still peaks at +573 MB: the trellis' float64 "
+    "copies and int64 paths of the 11.7M-entry word embedding (chunking it changes the trellis' rate "
+    "tables, so the stream; left for the TCQ work). Not rerun on the whole search.",
     "- **Data-free budget search memory** (`nnshare encode MiniLM/model.safetensors --budget-bytes "
     "12000000`, /usr/bin/time): peak RSS 356 MB (was 1,357 MB), 243 MB = 2.7x the model above the "
     "interpreter and imports (113 MB); the same stream bytes.",

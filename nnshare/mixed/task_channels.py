@@ -45,7 +45,7 @@ class ChannelSteps:
 
 def output_fisher_diag(model, batches, forward: Callable | None = None, names=None, probes: int = 4,
                        seed: int = 0) -> dict[str, np.ndarray]:
-    """``diag(J^T J)`` per parameter (float64 arrays of the parameters' shapes), summed over the
+    """``diag(J^T J)`` per parameter (float32 arrays of the parameters' shapes), summed over the
     calibration inputs: Rademacher probes on the outputs, ``probes`` backward passes per batch.
     ``names``: the parameters wanted (default every float parameter of rank >= 2)."""
     import torch
@@ -54,7 +54,7 @@ def output_fisher_diag(model, batches, forward: Callable | None = None, names=No
     want = [n for n in (names if names is not None else params) if n in params and params[n].dim() >= 2]
     if not want:
         return {}
-    acc = {n: torch.zeros_like(params[n], dtype=torch.float64) for n in want}
+    acc = {n: torch.zeros_like(params[n], dtype=torch.float32) for n in want}
     flags = {n: p.requires_grad for n, p in params.items()}
     gen = torch.Generator().manual_seed(seed)
     was_training = model.training
@@ -73,12 +73,12 @@ def output_fisher_diag(model, batches, forward: Callable | None = None, names=No
                                             retain_graph=k + 1 < probes, allow_unused=True)
                 for n, g in zip(want, grads, strict=True):
                     if g is not None:
-                        acc[n] += g.detach().double() ** 2
+                        acc[n].addcmul_(g.detach(), g.detach())
     finally:
         for n, p in params.items():
             p.requires_grad_(flags[n])
         model.train(was_training)
-    return {n: (a / probes).numpy() for n, a in acc.items()}
+    return {n: a.div_(probes).numpy() for n, a in acc.items()}
 
 
 def channel_gain(f: np.ndarray, axis: int, scale_bits: int = SCALE_BITS) -> ChannelSteps | None:

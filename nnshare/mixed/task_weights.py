@@ -89,10 +89,12 @@ def task_weights(
         if channels:
             from .task_channels import choose_channels, output_fisher_diag
 
-            fd = output_fisher_diag(model, batches, forward, names=[n for n in w if n in dict(
-                model.named_parameters())])
             ms = model_state(model)
-            chans = choose_channels(ms.arrays, fd, skip={n for n, r in ms.roles.items() if r == "embedding"})
+            emb = {n for n, r in ms.roles.items() if r == "embedding"}  # kept per tensor: not probed
+            params = dict(model.named_parameters())
+            names = [n for n in w if n in params and n not in emb]
+            fd = output_fisher_diag(model, batches, forward, names=names)
+            chans = choose_channels(ms.arrays, fd, skip=emb)
     else:
         from .sensitivity import estimate_sensitivity
 
