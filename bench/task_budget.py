@@ -330,6 +330,11 @@ NOTES = [
     "MB; 8.5 s CPU). Quantizing one MiniLM stream still peaks at +573 MB: the trellis' float64 "
     "copies and int64 paths of the 11.7M-entry word embedding (chunking it changes the trellis' rate "
     "tables, so the stream; left for the TCQ work). Not rerun on the whole search.",
+    "- **Which code each row ran.** The MLP, GRU, LM, autoencoder and MiniLM rows (02:19-02:24) ran "
+    "when the \"task\" family still carried the per-channel steps: relabelled \"channel\" in the JSON "
+    "where a tensor had them (same streams); the per-tensor family of the current code was measured "
+    "on the CNN (02:25) and, having no channel split, the LM. All rows predate main's TCQ fix for a "
+    "short last stripe (201ac8c), which can move a stream by a few bytes.",
     "- **Data-free budget search memory** (`nnshare encode MiniLM/model.safetensors --budget-bytes "
     "12000000`, /usr/bin/time): peak RSS 356 MB (was 1,357 MB), 243 MB = 2.7x the model above the "
     "interpreter and imports (113 MB); the same stream bytes.",
