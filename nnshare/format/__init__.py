@@ -13,7 +13,7 @@ from .spec import FloatTensor, QuantizedTensor, RawTensor
 
 def decode_arrays(data, layout=None) -> dict:
     """Stream bytes -> {name: numpy array} (float32 for quantized and float tensors)."""
-    stream = read_stream(data, layout)
+    stream = read_stream(data, layout, dequantized=True)
     return {name: t.dequantize() for name, t in stream.tensors.items()}
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
 from .errors import FormatError
 
 
@@ -146,18 +147,33 @@ def unpack_varwidth(buf: bytes | memoryview, widths: np.ndarray) -> np.ndarray:
     return out
 
 
-def pack_codes(codes: np.ndarray, qmin: int, bits: int) -> bytes:
+def pack_codes(codes: np.ndarray, qmin: int, bits: int) -> bytes | bytearray:
     """Pack signed or unsigned codes as offsets ``code - qmin`` in [0, 2**bits).
 
     Works in uint8 / uint16 modular arithmetic (the offset is below 2**bits, so the wrap-around
-    is exact) to keep the hot path to two passes over small integers.
+    is exact) to keep the hot path to two passes over small integers; large arrays take one
+    compiled pass (:mod:`.kernels`, the same bytes).
     """
+    c = np.asarray(codes).reshape(-1)
+    f = kernels.fast(c.size) if c.dtype.kind in "iu" else None
+    if f is not None:
+        out = bytearray(packed_nbytes(c.size, bits))  # zeroed, written in place: no copy
+        f.pack(np.ascontiguousarray(c), int(qmin), int(bits), np.frombuffer(out, np.uint8))
+        return out
     dt = np.uint8 if bits <= 8 else np.uint16
-    u = np.asarray(codes).reshape(-1).astype(dt)
+    u = c.astype(dt)
     u -= dt(qmin % (256 if bits <= 8 else 65536))
     return pack(u, bits)
 
 
 def unpack_codes(buf: bytes | memoryview, n: int, qmin: int, bits: int) -> np.ndarray:
     """Inverse of :func:`pack_codes`: int32 codes."""
+    f = kernels.fast(n)
+    if f is not None:
+        need = packed_nbytes(n, bits)
+        if len(buf) < need:
+            raise FormatError(f"packed codes need {need} bytes, only {len(buf)} left")
+        out = np.empty(n, np.int32)
+        f.unpack(np.frombuffer(buf, np.uint8, count=need), n, int(bits), np.int32(qmin), out)
+        return out
     return np.add(unpack(buf, n, bits), np.int32(qmin), dtype=np.int32)

@@ -186,14 +186,18 @@ def write_stream(
     # tables would exceed that allowance is packed instead (refused under entropy="always")
     names = list(tensors)
 
-    def job(i: int) -> bytes:
+    def parts(i: int) -> tuple:
         t = tensors[names[i]] if prepare is None else prepare(names[i], tensors[names[i]])
-        return _record_job(names[i], t, entropy, contexts.get(names[i]), version)
+        return _record_parts(names[i], t, entropy, contexts.get(names[i]), version)
 
-    blobs = forked_map(job, [float(np.prod(sh, dtype=np.float64)) for _, sh in layout], processes)
+    if processes <= 1 or len(names) < 2:  # in process: the records as written, no blob copies
+        results = [parts(i) for i in range(len(names))]
+    else:
+        blobs = forked_map(lambda i: _job_blob(*parts(i)), [float(np.prod(sh, dtype=np.float64))
+                                                            for _, sh in layout], processes)
+        results = [_from_job(b) for b in blobs]
     size, entries = len(out[0]), 0
-    for name, blob in zip(names, blobs, strict=True):
-        rec, secs, more = _from_job(blob)
+    for name, (rec, secs, more) in zip(names, results, strict=True):
         if entries + more > bud.table_allowance(size + len(rec)):
             if entropy == "always":
                 raise SpecError(f"tensor {name!r}: entropy tables of {entries + more} "
@@ -201,7 +205,7 @@ def write_stream(
                                 "declare (the receiver refuses it); use entropy='auto'")
             t = tensors[name] if prepare is None else prepare(name, tensors[name])
             rec, secs = encode_record(name, t, entropy="none", context=contexts.get(name),
-                                      version=version)
+                                      version=version, copy=False)
         else:
             entries += more
         out.append(rec)
@@ -210,14 +214,25 @@ def write_stream(
     return b"".join(out), sections
 
 
-def _record_job(name: str, t: Tensor, entropy: str, context, version: int) -> bytes:
-    """One record as bytes for :func:`forked_map`: u64 length, the record, then JSON of its
-    probability-table entries and sections."""
+def _record_parts(name: str, t: Tensor, entropy: str, context, version: int):
+    """(record, its sections, its probability-table entries) of one tensor."""
     tables = bud.Budget(stream_bytes=1 << 62)
     with bud.scope(tables):
-        rec, secs = encode_record(name, t, entropy=entropy, context=context, version=version)
-    meta = json.dumps([tables.table_entries, [[x.name, x.kind, x.bits, x.note] for x in secs]])
-    return struct.pack("<Q", len(rec)) + rec + meta.encode()
+        rec, secs = encode_record(name, t, entropy=entropy, context=context, version=version,
+                                  copy=False)
+    return rec, secs, tables.table_entries
+
+
+def _job_blob(rec, secs, entries: int) -> bytes:
+    """One record as bytes for :func:`forked_map`: u64 length, the record, then JSON of its
+    probability-table entries and sections."""
+    meta = json.dumps([entries, [[x.name, x.kind, x.bits, x.note] for x in secs]])
+    return struct.pack("<Q", len(rec)) + bytes(rec) + meta.encode()
+
+
+def _record_job(name: str, t: Tensor, entropy: str, context, version: int) -> bytes:
+    """:func:`_job_blob` of :func:`_record_parts`."""
+    return _job_blob(*_record_parts(name, t, entropy, context, version))
 
 
 def _from_job(blob: bytes) -> tuple[bytes, list[Section], int]:
@@ -235,6 +250,7 @@ def read_stream(
     lazy: bool = False,
     max_elements: int | None = None,
     max_output_bytes: int | None = None,
+    dequantized: bool = False,
 ) -> Stream:
     """Parse and verify a stream. ``layout`` (ordered names and shapes) is required for a stream
     in agreed-architecture mode and must match the fingerprint it carries.
@@ -244,7 +260,9 @@ def read_stream(
     against its chain fingerprint. ``base_fingerprint``: when given, an update's base fingerprint
     must equal it (FormatError otherwise) before any record is decoded. ``lazy``: keep scheme
     records as :class:`nnshare.format.lazy.LazyTensor` (framing and CRC checked, codes decoded
-    by ``finish()``), so a caller can decode one record at a time.
+    by ``finish()``), so a caller can decode one record at a time. ``dequantized``: keep only
+    the float32 values of scheme records (:class:`.spec.DecodedTensor`; faster where a scheme
+    fuses unpacking and dequantizing).
 
     ``max_elements`` / ``max_output_bytes``: the receiver's caps on the elements the stream
     describes and the bytes it decodes to (defaults :data:`.budget.MAX_ELEMENTS`, 2**28, and
@@ -346,7 +364,7 @@ def read_stream(
         for name, shape in names_shapes:
             try:
                 t, secs = decode_record(r, name, shape, context=contexts.get(name),
-                                        version=version, lazy=lazy)
+                                        version=version, lazy=lazy, dequantized=dequantized)
             except FormatError:
                 raise
             except (ValueError, IndexError, OverflowError, TypeError) as e:  # safety net

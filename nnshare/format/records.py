@@ -25,7 +25,7 @@ from .schemes.base import (  # noqa: F401  (re-exported)
     read_floats,
     write_floats,
 )
-from .spec import RAW_DTYPES, FloatTensor, QuantizedTensor, RawTensor
+from .spec import RAW_DTYPES, DecodedTensor, FloatTensor, QuantizedTensor, RawTensor
 from .wire import Reader, Writer, crc32
 
 KIND_FLOAT = 0
@@ -99,6 +99,7 @@ def encode_record(
     context: np.ndarray | None = None,
     version: int = 1,
     models="auto",
+    copy: bool = True,
 ) -> tuple[bytes, list[Section]]:
     """Bytes of one record (ending in its CRC-32) and its bit accounting.
 
@@ -106,7 +107,8 @@ def encode_record(
     keeps whichever is smaller; "always" entropy-codes every non-empty quantized record.
     ``context``: n ints both sides hold (temporal context of an update record), passed to the
     entropy coder; ``models``: the entropy models to try.
-    ``version``: 1 writes the CRC big-endian, 2 little-endian.
+    ``version``: 1 writes the CRC big-endian, 2 little-endian. ``copy=False`` returns the
+    writer's bytearray itself (no copy; for a caller that joins records).
     """
     _check_version(version)
     w = Writer()
@@ -147,7 +149,7 @@ def encode_record(
     crc = crc32(w.buf)
     w.u32be(crc) if version == 1 else w.u32le(crc)
     tally.sections.append(Section(name, "record", CRC_BITS))
-    return w.getvalue(), tally.sections
+    return (w.getvalue() if copy else w.buf), tally.sections
 
 
 def decode_record(
@@ -158,12 +160,15 @@ def decode_record(
     context: np.ndarray | None = None,
     version: int = 1,
     lazy: bool = False,
+    dequantized: bool = False,
 ) -> tuple[Tensor, list[Section]]:
     """Read one record at the reader's position; verify its CRC; return the tensor and accounting.
 
     ``context``: the temporal context the sender used (n ints), needed by temporal entropy models.
     ``lazy``: return a scheme record as a :class:`nnshare.format.lazy.LazyTensor` (codes decoded
-    by its ``finish()``).
+    by its ``finish()``); ``dequantized``: return a scheme record as a
+    :class:`nnshare.format.spec.DecodedTensor` of its float32 values (by the scheme's fused path
+    when it has one).
     """
     _check_version(version)
     start = r.pos
@@ -209,6 +214,9 @@ def decode_record(
             from .lazy import LazyTensor
 
             t = LazyTensor(name, tuple(shape), pending, context, budget.active())
+        elif dequantized:
+            t = DecodedTensor(pending.values(context) if pending.values is not None
+                              else pending.finish(context).dequantize())
         else:
             t = pending.finish(context)  # codes are unpacked / entropy-decoded only after the CRC passed
         if pending.entropy is not None:

@@ -160,6 +160,21 @@ class RawTensor:
         return self.values.copy()
 
 
+@dataclass(frozen=True, eq=False)
+class DecodedTensor:
+    """A record already rebuilt into its float32 values (``read_stream(..., dequantized=True)``,
+    for callers that only want the values): ``dequantize()`` returns them, no copy."""
+
+    values: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.values.shape)
+
+    def dequantize(self) -> np.ndarray:
+        return self.values
+
+
 def round_float(x: np.ndarray, dtype: str) -> np.ndarray:
     """Round float values to fp32/fp16/bf16 precision (round to nearest even); returns float32."""
     x = np.asarray(x, dtype=np.float32)

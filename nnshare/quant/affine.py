@@ -14,7 +14,7 @@ from ..format.spec import (
     scale_shape,
     to_blocks,
 )
-from . import ranges
+from . import _affine_fast, ranges
 from .spec import QuantSpec
 
 
@@ -61,8 +61,16 @@ def quantize_blocks(
     ``bounds``: the rows' known (min, max); when round-to-nearest of both ends already lands in
     the code range, the clamp pass is skipped (x / s and rint are monotonic, so it is exact).
     """
-    y = blocks / scale[:, None]
     stochastic = spec.rounding == "stochastic" and rng is not None
+    f = None if stochastic else _affine_fast.fast(blocks.size)
+    if f is not None:  # one compiled pass, the same codes
+        qmin, qmax = spec.row_qrange(blocks.shape[0])
+        out = np.empty(blocks.shape, np.int32)
+        zero = np.zeros(blocks.shape[0], np.float32) if spec.symmetric else zp.astype(np.float32)
+        f[0](blocks, np.ascontiguousarray(scale, np.float32), zero, qmin.astype(np.float32),
+             qmax.astype(np.float32), out)
+        return out
+    y = blocks / scale[:, None]
     if stochastic:
         y = np.floor(y + rng.random(y.shape, dtype=np.float32))
     else:

@@ -17,7 +17,7 @@ from ..format.spec import QuantSpec
 from ..outputs import atomic_write  # noqa: F401  (re-exported: its former home)
 from ..plan import Plan, preset
 from ..state import ModelState, model_state
-from .quality import Dequantized, Quality, assess, warn_damage
+from .quality import Quality, assess, warn_damage
 from .receive import Decoded, decode_model  # noqa: F401  (re-exported: their former home)
 
 PlanLike = Plan | str | Mapping[str, "QuantSpec | str"]
@@ -90,7 +90,7 @@ def encode_model(
     st = model_state(model_or_state)
     tensors = quantize_model(st, plan, counters=counters)
     data = encode_tensors(tensors, mode, entropy=entropy, dtypes=st.dtypes, ties=st.ties)
-    q = assess(st.arrays, Dequantized(tensors), st.roles)
+    q = assess(st.arrays, tensors, st.roles)
     if warn:
         warn_damage(q)
     return Encoded(data, tensors, q, st)

@@ -28,7 +28,7 @@ class Decoded:
 
 def decode_model(data: bytes, layout=None) -> Decoded:
     """Parse a stream and rebuild every tensor (FormatError on a bad stream)."""
-    stream = container.read_stream(data, layout)
+    stream = container.read_stream(data, layout, dequantized=True)
     arrays = {n: t.dequantize() for n, t in stream.tensors.items()}
     dtypes, ties = read_meta(arrays)
     for n, t in stream.tensors.items():

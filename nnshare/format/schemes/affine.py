@@ -25,6 +25,7 @@ from .. import bitpack, grain
 from ..errors import FormatError, SpecError
 from ..grain import Granularity, PerGroup, PerTensor
 from ..wire import Reader, varint
+from . import affine_codes
 from .base import (
     CODING_ENTROPY,
     FLOAT_BITS,
@@ -163,25 +164,6 @@ class AffineWire:
         return qmin, (1 << (b - 1)) - 1
 
 
-def _pack_rows(codes: np.ndarray, qmin: np.ndarray, widths: np.ndarray, per_row: int) -> bytes:
-    """Codes (rows, per_row) as offsets ``code - qmin[row]`` at each row's width, in blocks of
-    rows (bounded temporaries)."""
-    if widths.size and np.all(widths == widths[0]):
-        return bitpack.pack((codes.astype(np.int64) - qmin[:, None]).reshape(-1), int(widths[0]))
-    step = max(1, bitpack.VARWIDTH_CHUNK // max(per_row, 1))
-    return bitpack.pack_varwidth_chunks(
-        ((codes[a:a + step].astype(np.int64) - qmin[a:a + step, None]).reshape(-1),
-         np.repeat(widths[a:a + step], per_row)) for a in range(0, codes.shape[0], step))
-
-
-def _unpack_rows(buf, widths: np.ndarray, per_row: int, rows: int) -> np.ndarray:
-    if rows == 0:
-        return np.zeros(0, np.uint32)
-    if np.all(widths == widths[0]):
-        return bitpack.unpack(buf, rows * per_row, int(widths[0]))
-    return bitpack.unpack_varwidth(buf, np.repeat(widths, per_row))
-
-
 def entropy_domain(w: AffineWire, rows: int, version: int) -> tuple[int, int, int]:
     """(lo, hi, shift) of an entropy-coded affine record: symbols ``x_int - shift`` in
     ``[lo, hi]`` (v1: offsets from qmin; v2: the codes, over every row's code range)."""
@@ -267,7 +249,7 @@ class AffineScheme(Scheme):
 
         def pack() -> bytes:
             if w.channel_bits:
-                return _pack_rows(flat.reshape(rows, per_row), qmin, widths, per_row)
+                return affine_codes.pack_rows(flat.reshape(rows, per_row), qmin, widths, per_row)
             return bitpack.pack_codes(flat, w.qmin, w.bits)
 
         lo, hi, shift = entropy_domain(w, rows, coding.version)
@@ -290,8 +272,8 @@ class AffineScheme(Scheme):
             pad += 8 * len(cb) - CHANNEL_WIDTH_BITS * rows
         write_floats(out, sc, w.scale_dtype)
         if not w.symmetric:
-            zb = _pack_rows(np.asarray(q.params["zero_point"]).reshape(-1, 1),
-                            np.zeros(rows, np.int64), widths, 1)
+            zb = affine_codes.pack_rows(np.asarray(q.params["zero_point"]).reshape(-1, 1),
+                                        np.zeros(rows, np.int64), widths, 1)
             out.raw(zb)
             pad += 8 * len(zb) - int(widths.sum())
         tally.close("side", pad)
@@ -352,7 +334,8 @@ class AffineScheme(Scheme):
         if not sym:
             zbits = int(widths.sum())
             zb = r.take((zbits + 7) // 8, f"zero points of {name!r}")
-            params["zero_point"] = _unpack_rows(zb, widths, 1, rows).astype(np.int32).reshape(sshape)
+            zp = affine_codes.unpack_rows(zb, widths, 1, np.zeros(rows, np.int64))
+            params["zero_point"] = zp.reshape(sshape)
             pad += ceil8(zbits) - zbits
         tally.close("side", pad)
         per_row = n // rows if rows else 0
@@ -372,8 +355,7 @@ class AffineScheme(Scheme):
                     if np.any(m < qmin[:, None]) or np.any(m > qmax[:, None]):
                         raise FormatError(f"record {name!r}: a code lies outside its channel's range")
             elif has_cb:
-                offsets = _unpack_rows(buf, widths, per_row, rows).astype(np.int32)
-                flat = (offsets.reshape(rows, per_row) + qmin[:, None].astype(np.int32)).reshape(-1)
+                flat = affine_codes.unpack_rows(buf, widths, per_row, qmin).reshape(-1)
             else:
                 flat = bitpack.unpack_codes(buf, n, w.qmin, bits)
             if w.restricted and flat.size and flat.max() > w.qmax:
@@ -387,7 +369,12 @@ class AffineScheme(Scheme):
 
             ent = EntropyField(buf, n, hi, head, lo)
         packed = (w, params, buf) if coding != CODING_ENTROPY and not has_cb else None
-        return Pending(finish, ent, packed)
+
+        def values(context=None) -> np.ndarray:
+            fused = None if packed is None else affine_codes.packed_values(w, params, buf, tuple(shape))
+            return finish(context).dequantize() if fused is None else fused
+
+        return Pending(finish, ent, packed, values)
 
     # ------------------------------------------------------------------ meaning
     def dequantize(self, q) -> np.ndarray:

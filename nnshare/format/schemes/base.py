@@ -85,11 +85,14 @@ class Pending:
 
     ``finish(context)`` builds the tensor; ``entropy`` is set for an entropy-coded body;
     ``packed``: (wire, params, code bytes) of a body whose codes are packed at one width and can
-    be read in chunks (:class:`nnshare.format.lazy.PackedCodes`), else None."""
+    be read in chunks (:class:`nnshare.format.lazy.PackedCodes`), else None. ``values(context)``:
+    the float32 values ``finish(context).dequantize()`` gives, by a faster path (None: no such
+    path)."""
 
     finish: Callable[[np.ndarray | None], Any]
     entropy: EntropyField | None = None
     packed: tuple | None = None
+    values: Callable[[np.ndarray | None], np.ndarray] | None = None
 
 
 def choose_codes(
