@@ -124,22 +124,53 @@ def dequant_loop(raw, bits, qmin, scale, zero, row_len, gl, out):
 
 def unpack_rows_loop(raw, widths, row_len, qmin, out):
     """int32 codes of rows of ``row_len`` values, row r at ``widths[r]`` bits with its own
-    ``qmin[r]``, consecutive in ``raw``, into ``out`` (rows x row_len)."""
-    nb = raw.size
+    ``qmin[r]``, consecutive in ``raw`` (followed by at least 2 zero bytes), into ``out``."""
     p = 0
     for r in range(widths.size):
         b = widths[r]
-        mask = np.uint32((1 << b) - 1)
+        mask = (1 << b) - 1
         q = qmin[r]
         for j in range(row_len):
             b0 = p >> 3
-            v = np.uint32(raw[b0]) << np.uint32(16)
-            if b0 + 1 < nb:
-                v |= np.uint32(raw[b0 + 1]) << np.uint32(8)
-            if b0 + 2 < nb:
-                v |= np.uint32(raw[b0 + 2])
-            out[r, j] = np.int32((v >> np.uint32(24 - (p & 7) - b)) & mask) + q
+            v = (np.int64(raw[b0]) << 16) | (np.int64(raw[b0 + 1]) << 8) | np.int64(raw[b0 + 2])
+            out[r, j] = ((v >> (24 - (p & 7) - b)) & mask) + q
             p += b
+
+
+def dequant_rows_loop(raw, widths, qmin, scale, zero, out):
+    """float32 ``(float32(code) - z) * s`` of channel rows at their own widths (the layout of
+    :func:`unpack_rows_loop`; ``raw`` followed by at least 2 zero bytes) into ``out``
+    (rows x row_len); one scale and zero point per row."""
+    rows, m = out.shape
+    p = 0
+    for r in range(rows):
+        b = widths[r]
+        mask = (1 << b) - 1
+        s = scale[r]
+        off = np.float32(qmin[r]) - zero[r]  # exact (integers below 2**17)
+        j0 = 0
+        if b == 8 and (p & 7) == 0:
+            base = p >> 3
+            for j in range(m):
+                out[r, j] = (np.float32(raw[base + j]) + off) * s
+            j0 = m
+        elif b < 8 and (p & 7) == 0:  # 8 values fill b whole bytes: one 64-bit word per 8
+            base = p >> 3
+            for g in range(m >> 3):
+                acc = np.int64(0)
+                for t in range(b):
+                    acc = (acc << 8) | np.int64(raw[base + g * b + t])
+                for t in range(8):
+                    u = (acc >> (b * (7 - t))) & mask
+                    out[r, 8 * g + t] = (np.float32(u) + off) * s
+            j0 = m - (m & 7)
+        if j0 < m:
+            for j in range(j0, m):
+                q = p + j * b
+                b0 = q >> 3
+                v = (np.int64(raw[b0]) << 16) | (np.int64(raw[b0 + 1]) << 8) | np.int64(raw[b0 + 2])
+                out[r, j] = (np.float32((v >> (24 - (q & 7) - b)) & mask) + off) * s
+        p += m * b
 
 
 def pack_rows_loop(codes, widths, row_len, qmin, out):
@@ -172,6 +203,7 @@ class _Compiled:
         self.unpack = jit(unpack_loop)
         self.dequant = jit(dequant_loop)
         self.unpack_rows = jit(unpack_rows_loop)
+        self.dequant_rows = jit(dequant_rows_loop)
         self.pack_rows = jit(pack_rows_loop)
 
 

@@ -97,18 +97,24 @@ class AffineWire:
                 f"scale_dtype must be one of {', '.join(FLOAT_CODES)}, got {self.scale_dtype!r}"
             )
         if self.channel_bits:
-            ints = (isinstance(b, int | np.integer) and not isinstance(b, bool) for b in self.channel_bits)
-            if not all(ints):
-                raise SpecError("channel_bits must be a sequence of integers")
-            object.__setattr__(self, "channel_bits", tuple(int(b) for b in self.channel_bits))
+            cb = self.channel_bits
+            if not (isinstance(cb, tuple) and set(map(type, cb)) == {int}):  # the reader's case
+                ints = (isinstance(b, int | np.integer) and not isinstance(b, bool) for b in cb)
+                if not all(ints):
+                    raise SpecError("channel_bits must be a sequence of integers")
+                object.__setattr__(self, "channel_bits", tuple(int(b) for b in cb))
             if self.grain.kind != "channel":
                 raise SpecError("channel_bits (a bit width per channel) needs granularity 'channel'")
-            if not all(1 <= b <= 16 for b in self.channel_bits):
+            arr = np.asarray(self.channel_bits, np.int64)  # one vector pass, kept for row_bits
+            lo, hi = int(arr.min()), int(arr.max())
+            if lo < 1 or hi > 16:
                 raise SpecError("every entry of channel_bits must be in 1..16")
-            if self.bits != max(self.channel_bits):
+            if self.bits != hi:
                 raise SpecError("bits must equal max(channel_bits) when channel_bits is given")
-            if self.symmetric and min(self.channel_bits) < 2:
+            if self.symmetric and lo < 2:
                 raise SpecError("symmetric per-channel widths must be >= 2 (1 bit: symmetric=False)")
+            arr.flags.writeable = False
+            object.__setattr__(self, "_widths", arr)
 
     # flat views of the granularity (what most code reads)
     @property
@@ -152,7 +158,7 @@ class AffineWire:
                 raise SpecError(
                     f"channel_bits has {len(self.channel_bits)} entries, the tensor has {rows} channels"
                 )
-            return np.asarray(self.channel_bits, np.int64)
+            return self._widths
         return np.full(rows, self.bits, np.int64)
 
     def row_qrange(self, rows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -316,7 +322,7 @@ class AffineScheme(Scheme):
         if has_cb:
             nb = bitpack.packed_nbytes(rows, CHANNEL_WIDTH_BITS)
             cb = bitpack.unpack(r.take(nb, f"widths of {name!r}"), rows, CHANNEL_WIDTH_BITS)
-            channel_bits = tuple(int(x) + 1 for x in cb)
+            channel_bits = tuple((cb.astype(np.int64) + 1).tolist())
             if max(channel_bits, default=0) != bits:
                 raise FormatError(f"record {name!r}: widths disagree with the bit width {bits}")
             pad += 8 * nb - CHANNEL_WIDTH_BITS * rows
@@ -371,7 +377,10 @@ class AffineScheme(Scheme):
         packed = (w, params, buf) if coding != CODING_ENTROPY and not has_cb else None
 
         def values(context=None) -> np.ndarray:
-            fused = None if packed is None else affine_codes.packed_values(w, params, buf, tuple(shape))
+            fused = None
+            if coding != CODING_ENTROPY:
+                fused = (affine_codes.rows_values if has_cb else affine_codes.packed_values)(
+                    w, params, buf, tuple(shape))
             return finish(context).dequantize() if fused is None else fused
 
         return Pending(finish, ent, packed, values)

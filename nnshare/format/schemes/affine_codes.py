@@ -18,6 +18,13 @@ def _row_starts(widths: np.ndarray, per_row: int) -> np.ndarray:
     return np.concatenate(([0], np.cumsum(widths[:-1] * per_row))).astype(np.int64)
 
 
+def _padded(raw: np.ndarray) -> np.ndarray:
+    """``raw`` followed by 3 zero bytes (the compiled row loops read 3 bytes at a time)."""
+    out = np.zeros(raw.size + 3, np.uint8)
+    out[: raw.size] = raw
+    return out
+
+
 def pack_rows(codes: np.ndarray, qmin: np.ndarray, widths: np.ndarray, per_row: int) -> bytes:
     """Codes (rows x ``per_row``) as offsets ``code - qmin[row]`` (each in [0, 2**width)), row r
     at ``widths[r]`` bits, one row after the other, MSB first, zero-padded to a byte. Temporaries
@@ -62,7 +69,7 @@ def unpack_rows(buf, widths: np.ndarray, per_row: int, qmin: np.ndarray) -> np.n
         return out
     f = kernels.fast(rows * per_row)
     if f is not None:
-        f.unpack_rows(raw, widths, per_row, qmin, out)
+        f.unpack_rows(_padded(raw), widths, per_row, qmin, out)
         return out
     if per_row % 8:
         vals = bitpack.unpack_varwidth(raw, np.repeat(widths, per_row)).reshape(rows, per_row)
@@ -102,4 +109,24 @@ def packed_values(w, params: dict, buf, shape: tuple[int, ...]) -> np.ndarray | 
     raw = np.frombuffer(buf, np.uint8, count=bitpack.packed_nbytes(n, w.bits))
     out = np.empty((rows, row_len), np.float32)
     f.dequant(raw, w.bits, np.int32(w.qmin), scale, zero, row_len, gl, out)
+    return grain.from_stream_order(out.reshape(-1), tuple(shape), w)
+
+
+def rows_values(w, params: dict, buf, shape: tuple[int, ...]) -> np.ndarray | None:
+    """float32 values of an affine record with packed codes at per-channel widths (``w`` its
+    wire spec), equal to unpacking then dequantizing; None when the compiled loops do not apply
+    (small, restricted, no numba): the caller then takes the numpy path."""
+    n = int(np.prod(shape, dtype=np.int64))
+    f = kernels.fast(n)
+    if f is None or w.restricted or not w.channel_bits or n == 0:
+        return None
+    rows = grain.n_rows(shape, w)
+    widths = w.row_bits(rows)
+    qmin, _ = w.row_qrange(rows)
+    scale = np.ascontiguousarray(params["scale"], np.float32).reshape(-1)
+    zero = (np.zeros(rows, np.float32) if w.symmetric
+            else np.ascontiguousarray(params["zero_point"], np.float32).reshape(-1))
+    need = (int(widths.sum()) * (n // rows) + 7) // 8
+    out = np.empty((rows, n // rows), np.float32)
+    f.dequant_rows(_padded(np.frombuffer(buf, np.uint8, count=need)), widths, qmin, scale, zero, out)
     return grain.from_stream_order(out.reshape(-1), tuple(shape), w)
