@@ -262,7 +262,7 @@ def read_stream(
     records as :class:`nnshare.format.lazy.LazyTensor` (framing and CRC checked, codes decoded
     by ``finish()``), so a caller can decode one record at a time. ``dequantized``: keep only
     the float32 values of scheme records (:class:`.spec.DecodedTensor`; faster where a scheme
-    fuses unpacking and dequantizing).
+    fuses unpacking and dequantizing); entropy payloads are then booked unsplit in ``sections``.
 
     ``max_elements`` / ``max_output_bytes``: the receiver's caps on the elements the stream
     describes and the bytes it decodes to (defaults :data:`.budget.MAX_ELEMENTS`, 2**28, and

@@ -111,13 +111,13 @@ def scale_shape(shape: tuple[int, ...], spec) -> tuple[int, ...]:
     if g.kind == "channel":
         return (int(shape[ax]),)
     length = int(shape[ax])
-    rows = int(np.prod(shape, dtype=np.int64)) // length if length else 0
+    rows = math.prod(int(d) for d in shape) // length if length else 0
     return (rows, math.ceil(length / g.size))
 
 
 def n_rows(shape: tuple[int, ...], spec) -> int:
     """Number of parameter rows (scales) for a tensor of ``shape``."""
-    return int(np.prod(scale_shape(shape, spec), dtype=np.int64))
+    return int(math.prod(scale_shape(shape, spec)))
 
 
 def group_len(length: int, spec) -> int:
@@ -195,7 +195,7 @@ def from_stream_order(flat: np.ndarray, shape: tuple[int, ...], spec) -> np.ndar
 def row_len(shape: tuple[int, ...], spec) -> int | None:
     """Length of a row in stream order (for the entropy coder's row/column contexts)."""
     g = grain_of(spec)
-    n = int(np.prod(shape, dtype=np.int64))
+    n = math.prod(int(d) for d in shape)
     if len(shape) < 2 or n == 0:
         return None
     if g.kind == "tensor":

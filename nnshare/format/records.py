@@ -9,6 +9,7 @@ bodies are the same in both. See docs/format.md for the byte-level layout.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -168,12 +169,13 @@ def decode_record(
     ``lazy``: return a scheme record as a :class:`nnshare.format.lazy.LazyTensor` (codes decoded
     by its ``finish()``); ``dequantized``: return a scheme record as a
     :class:`nnshare.format.spec.DecodedTensor` of its float32 values (by the scheme's fused path
-    when it has one).
+    when it has one), its entropy payload booked as one "payload" section (not split into
+    model side info and coded words: that split parses the payload header once more).
     """
     _check_version(version)
     start = r.pos
     tally = Tally(name, lambda: r.pos)
-    n = int(np.prod(shape, dtype=np.int64))
+    n = math.prod(int(d) for d in shape)
     kind = r.u8(f"record kind of {name!r}")
     t: Tensor
     pending = None
@@ -219,7 +221,7 @@ def decode_record(
                               else pending.finish(context).dequantize())
         else:
             t = pending.finish(context)  # codes are unpacked / entropy-decoded only after the CRC passed
-        if pending.entropy is not None:
+        if pending.entropy is not None and not dequantized:  # values only: no accounting split
             secs = _split_entropy(secs, name, pending.entropy)
     secs.append(Section(name, "record", CRC_BITS))
     return t, secs

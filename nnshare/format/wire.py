@@ -121,13 +121,18 @@ class Reader:
             )
 
     def take(self, n: int, what: str | None = None) -> memoryview:
-        self.need(n, what)
-        out = self.buf[self.pos : self.pos + n]
-        self.pos += n
-        return out
+        pos = self.pos
+        if n < 0 or pos + n > len(self.buf):
+            self.need(n, what)
+        self.pos = pos + n
+        return self.buf[pos : pos + n]
 
     def u8(self, what: str | None = None) -> int:
-        return self.take(1, what)[0]
+        pos = self.pos
+        if pos >= len(self.buf):
+            self.need(1, what)
+        self.pos = pos + 1
+        return self.buf[pos]
 
     def u32be(self, what: str | None = None) -> int:
         return struct.unpack(">I", self.take(4, what))[0]

@@ -24,7 +24,6 @@ Payloads written before the flag keep their float64 tables (:meth:`.dists.Dist.p
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
 import numpy as np
 
@@ -32,6 +31,7 @@ FRAC = 16  # fractional bits of exponents y
 TOP_BITS = 36  # weight of the most probable symbol: 2**36
 FLOOR_BITS = 16  # smallest weight: 2**16 (2**-20 of the top, as the float tables)
 LOG2E_Q64 = 0x171547652B82FE177  # floor(log2(e) * 2**64)
+_C_GAUSS = math.isqrt(LOG2E_Q64 << 63)  # floor(sqrt(log2(e) / 2) * 2**64)
 _K = 96  # fixed-point bits of the square-root chain
 
 
@@ -67,37 +67,55 @@ def weights_of_exponents(y: np.ndarray) -> np.ndarray:
     return np.maximum(w, np.int64(1) << FLOOR_BITS)
 
 
-def _fixed(x: Fraction, bits: int) -> tuple[int, int]:
-    """(m, sh) with m = floor(x * 2**sh) holding ``bits`` significant bits (x > 0)."""
-    sh = bits - (x.numerator.bit_length() - x.denominator.bit_length())
-    m = (x.numerator << sh) // x.denominator if sh >= 0 else x.numerator // (x.denominator << -sh)
+def _fixed(num: int, den: int, bits: int) -> tuple[int, int]:
+    """(m, sh) with m = floor(x * 2**sh) holding ``bits`` significant bits, x = num / den > 0
+    (reduced to lowest terms first, as a Fraction would be)."""
+    g = math.gcd(num, den)
+    num, den = num // g, den // g
+    sh = bits - (num.bit_length() - den.bit_length())
+    m = (num << sh) // den if sh >= 0 else num // (den << -sh)
     return m, sh
 
 
 def _distance(lo: int, width: int, a: float) -> np.ndarray:
-    """|k - a| * 2**16 (int64, rounded) for k = lo .. lo + width - 1; a clamped near the range."""
-    fa = Fraction(float(a))
-    fa = min(max(fa, Fraction(lo - (1 << 21))), Fraction(lo + width + (1 << 21)))
-    a16 = round(fa * (1 << 16))
+    """|k - a| * 2**16 (int64, rounded half to even) for k = lo .. lo + width - 1; a clamped
+    near the range. Exact integer arithmetic on the float's ratio."""
+    an, ad = float(a).as_integer_ratio()
+    low, high = lo - (1 << 21), lo + width + (1 << 21)
+    if an < low * ad:
+        an, ad = low, 1
+    elif an > high * ad:
+        an, ad = high, 1
+    q, rem = divmod(an << 16, ad)
+    if 2 * rem > ad or (2 * rem == ad and q & 1):
+        q += 1
     k = np.arange(width, dtype=np.int64) + lo
-    return np.abs((k << 16) - a16)  # < 2**38
+    return np.abs((k << 16) - q)  # < 2**38
 
 
-def _scale(b: float) -> Fraction:
-    return min(max(Fraction(float(b)), Fraction(1, 1 << 8)), Fraction(1 << 24))
+def _scale(b: float) -> tuple[int, int]:
+    """b clamped to [2**-8, 2**24] as an exact ratio (numerator, denominator)."""
+    n, d = float(b).as_integer_ratio()
+    if n * 256 < d:
+        return 1, 256
+    if n > d << 24:
+        return 1 << 24, 1
+    return n, d
 
 
 def geometric_exponents(lo: int, width: int, a: float, b: float) -> np.ndarray:
     """y = |k - a| log2(e) / b in units of 2**-16 (before the shift to minimum 0)."""
-    g, sh = _fixed(Fraction(LOG2E_Q64, 1 << 64) / _scale(b), 24)  # g < 2**24
+    bn, bd = _scale(b)
+    g, sh = _fixed(LOG2E_Q64 * bd, bn << 64, 24)  # g < 2**24
     d = _distance(lo, width, a)
     return (d * g) >> sh
 
 
 def gauss_exponents(lo: int, width: int, a: float, b: float) -> np.ndarray:
     """y = ((k - a) / b)**2 log2(e) / 2 in units of 2**-16 (before the shift to minimum 0)."""
-    c = math.isqrt(LOG2E_Q64 << 63)  # floor(sqrt(log2(e) / 2) * 2**64)
-    h, sh = _fixed(Fraction(c, 1 << 64) / _scale(b), 24)
+    c = _C_GAUSS  # floor(sqrt(log2(e) / 2) * 2**64)
+    bn, bd = _scale(b)
+    h, sh = _fixed(c * bd, bn << 64, 24)
     u16 = np.minimum((_distance(lo, width, a) * h) >> sh, 1 << 27)  # |k - a| sqrt(.) / b * 2**16
     return (u16 * u16) >> 16
 

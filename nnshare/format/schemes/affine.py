@@ -16,6 +16,7 @@ Body (format v1 and v2 alike, see docs/format.md):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -182,7 +183,7 @@ def entropy_domain(w: AffineWire, rows: int, version: int) -> tuple[int, int, in
 
 
 def _code_bits(shape, w: AffineWire, rows: int) -> int:
-    n = int(np.prod(shape, dtype=np.int64))
+    n = math.prod(int(d) for d in shape)
     if not w.channel_bits:
         return n * w.bits
     return int(w.row_bits(rows).sum()) * (n // rows if rows else 0)
@@ -227,7 +228,7 @@ class AffineScheme(Scheme):
         if w.granularity != "channel":
             raise SpecError("per-channel bit widths need a spec with per-channel scales")
         rows = grain.n_rows(shape, w)
-        per_row = int(np.prod(shape, dtype=np.int64)) // rows if rows else 0
+        per_row = math.prod(int(d) for d in shape) // rows if rows else 0
         fixed = self.head_bits(w) + rows * FLOAT_BITS[w.scale_dtype] + ceil8(CHANNEL_WIDTH_BITS * rows)
         asym = 0 if w.symmetric else 1
         return fixed, per_row + asym, 1 + asym
@@ -239,7 +240,7 @@ class AffineScheme(Scheme):
     # ------------------------------------------------------------------ writing
     def write(self, out, tally, q, w: AffineWire, coding: Coding) -> None:
         shape = tuple(q.shape)
-        n = int(np.prod(shape, dtype=np.int64))
+        n = math.prod(int(d) for d in shape)
         rows = grain.n_rows(shape, w)
         widths = w.row_bits(rows)
         sc = np.asarray(q.params["scale"], np.float32)
@@ -289,7 +290,7 @@ class AffineScheme(Scheme):
     # ------------------------------------------------------------------ reading
     def read(self, r: Reader, tally, shape, version: int = 1) -> Pending:
         name = tally.name
-        n = int(np.prod(shape, dtype=np.int64))
+        n = math.prod(int(d) for d in shape)
         b1 = r.u8(f"spec of {name!r}")
         b2 = r.u8(f"spec of {name!r}")
         bits = (b1 >> 4) + 1
