@@ -157,3 +157,40 @@ def test_numba_off_by_environment_keeps_numpy(monkeypatch):
     monkeypatch.setenv("NNSHARE_NO_NUMBA", "1")
     assert kernels.fast(1 << 30) is None
     assert kernels.fast(10) is None
+
+
+_CHILD = """
+import hashlib, numpy as np, nnshare
+from nnshare.format import decode_arrays, kernels
+rng = np.random.default_rng(5)
+m = {"a": rng.standard_normal((160, 256), dtype=np.float32), "b": rng.standard_normal(256, dtype=np.float32)}
+cb = tuple(int(x) for x in rng.integers(2, 9, 160))
+h = hashlib.sha256()
+for spec in (nnshare.QuantSpec(bits=8), nnshare.QuantSpec(bits=4, granularity="channel"),
+             nnshare.QuantSpec(bits=5, symmetric=False, granularity="channel"),
+             nnshare.QuantSpec(bits=max(cb), granularity="channel", channel_bits=cb)):
+    data = nnshare.encode(m, nnshare.Plan.from_choices({"a": spec}))
+    h.update(data)
+    for k, v in sorted(decode_arrays(data).items()):
+        h.update(k.encode() + v.tobytes())
+print(kernels.fast(m["a"].size) is not None, h.hexdigest())
+"""
+
+
+def test_same_bytes_and_values_with_and_without_numba_in_a_fresh_process():
+    import os
+    import subprocess
+    import sys
+
+    def child(no_numba: bool) -> str:
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        env.pop("NNSHARE_NO_NUMBA", None)
+        if no_numba:
+            env["NNSHARE_NO_NUMBA"] = "1"
+        r = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True,
+                           env=env, check=True, timeout=600)
+        return r.stdout.split()
+
+    (fast, a), (slow, b) = child(False), child(True)
+    assert (fast, slow) == ("True", "False")  # 40,960 elements: the compiled path, then numpy
+    assert a == b
