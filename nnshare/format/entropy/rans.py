@@ -96,15 +96,13 @@ def tables(freqs: list[np.ndarray | None], prec: int, slot: bool = False):
     off = np.zeros(len(fs) + 1, np.int64)
     off[1:] = np.cumsum([f.size for f in fs])
     freq = np.concatenate(fs) if fs else np.zeros(0, np.int64)
-    cum = np.zeros_like(freq)
-    for c, f in enumerate(fs):
-        cum[off[c] : off[c + 1]] = np.cumsum(f) - f
+    run = np.cumsum(freq) - freq  # running sum; each context's share starts at off[c]
+    cum = run - np.repeat(run[off[:-1]], np.diff(off)) if freq.size else freq.copy()
     table = np.zeros(0, np.int32)
-    if slot:
-        table = np.empty(len(fs) << prec, np.int32)
-        for c, f in enumerate(fs):
-            table[c << prec : (c + 1) << prec] = np.repeat(
-                np.arange(off[c], off[c + 1], dtype=np.int32), f)
+    if slot:  # every context's frequencies sum to 2**prec: its slots follow the previous ones
+        table = np.repeat(np.arange(freq.size, dtype=np.int32), freq)
+        if table.size != len(fs) << prec:
+            raise FormatError("entropy payload: a context's frequencies do not sum to 2**prec")
     return freq, cum, off, table
 
 

@@ -77,9 +77,8 @@ def _fixed(num: int, den: int, bits: int) -> tuple[int, int]:
     return m, sh
 
 
-def _distance(lo: int, width: int, a: float) -> np.ndarray:
-    """|k - a| * 2**16 (int64, rounded half to even) for k = lo .. lo + width - 1; a clamped
-    near the range. Exact integer arithmetic on the float's ratio."""
+def _a16(lo: int, width: int, a: float) -> int:
+    """a * 2**16 rounded half to even, a first clamped to [lo - 2**21, lo + width + 2**21]."""
     an, ad = float(a).as_integer_ratio()
     low, high = lo - (1 << 21), lo + width + (1 << 21)
     if an < low * ad:
@@ -89,6 +88,13 @@ def _distance(lo: int, width: int, a: float) -> np.ndarray:
     q, rem = divmod(an << 16, ad)
     if 2 * rem > ad or (2 * rem == ad and q & 1):
         q += 1
+    return q
+
+
+def _distance(lo: int, width: int, a: float) -> np.ndarray:
+    """|k - a| * 2**16 (int64, rounded half to even) for k = lo .. lo + width - 1; a clamped
+    near the range. Exact integer arithmetic on the float's ratio."""
+    q = _a16(lo, width, a)
     k = np.arange(width, dtype=np.int64) + lo
     return np.abs((k << 16) - q)  # < 2**38
 
@@ -150,12 +156,66 @@ def quantize_float(p: np.ndarray, prec: int) -> np.ndarray:
 
 def context_freqs(dists, prec: int, int_tables: bool) -> list[np.ndarray | None]:
     """Per context: frequencies summing to 2**prec (None for a constant context), from the
-    integer weights (payloads with integer tables) or the float64 probabilities (older ones)."""
-    from .dists import CONST
+    integer weights (payloads with integer tables) or the float64 probabilities (older ones).
+    Integer tables of geometric and Gauss contexts are built for all contexts at once
+    (:func:`_batch_freqs`; the same integers as :func:`quantize` of each ``Dist.weights``)."""
+    from .dists import CONST, GAUSS, GEOMETRIC
 
-    q = (lambda d: quantize(d.weights(), prec)) if int_tables else (
-        lambda d: quantize_float(d.probs(), prec))
-    return [None if d.kind == CONST else q(d) for d in dists]
+    if not int_tables:
+        return [None if d.kind == CONST else quantize_float(d.probs(), prec) for d in dists]
+    out: list[np.ndarray | None] = [None] * len(dists)
+    batch = []
+    for i, d in enumerate(dists):
+        if d.kind in (GAUSS, GEOMETRIC):
+            batch.append(i)
+        elif d.kind != CONST:
+            out[i] = quantize(d.weights(), prec)
+    if batch:
+        for i, f in zip(batch, _batch_freqs([dists[i] for i in batch], prec), strict=True):
+            out[i] = f
+    return out
+
+
+def _batch_freqs(dists, prec: int) -> list[np.ndarray]:
+    """:func:`quantize` of the weights of geometric / Gauss contexts, vectorised over contexts:
+    the exponents of :func:`geometric_exponents` / :func:`gauss_exponents` with each context's
+    fixed-point constants, shifted to minimum 0 per context, then rounded per context."""
+    from .dists import GAUSS
+
+    widths = np.array([d.width for d in dists], np.int64)
+    starts = np.zeros(widths.size, np.int64)
+    starts[1:] = np.cumsum(widths)[:-1]
+    lo_k, a16, mul, sh, gauss = [], [], [], [], []
+    for d in dists:
+        bn, bd = _scale(d.b)
+        c = _C_GAUSS if d.kind == GAUSS else LOG2E_Q64
+        m, s_ = _fixed(c * bd, bn << 64, 24)
+        q = _a16(d.lo, d.width, d.a)
+        lo_k.append(d.lo)
+        a16.append(q)
+        mul.append(m)
+        sh.append(s_)
+        gauss.append(d.kind == GAUSS)
+    rep = np.repeat(np.arange(widths.size), widths)
+    k = np.arange(int(widths.sum()), dtype=np.int64) - starts[rep] + np.asarray(lo_k, np.int64)[rep]
+    dist = np.abs((k << 16) - np.asarray(a16, np.int64)[rep])
+    y = (dist * np.asarray(mul, np.int64)[rep]) >> np.asarray(sh, np.int64)[rep]
+    g = np.asarray(gauss, np.bool_)[rep]
+    u16 = np.minimum(y, 1 << 27)
+    y = np.where(g, (u16 * u16) >> 16, y)
+    y -= np.minimum.reduceat(y, starts)[rep]
+    w = weights_of_exponents(y)
+    mm = 1 << prec
+    total = np.add.reduceat(w, starts)
+    f = np.maximum((w * mm + (total // 2)[rep]) // total[rep], 1)
+    top_w = np.maximum.reduceat(w, starts)
+    cand = np.flatnonzero(w == top_w[rep])
+    top = cand[np.searchsorted(cand, starts)]  # first most probable symbol of each context
+    f[top] += mm - np.add.reduceat(f, starts)
+    parts = np.split(f, starts[1:])
+    for c in np.flatnonzero(f[top] < 1):  # flat tables with many floored symbols: the scalar rule
+        parts[c] = quantize(w[starts[c]:starts[c] + widths[c]], prec)
+    return parts
 
 
 def checksum_dists():
