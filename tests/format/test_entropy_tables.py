@@ -117,3 +117,39 @@ def test_legacy_float_table_payloads_decode_exactly(case):
         assert type(e).__name__ == "FormatError", e
     else:
         assert y.min() >= qmin and y.max() <= qmax and not np.array_equal(y, codes)
+
+
+def test_batched_context_tables_equal_the_per_context_definition():
+    """context_freqs builds geometric / Gauss tables for all contexts at once (issue 19); each
+    must equal quantize(Dist.weights()) of that context alone, and rans.tables' flat cum / slot
+    tables the per-context cumulative sums."""
+    from nnshare.format.entropy.dists import CONST, GAUSS, GEOMETRIC, TABLE, UNIFORM, Dist
+
+    rng = np.random.default_rng(7)
+    for _trial in range(60):
+        ds = []
+        for _ in range(int(rng.integers(1, 30))):
+            kind = int(rng.choice([GAUSS, GEOMETRIC, GAUSS, CONST, UNIFORM, TABLE]))
+            lo, w = int(rng.integers(-200, 50)), int(rng.integers(1, 200))
+            if kind == CONST:
+                ds.append(Dist(CONST, lo, 1))
+            elif kind == TABLE:
+                ds.append(Dist(TABLE, lo, w, levels=rng.integers(0, 64, w).astype(np.uint8)))
+            elif kind == UNIFORM:
+                ds.append(Dist(UNIFORM, lo, w))
+            else:
+                a = float(np.float32(rng.uniform(lo - 60, lo + w + 60)))
+                ds.append(Dist(kind, lo, w, a=a, b=float(np.float32(10 ** rng.uniform(-3, 7)))))
+        prec = int(rng.choice([12, 16, 22]))
+        got = tables.context_freqs(ds, prec, True)
+        for d, f in zip(ds, got, strict=True):
+            if d.kind == CONST:
+                assert f is None
+            else:
+                np.testing.assert_array_equal(f, tables.quantize(d.weights(), prec))
+        freq, cum, off, slot = rans.tables(got, prec, slot=True)
+        for c, f in enumerate(got):
+            f = np.array([1 << prec]) if f is None else f
+            np.testing.assert_array_equal(cum[off[c]:off[c + 1]], np.cumsum(f) - f)
+            np.testing.assert_array_equal(slot[c << prec:(c + 1) << prec],
+                                          np.repeat(np.arange(off[c], off[c + 1]), f))
