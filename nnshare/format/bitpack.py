@@ -175,7 +175,7 @@ def pack_codes(codes: np.ndarray, qmin: int, bits: int) -> bytes | bytearray:
 
 def unpack_codes(buf: bytes | memoryview, n: int, qmin: int, bits: int) -> np.ndarray:
     """Inverse of :func:`pack_codes`: int32 codes."""
-    f = kernels.fast(n)
+    f = kernels.fast(n, receiver=True)
     if f is not None:
         need = packed_nbytes(n, bits)
         if len(buf) < need:

@@ -3,8 +3,9 @@ affine dequantization, and per-row-width unpacking (receiver side; numba, the ``
 
 Each loop has a numpy twin in :mod:`.bitpack` / the affine scheme that gives the same bytes and
 the same float32 values (the tests compare them). numba is imported on first use and only for
-arrays of at least :data:`MIN_ELEMENTS` elements, so small streams and the CLI never pay for
-it; ``NNSHARE_NO_NUMBA=1`` (or numba missing) keeps everything on numpy.
+arrays of at least :data:`MIN_ELEMENTS` elements, and by a decoder only for large streams or
+once loaded (:func:`fast`), so small streams and the CLI never pay for it;
+``NNSHARE_NO_NUMBA=1`` (or numba missing) keeps everything on numpy.
 
 Bit layout (docs/format.md): value i of a b-bit field occupies stream bits [b*i, b*i + b), MSB
 first. A b <= 16-bit value starting at bit p lies inside the 3 bytes from byte p // 8, which
@@ -14,11 +15,14 @@ the loops read (bounds-checked) and shift.
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 
 #: Arrays of fewer elements take the numpy path (numba's import and dispatch cost more there).
 MIN_ELEMENTS = 1 << 15
+#: A decoder imports numba for a stream of this many elements (else only once it is loaded).
+LOAD_FROM = 1 << 22
 
 _UNSET = object()
 _FAST = _UNSET  # the compiled namespace, None for numpy; tests set None to force numpy
@@ -207,19 +211,28 @@ class _Compiled:
         self.pack_rows = jit(pack_rows_loop)
 
 
-def fast(n: int):
+def fast(n: int, receiver: bool = False):
     """The compiled loops for an array of n elements, or None (numpy path): None when n is
-    below :data:`MIN_ELEMENTS`, numba is missing or ``NNSHARE_NO_NUMBA`` is set."""
+    below :data:`MIN_ELEMENTS`, numba is missing or ``NNSHARE_NO_NUMBA`` is set.
+
+    ``receiver``: a decoder's call, which loads numba (~0.7 s with its caches) only when it is
+    loaded already or the stream being decoded holds at least :data:`LOAD_FROM` elements (the
+    rule of :mod:`.entropy.rans`), so a CLI decode of a small or medium model stays on numpy."""
     global _FAST
     if n < MIN_ELEMENTS:
         return None
     if _FAST is _UNSET:
-        _FAST = None
-        if not os.environ.get("NNSHARE_NO_NUMBA"):
-            try:
-                import numba
-            except ImportError:  # pragma: no cover - exercised where numba is absent
-                numba = None
-            if numba is not None:
-                _FAST = _Compiled(numba)
+        if os.environ.get("NNSHARE_NO_NUMBA"):
+            return None
+        if receiver and "numba" not in sys.modules:
+            from . import budget
+
+            b = budget.active()
+            if max(n, b.elements if b is not None else 0) < LOAD_FROM:
+                return None
+        try:
+            import numba
+        except ImportError:  # pragma: no cover - exercised where numba is absent
+            numba = None
+        _FAST = None if numba is None else _Compiled(numba)
     return _FAST

@@ -194,3 +194,23 @@ def test_same_bytes_and_values_with_and_without_numba_in_a_fresh_process():
     (fast, a), (slow, b) = child(False), child(True)
     assert (fast, slow) == ("True", "False")  # 40,960 elements: the compiled path, then numpy
     assert a == b
+
+
+def test_a_receiver_decodes_a_medium_stream_without_loading_numba(tmp_path):
+    """Decoding 40,960 packed codes in a fresh receiver stays on numpy: loading numba (~0.7 s)
+    would cost more than it saves; the values are the compiled path's."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(9)
+    m = {"a": rng.standard_normal((160, 256), dtype=np.float32)}
+    data = nnshare.encode(m, nnshare.Plan.from_choices({"a": nnshare.QuantSpec(bits=4)}))
+    (tmp_path / "s.nnsh").write_bytes(data)
+    code = ("import sys, numpy as np\nfrom nnshare.format import decode_arrays\n"
+            f"v = decode_arrays(open({str(tmp_path / 's.nnsh')!r}, 'rb').read())['a']\n"
+            f"np.save({str(tmp_path / 'v.npy')!r}, v)\nprint('numba' in sys.modules)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       timeout=600)
+    assert r.stdout.split() == ["False"]
+    assert kernels.fast(m["a"].size) is not None  # this (sender) process compiled the loops
+    np.testing.assert_array_equal(np.load(tmp_path / "v.npy"), decode_arrays(data)["a"])

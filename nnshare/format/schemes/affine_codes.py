@@ -67,7 +67,7 @@ def unpack_rows(buf, widths: np.ndarray, per_row: int, qmin: np.ndarray) -> np.n
         vals = bitpack.unpack(raw, rows * per_row, int(widths[0])).reshape(rows, per_row)
         np.add(vals, qmin[:, None].astype(np.int32), out=out, casting="unsafe")
         return out
-    f = kernels.fast(rows * per_row)
+    f = kernels.fast(rows * per_row, receiver=True)
     if f is not None:
         f.unpack_rows(_padded(raw), widths, per_row, qmin, out)
         return out
@@ -91,7 +91,7 @@ def packed_values(w, params: dict, buf, shape: tuple[int, ...]) -> np.ndarray | 
     compiled loops do not apply (small, restricted, per-channel widths, no numba): the caller
     then takes the numpy path."""
     n = int(np.prod(shape, dtype=np.int64))
-    f = kernels.fast(n)
+    f = kernels.fast(n, receiver=True)
     if f is None or w.restricted or w.channel_bits or n == 0:
         return None
     g = grain.grain_of(w)
@@ -117,7 +117,7 @@ def rows_values(w, params: dict, buf, shape: tuple[int, ...]) -> np.ndarray | No
     wire spec), equal to unpacking then dequantizing; None when the compiled loops do not apply
     (small, restricted, no numba): the caller then takes the numpy path."""
     n = int(np.prod(shape, dtype=np.int64))
-    f = kernels.fast(n)
+    f = kernels.fast(n, receiver=True)
     if f is None or w.restricted or not w.channel_bits or n == 0:
         return None
     rows = grain.n_rows(shape, w)
