@@ -124,10 +124,11 @@ def test_rows_at_their_own_widths_agree_on_both_back_ends(widths, per_row, seed)
     saved_min, saved_fast = kernels.MIN_ELEMENTS, kernels._FAST
     try:
         kernels.MIN_ELEMENTS = 1
-        fast = bytes(affine_codes.pack_rows(offsets, w, per_row))
+        codes = offsets + qmin[:, None]
+        fast = bytes(affine_codes.pack_rows(codes, qmin, w, per_row))
         back_f = affine_codes.unpack_rows(fast, w, per_row, qmin)
         kernels._FAST = None
-        slow = bytes(affine_codes.pack_rows(offsets, w, per_row))
+        slow = bytes(affine_codes.pack_rows(codes, qmin, w, per_row))
         back_s = affine_codes.unpack_rows(slow, w, per_row, qmin)
     finally:
         kernels.MIN_ELEMENTS, kernels._FAST = saved_min, saved_fast

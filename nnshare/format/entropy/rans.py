@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 
 import numpy as np
 
@@ -144,7 +145,8 @@ def load_compiled() -> bool:
 
 def use_compiled(n: int, n_lanes: int, stream_codes: int = 0) -> bool:
     """Whether a decode of ``n`` codes over ``n_lanes`` lanes runs the compiled loop: numba is
-    available and already loaded, or the stream holds at least :data:`NUMBA_FROM` codes
+    available and already loaded (numba imported by anyone: a sender, a trellis search), or the
+    stream holds at least :data:`NUMBA_FROM` codes
     (``stream_codes``), or the payload would take the plain-Python path (fewer than
     :data:`NUMPY_LANES` lanes, ~1 us per code) for :data:`PYTHON_MAX` codes or more. Below
     that, loading numba (~0.7 s) costs more than the numpy path it saves. Same result either
@@ -152,8 +154,8 @@ def use_compiled(n: int, n_lanes: int, stream_codes: int = 0) -> bool:
     fn = _decode_fast
     if fn is None:
         return False
-    return (fn is not _UNLOADED or max(n, stream_codes) >= NUMBA_FROM
-            or (n_lanes < NUMPY_LANES and n >= PYTHON_MAX))
+    return (fn is not _UNLOADED or "numba" in sys.modules  # its import is paid already
+            or max(n, stream_codes) >= NUMBA_FROM or (n_lanes < NUMPY_LANES and n >= PYTHON_MAX))
 
 
 def encode(sym: np.ndarray, ctx: np.ndarray, const, lo, freq, cum, off, prec: int, *, t: int,

@@ -79,9 +79,9 @@ def unpack_rows(buf, widths: np.ndarray, per_row: int, qmin: np.ndarray) -> np.n
     for b in np.unique(widths):  # rows of one width, each starting on a byte boundary
         sel = np.nonzero(widths == b)[0]
         nbytes = per_row * int(b) // 8
-        part = raw[(starts[sel, None] + np.arange(nbytes)).reshape(-1)]
-        vals = bitpack.unpack(part, sel.size * per_row, int(b)).reshape(sel.size, per_row)
-        out[sel] = vals.astype(np.int32) + qmin[sel, None].astype(np.int32)
+        rows_b = np.lib.stride_tricks.sliding_window_view(raw, nbytes)[starts[sel]]  # row copies
+        vals = bitpack.unpack(rows_b.reshape(-1), sel.size * per_row, int(b)).reshape(sel.size, per_row)
+        out[sel] = np.add(vals, qmin[sel, None].astype(np.int32), dtype=np.int32)
     return out
 
 
