@@ -103,6 +103,14 @@ def test_version_and_bare_help(folder):
     assert r.returncode == 2 and "encode" in r.stdout and "Traceback" not in r.stderr
 
 
+def test_python_dash_m_nnshare_is_the_cli(folder):
+    r = subprocess.run([sys.executable, "-m", "nnshare", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "nnshare 0.1.0", r.stderr
+    r = subprocess.run([sys.executable, "-m", "nnshare", "inspect", str(folder / "missing.nnsh")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
+
+
 def test_inspect_decode_help_do_not_import_torch(folder, tmp_path):
     probe = (
         "import sys, runpy\n"
