@@ -315,26 +315,29 @@ NOTES = [
     "two evaluations). Each evaluation loads the dequantized records of the written stream into one "
     "working copy of the model, tensor by tensor (what the receiver rebuilds; the bench decodes the "
     "chosen stream again into a fresh model: `decoded_metric` in the JSON).",
-    "- **all-MiniLM-L6-v2: 9.40 MB, 0.717x NNCodec (qp -31, 13.10 MB), 10 evaluations, 69 s CPU** "
-    "(590 s wall at load average 14 on 2 cores: the 60 s target is not met, by 15 %: each evaluation "
-    "TCQ-codes and entropy-codes 22.7M weights). Peak RSS 1,488 MB, 801 MB above the 687 MB before "
-    "the search (8.8x the 91 MB model; target 3x not met): the working copy of the model, the codes "
-    "of every tensor (int32) while the stream is written, the trellis' float64 temporaries on the "
-    "11.7M-entry word embedding and the Gauss-Newton accumulators (float64) sit on top of each other. "
-    "The MiniLM row ran when the \"task\" family still carried the per-channel steps (the same streams "
-    "the \"channel\" family writes now; relabelled), so the per-tensor family was not measured there. "
-    "NNCodec's 41 qps on MiniLM: -40..-22 from the earlier run, the other 22 added by "
-    "`--nncodec-missing` (3,322 s wall under load); deterministic, same model and evaluation.",
-    "- **After that run** the Gauss-Newton accumulators went to float32 and skip the embedding "
-    "tables (never split per channel): `task_weights` on MiniLM alone peaks at +226 MB RSS (was +511 "
-    "MB; 8.5 s CPU). Quantizing one MiniLM stream still peaks at +573 MB: the trellis' float64 "
-    "copies and int64 paths of the 11.7M-entry word embedding (chunking it changes the trellis' rate "
-    "tables, so the stream; left for the TCQ work). Not rerun on the whole search.",
-    "- **Which code each row ran.** The MLP, GRU, LM, autoencoder and MiniLM rows (02:19-02:24) ran "
+    "- **all-MiniLM-L6-v2: 9.42 MB, 0.719x NNCodec (qp -31, 13.10 MB), 14 evaluations, 37 s wall "
+    "/ 37 s CPU** on a quiet machine (load 0.9; rerun 03:05 with `--reuse-nncodec minilm` on the "
+    "final code, so every family was measured: channel, task, hybrid, uniform): the 60 s target "
+    "holds. An earlier run under load average 14 took 590 s wall / 69 s CPU for 10 evaluations. Peak "
+    "RSS 1,320 MB, 634 MB above the 686 MB before the search (7x the 91 MB model; the 3x target of "
+    "the speed issue is not met): the working copy of the model, the codes of every tensor (int32) "
+    "while the stream is written and the trellis' float64 temporaries on the 11.7M-entry word "
+    "embedding sit on top of each other. The chosen stream leaves the pooler (unused by the mean-"
+    "pooled embedding) at 0 dB SQNR and the attention key biases (softmax ignores them) at 3.7-5.9 "
+    "dB; compress warns about all five. NNCodec's 41 qps on MiniLM: "
+    "-40..-22 from the earlier run, the other 22 added by `--nncodec-missing` (3,322 s wall under "
+    "load); deterministic, same model and evaluation.",
+    "- **Memory by part:** `task_weights` on MiniLM alone peaks at +226 MB RSS (float32 "
+    "Gauss-Newton accumulators, embedding tables not probed; 8.5 s CPU). Quantizing one MiniLM "
+    "stream peaks at +573 MB: the trellis' float64 copies and int64 paths of the 11.7M-entry word "
+    "embedding (chunking it changes the trellis' rate tables, so the stream; left for the TCQ work).",
+    "- **Which code each row ran.** MiniLM: the final code (03:05). The MLP, GRU, LM and "
+    "autoencoder rows (02:19-02:24) ran "
     "when the \"task\" family still carried the per-channel steps: relabelled \"channel\" in the JSON "
     "where a tensor had them (same streams); the per-tensor family of the current code was measured "
     "on the CNN (02:25) and, having no channel split, the LM. All rows predate main's TCQ fix for a "
-    "short last stripe (201ac8c), which can move a stream by a few bytes.",
+    "short last stripe (201ac8c), which can move a stream by a few bytes (MiniLM: 9,396,355 B then, "
+    "9,416,500 B now).",
     "- **Data-free budget search memory** (`nnshare encode MiniLM/model.safetensors --budget-bytes "
     "12000000`, /usr/bin/time): peak RSS 356 MB (was 1,357 MB), 243 MB = 2.7x the model above the "
     "interpreter and imports (113 MB); the same stream bytes.",
