@@ -147,14 +147,15 @@ NOTES: list[str] = [
     "difference: the numpy Viterbi searched a short last stripe zero-padded to 64, which "
     "changes its path when rates are in the cost; it now searches it on its own like the "
     "compiled loop.",
-    "- **Timing under load.** Every figure is a median of repeated runs with the 1-minute load "
+    "- **Timing and load.** Every figure is a median of repeated runs with the 1-minute load "
     "average beside it; NNCodec runs in the same script between nnshare's runs, so both see "
-    "the same load. With 8 sessions on 2 cores wall time is several times CPU time; the CPU "
-    "ratios are the steadier measure. NNCodec's CPU time is its process time inside the "
+    "the same load. On a shared machine (load above 2 on these 2 cores) wall time is several "
+    "times CPU time and the CPU ratios are the steadier measure; on a quiet one (load below 1) "
+    "the two agree. NNCodec's CPU time is its process time inside the "
     "driver (its C++ coder included). With 2 processes the CPU time adds the children's.",
     "- **What is left.** The encoder's remaining cost is Python and NumPy work per tensor and "
     "per evaluation (context setup, row/column classes by k-means, level extraction) and the "
-    "Viterbi search itself (~20-45 ns per value and pass on this loaded machine). TCQ decoding "
+    "Viterbi search itself (~20-45 ns per value and pass, measured under load). TCQ decoding "
     "is still the serial trellis-state chain; the stripe-interleaved decoder (a format change) "
     "was not built in this round.",
 ]
