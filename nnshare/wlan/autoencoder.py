@@ -107,11 +107,18 @@ def train(
     encoder: nn.Module | None = None,
     decoder: nn.Module | None = None,
     progress: Callable[[int, float], None] | None = None,
+    batch_loss: Callable[[nn.Module, nn.Module, torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[nn.Module, nn.Module, list[float]]:
-    """Train encoder and decoder on features ``x`` (N, 64) with loss 1 - SGCS.
+    """Train encoder and decoder on features ``x`` (N, 64) with loss 1 - SGCS, or
+    ``batch_loss(encoder, decoder, xb)`` (a scalar) when given; ``cfg`` needs ``seed``, ``lr``,
+    ``epochs``, ``batch`` and ``b_lat``.
 
     Returns (encoder, decoder, mean loss per epoch). Deterministic for a given ``cfg.seed``.
     """
+    if batch_loss is None:
+        def batch_loss(enc: nn.Module, dec: nn.Module, xb: torch.Tensor) -> torch.Tensor:
+            return 1 - sgcs_torch(features_to_v(xb), reconstruct(dec, enc(xb), cfg.b_lat, ste=True)).mean()
+
     torch.manual_seed(cfg.seed)
     enc = encoder if encoder is not None else make_encoder()
     dec = decoder if decoder is not None else make_decoder()
@@ -125,10 +132,7 @@ def train(
         perm = torch.randperm(xt.shape[0], generator=gen)
         tot, nb = 0.0, 0
         for i in range(0, xt.shape[0], cfg.batch):
-            xb = xt[perm[i : i + cfg.batch]]
-            v = features_to_v(xb)
-            v_hat = reconstruct(dec, enc(xb), cfg.b_lat, ste=True)
-            loss = 1 - sgcs_torch(v, v_hat).mean()
+            loss = batch_loss(enc, dec, xt[perm[i : i + cfg.batch]])
             opt.zero_grad()
             loss.backward()
             opt.step()

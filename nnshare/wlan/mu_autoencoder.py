@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from ..format.errors import SpecError
-from .autoencoder import LATENT, make_decoder, make_encoder, quantize_latent
+from .autoencoder import LATENT, quantize_latent
+from .autoencoder import train as su_train
 from .beamforming import phase_normalise
 from .mu_feedback import AVG_SNR_BITS, DELTA_SNR_BITS
 from .ofdm import feedback_tones
@@ -102,30 +103,14 @@ def train(
     x: np.ndarray, cfg: MuTrainConfig, *, progress: Callable[[int, float], None] | None = None
 ) -> tuple[nn.Module, nn.Module, list[float]]:
     """Train encoder and decoder on features ``x`` (N, 64) with ``cfg.loss`` (latent quantized
-    with the straight-through estimator). Returns (encoder, decoder, mean loss per epoch)."""
-    torch.manual_seed(cfg.seed)
-    enc, dec = make_encoder(), make_decoder()
-    opt = torch.optim.Adam(list(enc.parameters()) + list(dec.parameters()), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-    gen = torch.Generator().manual_seed(cfg.seed)
-    history = []
-    for ep in range(cfg.epochs):
-        perm = torch.randperm(xt.shape[0], generator=gen)
-        tot, nb = 0.0, 0
-        for i in range(0, xt.shape[0], cfg.batch):
-            xb = xt[perm[i : i + cfg.batch]]
-            err = 1 - sgcs_torch(features_to_v(xb), reconstruct(dec, enc(xb), cfg.b_lat, ste=True))
-            loss = err.mean() if cfg.loss == "sgcs" else torch.log10(err.clamp_min(0) + 1e-5).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            tot += loss.item()
-            nb += 1
-        sched.step()
-        history.append(tot / max(nb, 1))
-        if progress is not None:
-            progress(ep, history[-1])
+    with the straight-through estimator) by the flagship's loop. Returns (encoder, decoder, mean
+    loss per epoch), both in eval mode."""
+
+    def batch_loss(enc: nn.Module, dec: nn.Module, xb: torch.Tensor) -> torch.Tensor:
+        err = 1 - sgcs_torch(features_to_v(xb), reconstruct(dec, enc(xb), cfg.b_lat, ste=True))
+        return err.mean() if cfg.loss == "sgcs" else torch.log10(err.clamp_min(0) + 1e-5).mean()
+
+    enc, dec, history = su_train(x, cfg, progress=progress, batch_loss=batch_loss)
     enc.eval()
     dec.eval()
     return enc, dec, history

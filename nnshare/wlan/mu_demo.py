@@ -76,6 +76,16 @@ def _clean(x):
     return x
 
 
+def training_set(cfg: MuConfig):
+    """The training features (N, 64) and the training config of a run ``cfg`` (deterministic)."""
+    from . import mu_autoencoder as A
+    from . import mu_experiment as E
+
+    tc = A.MuTrainConfig(n_channels=cfg.n_train, n_users=cfg.n_users, epochs=cfg.epochs,
+                         b_lat=cfg.b_lat, loss=cfg.loss, seed=cfg.seed)
+    return E.training_features(cfg.n_train, cfg.n_users, tc.snr_db, seed=1000 + cfg.seed), tc
+
+
 def run_mu(cfg: MuConfig = MuConfig(), progress: Callable[[str], None] | None = None) -> dict:
     """Run the MU-MIMO experiment; returns the results dict (JSON-safe)."""
     import torch
@@ -92,15 +102,7 @@ def run_mu(cfg: MuConfig = MuConfig(), progress: Callable[[str], None] | None = 
     t0 = time.time()
     c0 = time.process_time()
     res: dict = {"config": asdict(cfg), "timings_s": {}}
-    tc = A.MuTrainConfig(
-        n_channels=cfg.n_train,
-        n_users=cfg.n_users,
-        epochs=cfg.epochs,
-        b_lat=cfg.b_lat,
-        loss=cfg.loss,
-        seed=cfg.seed,
-    )
-    x = E.training_features(cfg.n_train, cfg.n_users, tc.snr_db, seed=1000 + cfg.seed)
+    x, tc = training_set(cfg)
     say(f"training the 4x1 autoencoder on {x.shape[0]} groups")
     enc, dec, hist = A.train(x, tc)
     res["train_loss"] = hist

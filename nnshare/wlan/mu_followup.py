@@ -29,7 +29,7 @@ def follow_up(
 
     from . import mu_autoencoder as A
     from . import mu_experiment as E
-    from .mu_demo import MuConfig, _clean
+    from .mu_demo import MuConfig, _clean, training_set
     from .mu_sharing import local_grid, smallest_stream
     from .sharing import share
 
@@ -37,15 +37,7 @@ def follow_up(
     t0, c0 = time.time(), time.process_time()
     names = {f.name for f in fields(MuConfig)}
     cfg = MuConfig(**{k: _tup(v) for k, v in res["config"].items() if k in names})
-    tc = A.MuTrainConfig(
-        n_channels=cfg.n_train,
-        n_users=cfg.n_users,
-        epochs=cfg.epochs,
-        b_lat=cfg.b_lat,
-        loss=cfg.loss,
-        seed=cfg.seed,
-    )
-    x = E.training_features(cfg.n_train, cfg.n_users, tc.snr_db, seed=1000 + cfg.seed)
+    x, tc = training_set(cfg)
     enc, dec, hist = A.train(x, tc)
     if not np.allclose(hist, res["train_loss"], rtol=0, atol=1e-9):
         raise SpecError("retraining did not reproduce the stored run's training loss")

@@ -16,28 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import compress, decode, inspect
+from .. import compress
 from ..format.errors import SpecError
-from .autoencoder import make_encoder
 from .mu_experiment import MCS_LIST, MuTestSet, ae_mu_scheme, per_curves
-from .sharing import Shared
-
-
-def receive(scheme: str, data: bytes) -> Shared:
-    """Decode an agreed-mode encoder stream into a fresh encoder, with its exact bit counts."""
-    fresh = make_encoder()
-    report = inspect(data, into=fresh)
-    enc = decode(data, into=fresh)
-    enc.eval()
-    return Shared(
-        scheme=scheme,
-        encoder=enc,
-        stream_bytes=len(data),
-        total_bits=report.total_bits,
-        shared_bits=report.shared_bits,
-        payload_bits=report.payload_bits,
-        side_bits=report.side_bits,
-    )
+from .sharing import Shared, receive
 
 
 def local_grid(snr10: dict, lo: float = -1.0, hi: float = 2.5, step: float = 0.25) -> np.ndarray:

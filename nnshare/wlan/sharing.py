@@ -68,7 +68,8 @@ class Shared:
         }
 
 
-def _receive(scheme: str, data: bytes) -> Shared:
+def receive(scheme: str, data: bytes) -> Shared:
+    """Decode an agreed-mode encoder stream into a fresh encoder, with its exact bit counts."""
     fresh = make_encoder()
     report = inspect(data, into=fresh)
     decoded = decode(data, into=fresh)
@@ -87,7 +88,7 @@ def _receive(scheme: str, data: bytes) -> Shared:
 def share(encoder: nn.Module, scheme: str) -> Shared:
     """Encode ``encoder`` with a PTQ scheme (agreed-architecture mode) and decode it again."""
     data = encode(encoder, scheme_plan(scheme), mode="agreed")
-    return _receive(scheme, data)
+    return receive(scheme, data)
 
 
 def share_tensors(scheme: str, tensors: Mapping) -> Shared:
@@ -96,4 +97,4 @@ def share_tensors(scheme: str, tensors: Mapping) -> Shared:
     if set(order) != set(tensors):
         raise SpecError(f"tensors {sorted(tensors)} do not match the encoder's {order}")
     data = encode_tensors({n: tensors[n] for n in order}, mode="agreed")
-    return _receive(scheme, data)
+    return receive(scheme, data)

@@ -7,8 +7,8 @@ from nnshare.wlan import beamforming as bf
 from nnshare.wlan import mu_autoencoder as A
 from nnshare.wlan import mu_experiment as E
 from nnshare.wlan.autoencoder import make_encoder
-from nnshare.wlan.mu_sharing import local_grid, receive
-from nnshare.wlan.sharing import share
+from nnshare.wlan.mu_sharing import local_grid
+from nnshare.wlan.sharing import receive, share
 
 
 @pytest.fixture(scope="module")
