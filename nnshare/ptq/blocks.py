@@ -93,12 +93,10 @@ def run_block(model: nn.Module, rec: BlockRecord, block: str, xs: list[torch.Ten
         ]
 
 
-def capture_in_block(
-    model: nn.Module, rec: BlockRecord, block: str, xs: list[torch.Tensor], names: list[str]
-) -> dict[str, list[torch.Tensor]]:
-    """Inputs of the layers ``names`` (inside ``block``) per batch, running only that block on
-    ``xs`` and stopping as soon as all of them ran."""
-    got: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+def capture_inputs(modules: dict[str, nn.Module], items, call) -> dict[str, list[torch.Tensor]]:
+    """The first input of every module in ``modules`` (name -> module) for each of ``items``,
+    running ``call(item)`` under no_grad and stopping it as soon as all of them ran once."""
+    got: dict[str, list[torch.Tensor]] = {n: [] for n in modules}
     count = [0]
 
     def hook_for(name):
@@ -110,13 +108,12 @@ def capture_in_block(
 
         return hook
 
-    handles = [model.get_submodule(n).register_forward_pre_hook(hook_for(n)) for n in names]
-    m = model.get_submodule(block)
+    handles = [m.register_forward_pre_hook(hook_for(n)) for n, m in modules.items()]
     try:
         with torch.no_grad():
-            for x, a, kw in zip(xs, rec.args[block], rec.kwargs[block], strict=True):
+            for item in items:
                 try:
-                    m(x, *a[1:], **kw)
+                    call(item)
                 except Stop:
                     pass
                 count[0] += 1
@@ -124,3 +121,14 @@ def capture_in_block(
         for h in handles:
             h.remove()
     return got
+
+
+def capture_in_block(
+    model: nn.Module, rec: BlockRecord, block: str, xs: list[torch.Tensor], names: list[str]
+) -> dict[str, list[torch.Tensor]]:
+    """Inputs of the layers ``names`` (inside ``block``) per batch, running only that block on
+    ``xs`` and stopping as soon as all of them ran."""
+    m = model.get_submodule(block)
+    items = zip(xs, rec.args[block], rec.kwargs[block], strict=True)
+    return capture_inputs({n: model.get_submodule(n) for n in names}, items,
+                          lambda it: m(it[0], *it[1][1:], **it[2]))

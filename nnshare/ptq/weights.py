@@ -20,8 +20,7 @@ from ..format.spec import QuantizedTensor, QuantSpec, from_blocks, scale_shape, 
 from ..plan import Plan
 from ..quant import ranges
 from ..quant.affine import params_from_range, quantize
-from .blocks import BlockRecord, capture_in_block, find_blocks, run_block
-from .blocks import Stop as _Stop
+from .blocks import BlockRecord, capture_in_block, capture_inputs, find_blocks, run_block
 from .patterns import check_layer, get_module, layers
 
 SpecLike = QuantSpec | Plan | Mapping[str, QuantSpec]
@@ -241,31 +240,8 @@ def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
 def capture_until(model: nn.Module, names: list[str], batches, forward) -> dict[str, list[torch.Tensor]]:
     """Inputs of ``names`` per batch, stopping each forward pass as soon as all of them ran once
     (the rest of the model is not computed)."""
-    got: dict[str, list[torch.Tensor]] = {n: [] for n in names}
-    count = [0]
-
-    def hook_for(name):
-        def hook(_m, args):
-            if len(got[name]) == count[0]:
-                got[name].append(args[0].detach())
-            if all(len(v) > count[0] for v in got.values()):
-                raise _Stop
-
-        return hook
-
-    handles = [get_module(model, n).register_forward_pre_hook(hook_for(n)) for n in names]
-    try:
-        with torch.no_grad():
-            for b in batches:
-                try:
-                    run(model, b, forward)
-                except _Stop:
-                    pass
-                count[0] += 1
-    finally:
-        for h in handles:
-            h.remove()
-    return got
+    return capture_inputs({n: get_module(model, n) for n in names}, batches,
+                          lambda b: run(model, b, forward))
 
 
 def sequential(
