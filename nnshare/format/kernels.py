@@ -21,8 +21,6 @@ import numpy as np
 
 #: Arrays of fewer elements take the numpy path (numba's import and dispatch cost more there).
 MIN_ELEMENTS = 1 << 15
-#: A decoder imports numba for a stream of this many elements (else only once it is loaded).
-LOAD_FROM = 1 << 22
 
 _UNSET = object()
 _FAST = _UNSET  # the compiled namespace, None for numpy; tests set None to force numpy
@@ -216,7 +214,7 @@ def fast(n: int, receiver: bool = False):
     below :data:`MIN_ELEMENTS`, numba is missing or ``NNSHARE_NO_NUMBA`` is set.
 
     ``receiver``: a decoder's call, which loads numba (~0.7 s with its caches) only when it is
-    loaded already or the stream being decoded holds at least :data:`LOAD_FROM` elements (the
+    loaded already or the stream being decoded holds at least ``rans.NUMBA_FROM`` elements (the
     rule of :mod:`.entropy.rans`), so a CLI decode of a small or medium model stays on numpy."""
     global _FAST
     if n < MIN_ELEMENTS:
@@ -226,9 +224,10 @@ def fast(n: int, receiver: bool = False):
             return None
         if receiver and "numba" not in sys.modules:
             from . import budget
+            from .entropy.rans import NUMBA_FROM
 
             b = budget.active()
-            if max(n, b.elements if b is not None else 0) < LOAD_FROM:
+            if max(n, b.elements if b is not None else 0) < NUMBA_FROM:
                 return None
         try:
             import numba
