@@ -19,7 +19,7 @@ from torch import nn
 from ..link.phy import Phy
 from . import abstraction
 from . import beamforming as bf
-from .bitlevel import snr_at_per
+from .experiment import MCS_LIST, Curves
 from .mu_autoencoder import feedback as ae_feedback
 from .mu_autoencoder import to_features
 from .mu_channels import generate_mu
@@ -27,8 +27,6 @@ from .mu_feedback import MuScheme, to_data_tones
 from .mu_precoding import ap_channel, mu_sinr, precoder
 from .ofdm import data_tones, feedback_tones, ru242_tones, tone_positions
 
-MCS_LIST = (4, 7, 9, 11)
-TARGET_PER = 0.1
 IDEAL = "ideal"
 
 _GRID4 = feedback_tones(4)
@@ -99,17 +97,8 @@ def link_sinr(
 
 
 @dataclass(frozen=True)
-class MuCurves:
+class MuCurves(Curves):
     """``per[scheme][mcs]`` (len(snr_db),): PER averaged over drops and users."""
-
-    snr_db: np.ndarray
-    per: dict
-
-    def snr_at_target(self, target: float = TARGET_PER) -> dict:
-        """{scheme: {mcs: SNR (dB) at ``target`` PER}} (nan if not crossed on the grid)."""
-        return {
-            s: {m: snr_at_per(self.snr_db, c, target) for m, c in by.items()} for s, by in self.per.items()
-        }
 
     def sum_goodput(self, n_users: int) -> dict:
         """{scheme: (len(snr_db),) Mb/s}: U x max over MCS of (1 - PER) x the HE 20 MHz 1-SS rate
