@@ -7,6 +7,7 @@ other from the same initial weights. Loopback only (127.0.0.1).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import socket
@@ -79,9 +80,13 @@ def _worker(rank: int, world: int, port: int, out: str, hooks: tuple[str, ...], 
         else:
             sent = 4 * n_params
         results[name] = {"accuracy": acc, "bytes_per_step": float(sent), "params": n_params, "steps": steps}
+        # the DDP reducer and its hook state hold the process group: free them while it lives
+        del model, opt, state
+        gc.collect()
     if rank == 0:
         with open(out, "w") as f:
             json.dump(results, f)
+    dist.barrier()
     dist.destroy_process_group()
 
 
