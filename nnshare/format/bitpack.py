@@ -81,6 +81,8 @@ def unpack(buf: bytes | memoryview, n: int, bits: int) -> np.ndarray:
         v = int.from_bytes(raw.tobytes(), "big") >> (8 * need - n * bits)
         mask_ = (1 << bits) - 1
         return np.array([(v >> (bits * (n - 1 - i))) & mask_ for i in range(n)], np.uint32)
+    if bits < 8:
+        return _unpack_narrow(raw, n, bits)
     g = -(-n // 8)
     by = np.zeros(g * bits, np.uint32)
     by[:need] = raw
@@ -94,6 +96,34 @@ def unpack(buf: bytes | memoryview, n: int, bits: int) -> np.ndarray:
             acc = (acc << np.uint32(8)) | by[:, k]
         tail = 8 * (last + 1) - (bits * i + bits)  # bits after value i inside the last byte
         out[:, i] = (acc >> np.uint32(tail)) & mask
+    return out.reshape(-1)[:n]
+
+
+def _unpack_narrow(raw: np.ndarray, n: int, bits: int) -> np.ndarray:
+    """:func:`unpack` at 3, 5, 6 or 7 bits in uint8 arithmetic: a group of 8 values is ``bits``
+    bytes and each value spans at most two of them (its high part shifted out of one byte, its
+    low part out of the next), so every value is 2-4 uint8 operations on strided columns."""
+    g = -(-n // 8)
+    by = raw
+    if raw.size != g * bits:
+        by = np.zeros(g * bits, np.uint8)
+        by[: raw.size] = raw
+    by = by.reshape(g, bits)
+    out = np.empty((g, 8), np.uint8)
+    tmp = np.empty(g, np.uint8)
+    mask = np.uint8((1 << bits) - 1)
+    for i in range(8):
+        k, o = divmod(bits * i, 8)  # first byte of value i, its offset from that byte's MSB
+        dst = out[:, i]
+        if o + bits <= 8:
+            np.right_shift(by[:, k], np.uint8(8 - o - bits), out=dst)
+            if o:
+                np.bitwise_and(dst, mask, out=dst)
+        else:  # high o + bits - 8 ... : the low bits of byte k, then the top of byte k + 1
+            np.left_shift(by[:, k], np.uint8(o + bits - 8), out=tmp)
+            np.bitwise_and(tmp, mask, out=tmp)
+            np.right_shift(by[:, k + 1], np.uint8(16 - o - bits), out=dst)
+            np.bitwise_or(dst, tmp, out=dst)
     return out.reshape(-1)[:n]
 
 

