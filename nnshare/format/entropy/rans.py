@@ -107,6 +107,18 @@ def tables(freqs: list[np.ndarray | None], prec: int, slot: bool = False):
     return freq, cum, off, table
 
 
+def local_slots(slot: np.ndarray, off: np.ndarray, prec: int) -> np.ndarray:
+    """The compiled decoder's slot table: each slot's symbol within its context (``slot`` of
+    :func:`tables` less the context's first flat index) as uint8, uint16 or int32, the smallest
+    that holds the widest alphabet (a smaller table stays in cache)."""
+    if not slot.size:
+        return slot
+    w = int(np.diff(off).max())
+    dt = np.uint8 if w <= 1 << 8 else np.uint16 if w <= 1 << 16 else np.int32
+    loc = slot.reshape(-1, 1 << prec) - off[:-1, None].astype(np.int32)
+    return loc.astype(dt).reshape(-1)
+
+
 class _Unloaded:
     """Placeholder of a compiled loop numba has not loaded yet (importing numba and loading its
     cache costs ~0.2 s + ~0.5 s, more than the numpy path spends on a small stream)."""
@@ -190,6 +202,8 @@ def decode(words: np.ndarray, n: int, *, t_len: int, n_lanes: int, tcq: bool, nb
     if fn is None:
         fn = rans_np.decode if n_lanes >= NUMPY_LANES else rans_py.decode_loop
     rc_a = np.zeros(1, np.int16) if rc is None else np.ascontiguousarray(rc, np.int16)
+    if fn is _decode_fast:  # the compiled loop reads symbols within their context
+        slot = local_slots(np.asarray(slot), np.asarray(off), int(prec))
     trans, quant = trellis
     out, status = fn(np.ascontiguousarray(words, np.uint32), int(n), int(t_len), int(n_lanes),
                      bool(tcq), bool(nb), int(center), int(t1), int(t2), rc_a, int(n_rc),
