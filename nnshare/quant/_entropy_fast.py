@@ -38,11 +38,71 @@ def _sq_means_loop(sym, center, row_len):
     return rows, cols / n_rows
 
 
+def _counts_loop(v):
+    """(min, counts of v - min) of a non-empty integer array."""
+    lo = v[0]
+    hi = v[0]
+    for i in range(v.size):
+        if v[i] < lo:
+            lo = v[i]
+        elif v[i] > hi:
+            hi = v[i]
+    h = np.zeros(hi - lo + 1, np.int64)
+    for i in range(v.size):
+        h[v[i] - lo] += 1
+    return lo, h
+
+
+def _ctx_loop(q, use_q, sym, nb, center, t1, t2, t_len, rows, cols, row_len, k_rc, k_col):
+    """Contexts (int16) in the order of ``entropy_model._setup``: quantizer id, neighbour class
+    of the previous symbol in the stripe (0 at a stripe start), row/column class."""
+    n = sym.size
+    out = np.empty(n, np.int16)
+    for i in range(n):
+        c = np.int64(q[i]) if use_q else np.int64(0)
+        if nb:
+            pm = np.int64(0) if i % t_len == 0 else abs(sym[i - 1] - center)
+            c = c * 3 + (1 if pm > t1 else 0) + (1 if pm > t2 else 0)
+        if k_rc:
+            c = c * k_rc + np.int64(rows[i // row_len]) * k_col + np.int64(cols[i % row_len])
+        out[i] = c
+    return out
+
+
 if numba is not None:
     _hist_fast = numba.njit(cache=True, nogil=True)(_hist_loop)
     _sq_means_fast = numba.njit(cache=True, nogil=True)(_sq_means_loop)
+    _counts_fast = numba.njit(cache=True, nogil=True)(_counts_loop)
+    _ctx_fast = numba.njit(cache=True, nogil=True)(_ctx_loop)
 else:  # pragma: no cover
-    _hist_fast = _sq_means_fast = None
+    _hist_fast = _sq_means_fast = _counts_fast = _ctx_fast = None
+
+
+def counts(v: np.ndarray) -> tuple[int, np.ndarray]:
+    """(min, int64 counts of ``v - min``) of a non-empty integer array: one compiled pass."""
+    if _counts_fast is not None:
+        lo, h = _counts_fast(np.ascontiguousarray(v))
+        return int(lo), h
+    lo = int(v.min())
+    return lo, np.bincount((v - lo).astype(np.int64, copy=False))
+
+
+def contexts(q, sym, nb: tuple[int, int, int] | None, rc: tuple | None) -> np.ndarray | None:
+    """All of a model's contexts in one compiled pass (None without numba: the caller composes
+    them with numpy). ``q``: quantizer ids or None; ``nb``: (center, t1, t2) or None; ``rc``:
+    (rows, cols, row_len, k_row, k_col) or None."""
+    if _ctx_fast is None:
+        return None
+    from ..format.entropy import contexts as cx
+
+    n = sym.size
+    center, t1, t2 = nb if nb else (0, 0, 0)
+    rows, cols, row_len, k_row, k_col = rc if rc else (np.zeros(1, np.int8), np.zeros(1, np.int8),
+                                                       1, 0, 0)
+    return _ctx_fast(q if q is not None else np.zeros(1, np.int8), q is not None,
+                     np.ascontiguousarray(sym, np.int64), nb is not None, int(center), int(t1),
+                     int(t2), cx.stripes(n)[1], rows, cols, int(row_len), int(k_row * k_col),
+                     int(k_col))
 
 
 def joint_hist(ctx: np.ndarray, sym: np.ndarray, lo: int, n_ctx: int, width: int) -> np.ndarray:

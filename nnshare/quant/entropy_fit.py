@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..format.entropy.dists import CONST, GAUSS, GEOMETRIC, LEVEL_BITS, TABLE, UNIFORM, Dist
-from ._entropy_fast import sq_means
+from ._entropy_fast import counts, sq_means
 
 _MAX_LEVEL = (1 << LEVEL_BITS) - 1
 _FLOOR = 2.0**-20
@@ -129,3 +129,48 @@ def rowcol_classes(
     rows = scale_classes(np.sqrt(r2), k_row)
     cols = scale_classes(np.sqrt(c2), k_col)
     return rows, cols
+
+
+def int_quantile(v: np.ndarray, qs) -> list[int]:
+    """Quantiles (lower) of a non-empty array of non-negative integers, via a histogram."""
+    v = np.asarray(v)
+    if v.size and v.max() < (1 << 22):
+        cdf = np.cumsum(np.bincount(v.astype(np.int64, copy=False)))
+        return [int(np.searchsorted(cdf, q * (v.size - 1) + 1)) for q in qs]
+    return [int(x) for x in np.quantile(v, qs, method="lower")]
+
+
+def median(v: np.ndarray, memo: dict | None = None) -> int:
+    """Lower median of an integer array (remembered in ``memo`` per array)."""
+    if memo is not None and id(v) in memo:
+        return memo[id(v)]
+    lo, h = _counts(v, memo)
+    if h.size < (1 << 22):  # as int_quantile(v - lo): the lower median from the histogram
+        m = lo + int(np.searchsorted(np.cumsum(h), 0.5 * (v.size - 1) + 1))
+    else:
+        m = lo + int_quantile(v - lo, [0.5])[0]
+    if memo is not None:
+        memo[id(v)] = m
+    return m
+
+
+def _counts(v: np.ndarray, memo: dict | None) -> tuple[int, np.ndarray]:
+    """(min, counts of v - min), remembered in ``memo`` per array."""
+    key = ("counts", id(v))
+    if memo is not None and key in memo:
+        return memo[key]
+    out = counts(v)
+    if memo is not None:
+        memo[key] = out
+    return out
+
+
+def mag_quantiles(sym: np.ndarray, center: int, memo: dict) -> list[int]:
+    """Lower 1/3 and 2/3 quantiles of |sym - center| (as :func:`int_quantile`), folded from
+    the histogram of ``sym``."""
+    lo, h = _counts(sym, memo)
+    mags = np.abs(np.arange(h.size, dtype=np.int64) + (lo - center))
+    if int(mags.max()) >= 1 << 22:
+        return int_quantile(np.abs(sym - center), [1 / 3, 2 / 3])
+    cdf = np.cumsum(np.bincount(mags, weights=h, minlength=int(mags.max()) + 1).astype(np.int64))
+    return [int(np.searchsorted(cdf, q * (sym.size - 1) + 1)) for q in (1 / 3, 2 / 3)]

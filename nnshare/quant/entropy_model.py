@@ -37,7 +37,7 @@ from ..format.entropy.header import (
 from ..format.errors import SpecError
 from . import entropy_fit as fit
 from . import entropy_memo as memo_
-from ._entropy_fast import joint_hist, tcq_levels
+from ._entropy_fast import contexts, joint_hist, tcq_levels
 
 K_ROW = K_COL = 4
 _MAX_HIST_BINS = 1 << 22  # contexts x alphabet of a model's histogram (memory bound)
@@ -96,28 +96,10 @@ def _names(models: str | Iterable[str]) -> list[str]:
     return names
 
 
-def _int_quantile(v: np.ndarray, qs) -> list[int]:
-    """Quantiles (lower) of a non-empty array of non-negative integers, via a histogram."""
-    v = np.asarray(v)
-    if v.size and v.max() < (1 << 22):
-        cdf = np.cumsum(np.bincount(v.astype(np.int64, copy=False)))
-        return [int(np.searchsorted(cdf, q * (v.size - 1) + 1)) for q in qs]
-    return [int(x) for x in np.quantile(v, qs, method="lower")]
-
-
-def _median(v: np.ndarray, memo: dict | None = None) -> int:
-    if memo is not None and id(v) in memo:
-        return memo[id(v)]
-    lo = int(v.min())
-    m = lo + _int_quantile(v - lo, [0.5])[0]
-    if memo is not None:
-        memo[id(v)] = m
-    return m
-
-
 def _setup(codes, flags: int, row_len, tcq, context, memo: dict | None = None) -> _Setup | None:
     """Header fields and contexts for one model, or None when the model does not apply.
-    ``memo`` caches the context components shared by several models of one array."""
+    ``memo`` caches what several models of one array share (median, thresholds, row/column
+    classes). With numba, the contexts are built in one compiled pass (temporal models: numpy)."""
     n = codes.size
     memo = {} if memo is None else memo
     if flags & TEMPORAL and context is None or flags & TCQ and tcq is None:
@@ -127,35 +109,39 @@ def _setup(codes, flags: int, row_len, tcq, context, memo: dict | None = None) -
     variant = (8 if flags & TCQ8 else 4) if flags & TCQ else 0
     sym = tcq[0] if variant else codes
     kw: dict = {}
-    ctx = np.zeros(n, np.int16)
     if variant:
         kw["zero"] = tcq[2]
-        ctx = tcq[1].astype(np.int16)
+    nb = rc = None
     if flags & NEIGHBOUR:
         key = ("nb", variant)
         if key not in memo:
-            center = _median(sym, memo) if n else 0
-            t1, t2 = _int_quantile(np.abs(sym - center), [1 / 3, 2 / 3]) if n else (0, 0)
-            memo[key] = ({"center": center, "t1": t1, "t2": t2},
-                         cx.neighbour_ctx(cx.prev_magnitudes(sym, center), t1, t2))
-        fields, c = memo[key]
-        kw.update(fields)
-        ctx = ctx * 3 + c
+            center = fit.median(sym, memo) if n else 0
+            t1, t2 = fit.mag_quantiles(sym, center, memo) if n else (0, 0)
+            memo[key] = {"center": center, "t1": t1, "t2": t2}
+        kw.update(memo[key])
+        nb = (kw["center"], kw["t1"], kw["t2"])
     if flags & ROWCOL:
         key = ("rc", variant)
         if key not in memo:
-            rows, cols = fit.rowcol_classes(sym, _median(sym, memo), row_len, K_ROW, K_COL)
-            memo[key] = ({"row_len": row_len, "k_row": K_ROW, "k_col": K_COL, "rows": rows,
-                          "cols": cols}, cx.rowcol_ctx(rows, cols, K_COL))
-        fields, c = memo[key]
-        kw.update(fields)
-        ctx = ctx * (K_ROW * K_COL) + c
+            rows, cols = fit.rowcol_classes(sym, fit.median(sym, memo), row_len, K_ROW, K_COL)
+            memo[key] = {"row_len": row_len, "k_row": K_ROW, "k_col": K_COL, "rows": rows,
+                         "cols": cols}
+        kw.update(memo[key])
+        rc = (kw["rows"], kw["cols"], row_len, K_ROW, K_COL)
+    q = tcq[1] if variant else None
+    ctx = None if flags & TEMPORAL or not n else contexts(q, sym, nb, rc)
+    if ctx is None:  # numpy: compose the contexts component by component
+        ctx = q.astype(np.int16) if variant else np.zeros(n, np.int16)
+        if nb:
+            ctx = ctx * 3 + cx.neighbour_ctx(cx.prev_magnitudes(sym, nb[0]), nb[1], nb[2])
+        if rc:
+            ctx = ctx * (K_ROW * K_COL) + cx.rowcol_ctx(rc[0], rc[1], K_COL)
     if flags & TEMPORAL:
         key = ("t", variant)
         if key not in memo:
             p = context - (tcq[2] if variant else 0)
             nzp = np.abs(p[p != 0])
-            t = _median(nzp) if nzp.size else 0
+            t = fit.median(nzp) if nzp.size else 0
             memo[key] = ({"t_thr": t}, cx.temporal_ctx(p, t))
         fields, c = memo[key]
         kw.update(fields)

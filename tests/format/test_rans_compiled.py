@@ -56,13 +56,49 @@ def test_compiled_decoder_reads_numpy_written_payloads(compiled_payloads):
         np.testing.assert_array_equal(decode_codes(p, x.size, -128, 127, context=ctx), x)
 
 
-def test_compiled_and_numpy_rans_agree_on_damaged_words(compiled_payloads, monkeypatch):
+def _slot_payloads():
+    """Payloads big enough for the decoder's slot table: a wide i.i.d. alphabet (uint16 slots)
+    and TCQ8 levels (uint8 slots), each with its codes and qmin, qmax."""
+    rng = np.random.default_rng(5)
+    wide = rng.integers(-150, 151, size=30_000).astype(np.int32)  # 301 symbols, flat: prec 12
+    t = tcq_codes(rng.laplace(size=40_000) * 6, 0.0, 8)
+    t = np.clip(t, -128, 127).astype(np.int32)
+    return {"iid": (wide, -200, 200, encode_codes(wide, -200, 200, models="iid")),
+            "tcq8": (t, -128, 127, encode_codes(t, -128, 127, models="tcq8"))}
+
+
+def test_compiled_slot_table_is_compact_and_decodes_as_numpy(monkeypatch):
+    seen = []
+    real = rans.local_slots
+
+    def spy(slot, off, prec):
+        out = real(slot, off, prec)
+        seen.append(out.dtype)
+        ctx = np.arange(slot.size) >> prec  # symbol within its context, every slot
+        np.testing.assert_array_equal(out.astype(np.int64), slot - off[ctx])
+        return out
+
+    monkeypatch.setattr(rans, "local_slots", spy)
+    pays = _slot_payloads()
+    fast = {k: decode_codes(p, x.size, lo, hi) for k, (x, lo, hi, p) in pays.items()}
+    assert seen == [np.uint16, np.uint8]  # both payloads built a slot table; widths > / <= 256
+    monkeypatch.setattr(rans, "_decode_fast", None)
+    for k, (x, lo, hi, p) in pays.items():
+        np.testing.assert_array_equal(fast[k], x)
+        np.testing.assert_array_equal(decode_codes(p, x.size, lo, hi), x)
+
+
+@pytest.mark.parametrize("model", ["rowcol+neighbour", "tcq8+rowcol+neighbour", "tcq8-slots"])
+def test_compiled_and_numpy_rans_agree_on_damaged_words(compiled_payloads, monkeypatch, model):
     """Behind a valid CRC, both decoders give the same codes or the same error."""
     import zlib
 
     from nnshare.format.errors import FormatError
 
-    x, ctx, p = compiled_payloads["rowcol+neighbour"]
+    if model == "tcq8-slots":  # the compiled decoder through its slot table
+        x, _lo, _hi, p = _slot_payloads()["tcq8"]
+    else:
+        x, ctx, p = compiled_payloads[model]
     rng = np.random.default_rng(0)
     cases = []
     for _ in range(40):
