@@ -16,6 +16,9 @@ reads it back. ``encode(x, seed) -> bytes``, ``decode(data, shape) -> float32 ar
 
 ``stochastic=True`` (Uniform, SGQ) rounds stochastically with a range widened by one step so no
 code is ever clamped: E[decode(encode(x))] = x exactly (the unbiased backward option).
+``SGQ(weighted=True)`` (for entropy-coded streams) takes a per-channel, per-row ``weight`` at encode
+(the task's sensitivity: the mean squared loss gradient at the cut) and gives sensitive blocks
+finer steps, see :meth:`SGQ.weighted_tensors`.
 ``symmetric=True`` (Uniform, SGQ) uses a grid centred on zero (signed restricted codes, no zero
 point: 2 bits are -s, 0, s), the natural grid for gradients; the default asymmetric grid suits
 ReLU activations.
@@ -83,6 +86,16 @@ def _affine(a: np.ndarray, bits: int, grain: str, stochastic: bool, seed: int, s
     return quantize(a, spec, scale=s.reshape(shape), zero_point=z.reshape(shape))
 
 
+def _centred_clip(v: np.ndarray, limit: float) -> np.ndarray:
+    """``clip(v + c, -limit, limit)`` with the shift c that makes its mean 0 (bisection; the
+    clipped mean is monotone in c)."""
+    lo, hi = -v.max() - limit, -v.min() + limit
+    for _ in range(60):
+        c = (lo + hi) / 2
+        lo, hi = (c, hi) if np.clip(v + c, -limit, limit).mean() < 0 else (lo, c)
+    return np.clip(v + (lo + hi) / 2, -limit, limit)
+
+
 @dataclass(frozen=True)
 class FeatureCodec:
     """Base: subclasses implement :meth:`tensors` (the records) and :meth:`rebuild`."""
@@ -97,12 +110,17 @@ class FeatureCodec:
     def rebuild(self, arrays: dict[str, np.ndarray], shape: tuple[int, ...] | None) -> np.ndarray:
         return rebuild_arrays(arrays)
 
-    def encode(self, x, seed: int = 0) -> bytes:
-        """Stream bytes (kind "features", self-describing) of ``x`` (any float array)."""
+    def weighted_tensors(self, a: np.ndarray, seed: int, weight) -> dict:
+        raise SpecError(f"codec {self.name!r} takes no weight (only SGQ(weighted=True) does)")
+
+    def encode(self, x, seed: int = 0, weight=None) -> bytes:
+        """Stream bytes (kind "features", self-describing) of ``x`` (any float array); ``weight``:
+        see :meth:`SGQ.weighted_tensors` (refused by every other codec)."""
         if self.entropy not in ("none", "auto"):
             raise SpecError(f"entropy must be 'none' or 'auto', got {self.entropy!r}")
-        data, _ = write_stream(self.tensors(_checked(x), int(seed)), "self", entropy=self.entropy,
-                               kind="features")
+        a = _checked(x)
+        recs = self.tensors(a, int(seed)) if weight is None else self.weighted_tensors(a, int(seed), weight)
+        data, _ = write_stream(recs, "self", entropy=self.entropy, kind="features")
         return data
 
     def decode(self, data: bytes, shape: tuple[int, ...] | None = None) -> np.ndarray:
@@ -116,9 +134,9 @@ class FeatureCodec:
             raise FormatError(f"features stream holds shape {tuple(out.shape)}, expected {tuple(shape)}")
         return out.astype(np.float32, copy=False)
 
-    def roundtrip(self, x, seed: int = 0) -> tuple[np.ndarray, int]:
+    def roundtrip(self, x, seed: int = 0, weight=None) -> tuple[np.ndarray, int]:
         """(what the receiver rebuilds, stream bytes)."""
-        data = self.encode(x, seed)
+        data = self.encode(x, seed, weight)
         return self.decode(data, tuple(np.shape(x))), len(data)
 
 
@@ -160,7 +178,8 @@ class SGQ(FeatureCodec):
 
     ``groups`` must divide the channel count and ``stripe`` the height. Side info per stream:
     one scale (``scale_dtype``) and (asymmetric) one ``bits``-bit zero point per (group, stripe),
-    and the channel order (uint8 per channel, int16 above 256 channels)."""
+    and the channel order (uint8 per channel, int16 above 256 channels). ``weighted``: steps
+    from the task's sensitivity (:meth:`weighted_tensors`) instead of each block's range."""
 
     bits: int = 4
     groups: int = 4
@@ -170,6 +189,7 @@ class SGQ(FeatureCodec):
     max_bits: int = 8
     scale_dtype: str = "fp32"
     symmetric: bool = False
+    weighted: bool = False
     name = "sgq"
 
     @property
@@ -185,6 +205,8 @@ class SGQ(FeatureCodec):
             raise SpecError(f"SGQ max_bits must be in bits..16, got {self.max_bits}")
         if self.max_deviation is not None and not self.max_deviation > 0:
             raise SpecError(f"SGQ max_deviation must be > 0, got {self.max_deviation}")
+        if self.weighted and (self.stochastic or self.max_deviation is not None):
+            raise SpecError("SGQ weighted=True takes neither stochastic rounding nor max_deviation")
 
     def layout(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """Shape of the block record for features of ``shape``: (groups * stripes, batch, C/G,
@@ -217,6 +239,8 @@ class SGQ(FeatureCodec):
         return np.ascontiguousarray(x).reshape(self.layout(a.shape))
 
     def tensors(self, a, seed):
+        if self.weighted:
+            return self.weighted_tensors(a, seed, None)
         shape = tuple(a.shape)
         self.layout(shape)  # SpecError when the shape does not split
         order = self.order(a)
@@ -234,6 +258,50 @@ class SGQ(FeatureCodec):
                 break
             bits += 1
         return {NAME: q, ORDER: side}
+
+    def weighted_tensors(self, a, seed, weight):
+        """Records with task-weighted steps. ``weight``: (channels, height) non-negative, e.g. the
+        mean squared loss gradient per channel and row (None: all equal). Channels are ordered by
+        weight and grouped; block k (group x stripe) with mean weight w_k gets the step
+        s0 * (w_k / geomean(w))^(-1/2), clipped to s0 / 8 .. 8 s0 with the steps' geometric mean
+        kept at s0 (a dead channel's near-zero weight must not make every other step finer); s0 is
+        uniform's step at ``bits`` (the whole tensor's range / (2^bits - 1); symmetric: max |x| /
+        (2^(bits-1) - 1)). At high rate with an entropy coder this minimises sum_k w_k * MSE_k at
+        uniform's rate. Nearest rounding, never clamped: the code width is what the steps need (at
+        most 16 bits; beyond, the steps grow to fit); so no closed-form packed size."""
+        if not self.weighted:
+            raise SpecError("SGQ takes a weight only with weighted=True")
+        shape = tuple(a.shape)
+        self.layout(shape)  # SpecError when the shape does not split
+        if self.symmetric and self.bits < 2:
+            raise SpecError("symmetric weighted SGQ needs bits >= 2")
+        g_, s_ = self.groups, shape[2] // self.stripe
+        w = np.ones(shape[1:3]) if weight is None else np.asarray(weight, np.float64)
+        if w.shape != shape[1:3] or not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise SpecError(f"SGQ weight must be finite, >= 0, of shape {shape[1:3]}, got {w.shape}")
+        order = np.argsort(w.sum(1), kind="stable").astype(np.int64)
+        wb = w[order].reshape(g_, shape[1] // g_, s_, self.stripe).mean(axis=(1, 3)).reshape(-1)
+        wb = np.maximum(wb, 1e-12 * max(wb.max(), 1e-30))
+        r = np.exp(_centred_clip(-0.5 * np.log(wb), math.log(8.0)))
+        blocks = self.blocks(a, order).reshape(g_ * s_, -1).astype(np.float64)
+        lo, hi = np.minimum(blocks.min(1), 0), np.maximum(blocks.max(1), 0)
+        if self.symmetric:
+            m = np.maximum(np.abs(lo), hi)
+            s0 = max(m.max(), 1e-30) / (2 ** (self.bits - 1) - 1)
+            need = lambda s: 2 * np.ceil(m / s + 0.5) + 1  # noqa: E731  (codes -q..q, q > m/s)
+        else:
+            s0 = max((hi - lo).max(), 1e-30) / (2**self.bits - 1)
+            need = lambda s: np.ceil(-lo / s) + np.ceil(hi / s + 0.5) + 1  # noqa: E731
+        step = round_scale_up((s0 * r).astype(np.float32), self.scale_dtype).astype(np.float64)
+        while need(step).max() > 2**16 - 1:
+            step = round_scale_up((2 * step).astype(np.float32), self.scale_dtype).astype(np.float64)
+        bits = max(self.bits, int(np.ceil(np.log2(need(step).max() + 1))))
+        spec = QuantSpec(bits=bits, symmetric=self.symmetric, restricted=self.symmetric,
+                         granularity="channel", axis=0, scale_dtype=self.scale_dtype)
+        z = None if self.symmetric else np.ceil(-lo / step).astype(np.int64)
+        q = quantize(self.blocks(a, order), spec, scale=step.astype(np.float32), zero_point=z)
+        dt = np.uint8 if shape[1] <= 256 else np.int16
+        return {NAME: q, ORDER: RawTensor(order.astype(dt))}
 
 
 @dataclass(frozen=True)
@@ -314,7 +382,7 @@ def expected_bytes(codec: FeatureCodec, shape: tuple[int, ...]) -> int:
         spec = QuantSpec(bits=codec.bits, symmetric=codec.symmetric, restricted=codec.symmetric,
                          scale_dtype=codec.scale_dtype)
         layout, bits = [(NAME, shape)], record_bits(shape, spec)
-    elif isinstance(codec, SGQ) and codec.max_deviation is None:
+    elif isinstance(codec, SGQ) and codec.max_deviation is None and not codec.weighted:
         bshape = codec.layout(shape)
         spec = QuantSpec(bits=codec.bits, symmetric=codec.symmetric, restricted=codec.symmetric,
                          granularity="channel", scale_dtype=codec.scale_dtype)

@@ -67,7 +67,7 @@ class _Cut(torch.autograd.Function):
         ctx.cut, ctx.step = cut, cut.step
         cut.step += 1
         a = x.detach().cpu().float().numpy()
-        data = cut.forward_codec.encode(a, _seed(cut.seed, ctx.step, 0))
+        data = cut.forward_codec.encode(a, _seed(cut.seed, ctx.step, 0), cut.weight)
         cut.traffic.forward.append(len(data))
         cut.traffic.last_forward = data
         out = torch.from_numpy(np.array(cut.forward_codec.decode(data, tuple(a.shape)), np.float32))
@@ -86,6 +86,10 @@ class _Cut(torch.autograd.Function):
         cut.traffic.backward.append(len(data))
         cut.traffic.last_backward = data
         out = cut.backward_codec.decode(data, tuple(g.shape))
+        if getattr(cut.forward_codec, "weighted", False):  # both sides know the decoded gradient
+            w = np.square(out, dtype=np.float64).mean(axis=(0, *range(3, out.ndim)))
+            d = cut.weight_decay if cut.weight is not None else 0.0
+            cut.weight = d * cut.weight + (1 - d) * w if d else w
         return torch.from_numpy(np.array(out, np.float32)).to(grad.dtype), None
 
 
@@ -97,7 +101,12 @@ class SplitBoundary(torch.nn.Module):
     ``mask_zeros``: the server zeroes the gradient wherever the activation it decoded is exactly
     0 before coding it (cheap to entropy-code). Exact when the device part ends in ReLU (or
     ReLU + max-pool) and the forward codec keeps zeros: the device's ReLU drops those gradients
-    anyway; a positive activation the forward codec rounds to 0 loses its gradient."""
+    anyway; a positive activation the forward codec rounds to 0 loses its gradient.
+
+    With a weighted forward codec (``SGQ(weighted=True)``) the boundary keeps ``weight``: the
+    running mean (decay ``weight_decay`` per step) of the squared decoded gradient per channel and
+    row, which both sides know, and codes each forward with the weight of the steps before it (None,
+    equal weights, before the first backward; set it to reuse a trained boundary's weight)."""
 
     def __init__(self, forward=None, backward=None, seed: int = 0, mask_zeros: bool = False):
         super().__init__()
@@ -107,6 +116,8 @@ class SplitBoundary(torch.nn.Module):
         self.mask_zeros = bool(mask_zeros)
         self.step = 0
         self.traffic = CutTraffic()
+        self.weight: np.ndarray | None = None
+        self.weight_decay = 0.9
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():

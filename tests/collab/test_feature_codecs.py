@@ -10,7 +10,7 @@ from nnshare.collab.feature_codecs import (
     expected_bytes,
     rebuild_features,
 )
-from nnshare.format.container import header_bytes, write_stream
+from nnshare.format.container import header_bytes, read_stream, write_stream
 from nnshare.format.errors import FormatError, SpecError
 from nnshare.format.spec import FloatTensor
 from nnshare.share.inspect import inspect
@@ -169,3 +169,54 @@ def test_bad_input():
     data = SGQ(4, 4, 2).encode(x)
     with pytest.raises(FormatError):
         rebuild_features(data[:-3])
+
+
+def test_weighted_sgq_steps_follow_sensitivity_and_exact_size():
+    x = feats((8, 8, 4, 4), seed=4)
+    w = np.ones((8, 4))
+    w[:4] = 64.0  # channels 0-3 64x as sensitive: steps 8x finer than channels 4-7's (GM 8: s0 * 8^-+1/2)
+    c = SGQ(3, 2, 2, weighted=True, entropy="none")
+    data = c.encode(x, 0, w)
+    y = c.decode(data, x.shape)
+    assert np.array_equal(rebuild_features(data), y)
+    ins = inspect(data)
+    width = ins.rows[0].bits_per_element
+    assert width >= 3 and width == int(width)
+    # packed size: the same layout as a range-SGQ record at the width the steps needed
+    assert len(data) == expected_bytes(SGQ(int(width), 2, 2, entropy="none"), x.shape)
+    s0 = (x.max() - min(x.min(), 0)) / 7  # uniform's 3-bit step; geometric mean of the steps
+    err = np.abs(y - x)
+    r = 8**0.5
+    assert err[:, :4].max() <= s0 / r / 2 * (1 + 1e-5) and err[:, 4:].max() <= s0 * r / 2 * (1 + 1e-5)
+    assert err[:, 4:].max() > s0 / 2  # coarser than uniform's step where the task cares less
+    # dead channels (weight 0): steps clipped to 8 s0, the others' geometric mean kept at s0
+    w0 = np.ones((8, 4))
+    w0[:2] = 0
+    scale = read_stream(SGQ(3, 8, 2, weighted=True).encode(x, 0, w0)).tensors["x"].params["scale"]
+    assert np.isclose(np.exp(np.log(scale).mean()), s0, rtol=1e-5)
+    assert np.isclose(scale.max(), 8 * s0, rtol=1e-5)
+    # equal weights on grid values: one step, exact (the lossless setting)
+    g = np.random.default_rng(1).integers(0, 16, size=(4, 8, 4, 4)).astype(np.float32)
+    g[0, 0, 0, 0] = 15
+    assert np.array_equal(SGQ(4, 4, 2, weighted=True).roundtrip(g, 0, np.ones((8, 4)))[0], g)
+    assert np.array_equal(SGQ(4, 4, 2, weighted=True).roundtrip(g)[0], g)  # None: equal weights
+
+
+def test_weighted_sgq_lowers_the_weighted_error_and_refusals():
+    x = feats((128, 16, 4, 4), seed=6)
+    w = np.exp(np.random.default_rng(6).uniform(-3, 3, (16, 4)))  # AM / GM of w: ~3
+    uni, sgw = Uniform(3), SGQ(3, 16, 2, weighted=True)
+    (yu, nu), (yw, nw) = uni.roundtrip(x), sgw.roundtrip(x, 0, w)
+    werr = lambda y: float((w[None, :, :, None] * (y - x) ** 2).sum())  # noqa: E731
+    assert werr(yw) < 0.6 * werr(yu) and nw < 1.01 * nu  # entropy-coded bytes
+    for bad in (np.ones((16, 3)), -np.ones((16, 4)), np.full((16, 4), np.nan)):
+        with pytest.raises(SpecError, match="weight"):
+            sgw.encode(x, 0, bad)
+    with pytest.raises(SpecError, match="takes no weight"):
+        uni.encode(x, 0, w)
+    with pytest.raises(SpecError, match="weighted=True"):
+        SGQ(3, 16, 2).encode(x, 0, w)
+    with pytest.raises(SpecError, match="weighted"):
+        SGQ(3, 4, 2, weighted=True, stochastic=True)
+    with pytest.raises(SpecError, match="closed-form"):
+        expected_bytes(SGQ(3, 4, 2, weighted=True, entropy="none"), x.shape)

@@ -106,3 +106,18 @@ def test_bad_input():
         SplitBoundary()(torch.ones(2, 2, dtype=torch.int64))
     with pytest.raises(SpecError, match="does not divide"):
         SplitBoundary(SGQ(4, 3))(torch.ones(2, 8, 4, 4))
+
+
+def test_boundary_keeps_the_sensitivity_of_decoded_gradients():
+    torch.manual_seed(2)
+    x, y = torch.randn(16, 1, 8, 8), torch.randint(0, 10, (16,))
+    cut = SplitBoundary(SGQ(4, 2, 2, weighted=True), Lossless())
+    device, server = nets(0)
+    seen = []
+    for _ in range(2):
+        h = device(x).detach().requires_grad_(True)
+        torch.nn.functional.cross_entropy(server(cut(h)), y).backward()
+        seen.append(h.grad.double().square().mean(dim=(0, 3)).numpy())
+    assert cut.weight.shape == (8, 4)
+    assert np.allclose(cut.weight, 0.9 * seen[0] + 0.1 * seen[1])  # running mean, decay 0.9
+    assert SplitBoundary(Lossless()).weight is None
