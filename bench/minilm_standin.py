@@ -41,3 +41,27 @@ def minilm_tensors() -> tuple[dict[str, np.ndarray], str]:
 
     raw = load_file(glob.glob(str(g.get_model_path()) + "/**/*.safetensors", recursive=True)[0])
     return {k: v for k, v in raw.items() if v.dtype == np.float32}, REAL
+
+
+def standin_task():
+    """(model, evaluate, calibration, forward) for ``nnshare.compress`` on the stand-in: the
+    mean cosine of 32 mean-pooled, normalised embeddings of fixed random token sequences (24
+    tokens) to the float model's; calibration: 2 batches of 8 other sequences."""
+    import torch
+
+    model = standin_model()
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(1000, 30000, (32, 24), generator=g)
+    calib = [{"input_ids": torch.randint(1000, 30000, (8, 24), generator=g)} for _ in range(2)]
+
+    def embed(m):
+        with torch.no_grad():
+            h = m(input_ids=ids).last_hidden_state.mean(1)
+        return torch.nn.functional.normalize(h, dim=1)
+
+    ref = embed(model)
+
+    def evaluate(m) -> float:
+        return float((embed(m) * ref).sum(1).mean())
+
+    return model, evaluate, calib, lambda m, x: m(**x).last_hidden_state

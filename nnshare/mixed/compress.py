@@ -19,25 +19,26 @@ measured drop (drop ~ step², so ``log2 m`` moves by half the log of the drop ra
 ``resolution``. The smallest stream wins whose metric and every larger measured stream of its
 family stay within the budget. A family stops as soon as none of its streams can beat the best
 found (a failing stream at least as large). Each evaluation loads what the receiver rebuilds
-(``dequantize()`` of every record of the written stream) into one working copy of the model,
-one tensor at a time; the chosen stream's tensors are read back from its bytes.
+(``dequantize()`` of every record of the written stream) into one working copy of the model
+(:mod:`.task_eval`) where the record is written: the codes of one tensor are in memory at a
+time. Only the best stream so far is kept (any other that wins in the end is written again, the
+same bytes); the chosen stream's tensors are read back from its bytes.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import NNShareWarning, SpecError
+from ..errors import SpecError
 from ..state import model_state
 from .budget import Budget
-from .task_rate import quantize_steps, steps_for, write_steps
+from .task_eval import Evaluator
+from .task_rate import steps_for, write_quantized, write_steps
 from .task_weights import TaskWeights, task_weights
 
 FAMILIES = ("channel", "task", "hybrid", "uniform")
@@ -116,69 +117,6 @@ def _as_budget(budget, max_drop, relative, higher_is_better) -> Budget:
     return Budget(max_drop=max_drop, relative=relative, higher_is_better=higher_is_better)
 
 
-class _Evaluator:
-    """Decodes streams into one working copy of the model and calls ``evaluate`` on it."""
-
-    def __init__(self, model, evaluate: Callable):
-        self.evaluate = evaluate
-        self.count = 0
-        self.is_module = hasattr(model, "load_state_dict")
-        self.model = model
-        self.work = copy.deepcopy(model) if self.is_module else None
-
-    def _call(self, obj) -> float:
-        self.count += 1
-        v = self.evaluate(obj)
-        try:
-            v = float(v)
-        except (TypeError, ValueError):
-            raise SpecError(f"evaluate must return a number, got {type(v).__name__}") from None
-        return v
-
-    def reference(self) -> float:
-        v = self._call(self.model if self.is_module else _torch_state(self.model, {}))
-        if not math.isfinite(v):
-            raise SpecError(f"evaluate returned {v} for the float model: a finite metric is needed")
-        return v
-
-    def stream(self, data: bytes) -> float:
-        from ..share.model import decode
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NNShareWarning)
-            if self.is_module:
-                return self._call(decode(data, into=self.work))
-            return self._call(_torch_state(self.model, decode(data, into=self.model)))
-
-    def tensors(self, tensors: dict) -> float:
-        """The metric of what the receiver rebuilds from these tensors (``dequantize()`` is the
-        one definition of it), loaded one tensor at a time: no decoded copy of the whole model."""
-        if not self.is_module:
-            return self._call(_torch_state(self.model, {n: t.dequantize() for n, t in tensors.items()}))
-        import torch
-
-        live = self.work.state_dict(keep_vars=True)
-        with torch.no_grad():
-            for n, t in tensors.items():
-                if n in live:
-                    v = live[n]
-                    v.data.copy_(torch.from_numpy(np.asarray(t.dequantize()).reshape(v.shape)).to(v.dtype))
-        return self._call(self.work)
-
-
-def _torch_state(original, arrays: dict) -> dict:
-    """A {name: torch.Tensor} state dict: decoded arrays, the original's tensors where the stream
-    has none (bookkeeping counters), each in the original's dtype."""
-    import torch
-
-    out = {}
-    for k, v in dict(original).items():
-        ref = v if isinstance(v, torch.Tensor) else torch.as_tensor(np.asarray(v))
-        a = arrays.get(k)
-        out[k] = ref.detach().clone() if a is None else torch.from_numpy(np.array(a)).to(ref.dtype)
-    return out
-
-
 def _start_log2(arrays: dict, db: float = 35.0) -> float:
     """log2 of a global step giving about ``db`` dB of SQNR over the weight matrices."""
     mats = [a for a in arrays.values() if a.dtype.kind == "f" and a.ndim >= 2 and a.size]
@@ -253,10 +191,11 @@ def compress(
             raise SpecError(f"sensitivity {meth!r} needs calibration batches")
         weights = task_weights(model, meth, calibration, forward=forward, loss_fn=loss_fn)
     t_sens = time.perf_counter() - t0
-    ev = _Evaluator(model, evaluate)
+    ev = Evaluator(model, evaluate)
     ref = ev.reference()
     trace: list[Point] = []
-    streams: dict[tuple[str, float], tuple[bytes, dict]] = {}  # ok points only: (stream, steps)
+    steps_of: dict[tuple[str, float], tuple[dict, dict]] = {}  # ok points: (steps, channels)
+    kept: dict[tuple[str, float], bytes] = {}  # the stream of the best point so far
     tol = abs(ref - bud.allowed(ref))
 
     def best_bytes() -> float:
@@ -271,14 +210,17 @@ def compress(
         w = weights.weights if family != "uniform" else {}
         ch = weights.channels if family == "channel" else {}
         steps = steps_for(st.arrays, w, 2.0**x, ch, uniform=linear if family == "hybrid" else ())
-        tensors = quantize_steps(st, steps, method, channels=ch)
-        data = write_steps(st, tensors, mode)
-        metric = ev.tensors(tensors)
-        del tensors
+        # each tensor is quantized where its record is written and loaded into the working
+        # copy there: the codes of one tensor in memory at a time
+        data = write_quantized(st, steps, method, mode, ch, sink=ev.load)
+        metric = ev.loaded()
         p = Point(family, x, len(data), metric, bud.meets(metric, ref))
         trace.append(p)
         if p.ok:
-            streams[key] = (data, steps)
+            steps_of[key] = (steps, ch)
+            if _pick(trace) is p:  # only the best stream so far is kept (any other is rebuilt)
+                kept.clear()
+                kept[key] = data
         if progress is not None:
             progress(ev.count, p)
         return p
@@ -346,8 +288,13 @@ def compress(
     t_search = time.perf_counter() - t0 - t_sens
     if best is None:
         return _lossless(st, ev, bud, ref, weights, trace, mode, t_sens, t_search)
-    data, steps = streams[(best.family, round(best.log2_step, 9))]
-    streams.clear()
+    ev.release()
+    key = (best.family, round(best.log2_step, 9))
+    steps, ch = steps_of[key]
+    data = kept.pop(key, None)
+    if data is None:  # a larger stream won after all (a later failure below it): rebuilt
+        data = write_quantized(st, steps, method, mode, ch)
+    kept.clear()
     tensors = _read_back(data, st, mode)
     return Result(data, best.family, steps, best.metric, ref, bud, tuple(trace), ev.count, tensors,
                   _quality(st, tensors), weights, {"sensitivity": t_sens, "search": t_search})

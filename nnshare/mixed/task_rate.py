@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -103,18 +103,19 @@ def quantize_steps(
     (C,) array of steps gets per-channel scales in :data:`CHANNEL_SCALE_DTYPE`."""
     if method not in METHODS:
         raise SpecError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+    return {n: quantize_one(n, a, steps, method, scale_dtype, channels) for n, a in state.arrays.items()}
+
+
+def quantize_one(name: str, a: np.ndarray, steps: Mapping, method: str = "tcq", scale_dtype: str = "fp32",
+                 channels: Mapping | None = None):
+    """The tensor :func:`quantize_steps` makes of array ``a`` named ``name``."""
+    if a.dtype.kind != "f":
+        return RawTensor(a)
     lam = DEFAULT_LAM_SCALE[method] * LAMBDA_HIGH_RATE
-    out: dict = {}
-    for n, a in state.arrays.items():
-        if a.dtype.kind != "f":
-            out[n] = RawTensor(a)
-            continue
-        meth = "nearest" if is_fine(a.shape) else method
-        if np.ndim(steps[n]) == 1 and channels and n in channels:
-            out[n] = quantize_channels(a, steps[n], channels[n].axis, meth, lam)
-        else:
-            out[n] = quantize_tensor(a, steps[n], method=meth, lam=lam, scale_dtype=scale_dtype)
-    return out
+    meth = "nearest" if is_fine(a.shape) else method
+    if np.ndim(steps[name]) == 1 and channels and name in channels:
+        return quantize_channels(a, steps[name], channels[name].axis, meth, lam)
+    return quantize_tensor(a, steps[name], method=meth, lam=lam, scale_dtype=scale_dtype)
 
 
 #: Scale dtype of per-channel steps (a step needs no more than bf16's 8 significant bits).
@@ -143,6 +144,28 @@ def quantize_channels(x: np.ndarray, steps: np.ndarray, axis: int, method: str =
 def write_steps(state: ModelState, tensors: Mapping, mode: str = "self") -> bytes:
     """The entropy-coded stream of already-quantized tensors (dtypes / ties record in self mode)."""
     data, _ = write_stream(with_meta(dict(tensors), mode, state.dtypes, state.ties), mode, entropy="auto")
+    return data
+
+
+def write_quantized(state: ModelState, steps: Mapping, method: str = "tcq", mode: str = "self",
+                    channels: Mapping | None = None, sink: Callable | None = None) -> bytes:
+    """``write_steps(state, quantize_steps(state, steps, method, channels=channels), mode)``,
+    the same bytes, one tensor at a time: each is quantized where its record is written, handed
+    to ``sink(name, tensor)`` (e.g. to load what the receiver rebuilds into a model) and dropped,
+    so the codes of one tensor are in memory at a time, not those of the model."""
+    if method not in METHODS:
+        raise SpecError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+
+    def prepare(name: str, value):
+        if name not in state.arrays:  # the meta record
+            return value
+        t = quantize_one(name, state.arrays[name], steps, method, channels=channels)
+        if sink is not None:
+            sink(name, t)
+        return t
+
+    tensors = with_meta(dict(state.arrays), mode, state.dtypes, state.ties)
+    data, _ = write_stream(tensors, mode, entropy="auto", prepare=prepare)
     return data
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..format.errors import SpecError
 from ..format.spec import QuantizedTensor, round_scale, scale_shape, to_blocks
+from . import tcq
 from .affine import as_float_array
 from .entropy_model import cost_bits, estimate_bits
 from .rate_search import search
@@ -127,6 +128,13 @@ def quantize_tensor(
     sshape = scale_shape(shape, proto)
     step = np.broadcast_to(np.asarray(steps, np.float32), sshape)
     step = round_scale(np.where(step > 0, step, 1.0), scale_dtype).reshape(sshape)
+    if method in ("tcq", "tcq4") and granularity == "tensor" and x.size > tcq.BLOCK:
+        codes = _tcq_blocks(x, step, method, lam)
+        if codes is not None:
+            spec = QuantSpec(bits=_bits_for(codes), granularity=granularity, axis=axis,
+                             scale_dtype=scale_dtype)
+            return QuantizedTensor(codes=codes.reshape(shape), params={"scale": step}, spec=spec,
+                                   shape=shape)
     u = to_blocks(x, proto).astype(np.float64)
     np.divide(u, step.reshape(-1, 1).astype(np.float64), out=u)
     if method == "nearest":  # fast path: in place, int32 directly (same codes as quantize_codes)
@@ -152,6 +160,18 @@ def quantize_tensor(
     )
     return QuantizedTensor(codes=codes.astype(np.int32), params={"scale": step}, spec=spec,
                            shape=shape)
+
+
+def _tcq_blocks(x: np.ndarray, step: np.ndarray, method: str, lam: float) -> np.ndarray | None:
+    """int32 TCQ codes of ``x / step`` (one step) a block of stripes at a time: the codes of the
+    whole-array path (:func:`.tcq.tcq_codes_blocks`) without its float64 copy and int64 paths of
+    the tensor. None when a code could pass 2**30 (the whole-array path reports it)."""
+    xf = x.reshape(-1)
+    st = np.float64(step.reshape(-1)[0])
+    if max(-float(xf.min()), float(xf.max())) / float(st) >= 2.0**30:
+        return None
+    return tcq.tcq_codes_blocks(lambda a, b: xf[a:b].astype(np.float64) / st, xf.size, lam,
+                                8 if method == "tcq" else 4)
 
 
 def tensor_bits(q: QuantizedTensor, models: str | Iterable[str] = "auto") -> float:

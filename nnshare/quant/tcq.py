@@ -214,6 +214,20 @@ def _rate_tables(r: np.ndarray, states: int) -> tuple[tuple[np.ndarray, np.ndarr
     return (tables[0], tables[1]), kmin
 
 
+def _run(vals, lam, rates, kmin, states: int, t: int) -> np.ndarray:
+    """Viterbi paths (int64) of ``vals``: flat, whole stripes of ``t`` (the last may be shorter)."""
+    if _viterbi_fast is not None:
+        r0, r1 = rates if rates else (np.zeros(1), np.zeros(1))
+        return _kernel(states)(vals, float(lam), r0, r1, int(kmin), t, *_edges(states))
+    full = vals.size // t * t
+    rows = vals[:full].reshape(-1, t)
+    parts = [_viterbi(rows[a : a + _CHUNK], lam, rates, kmin, states)
+             for a in range(0, rows.shape[0], _CHUNK)]
+    if vals.size > full:  # the short last stripe on its own, as the compiled loop
+        parts.append(_viterbi(vals[None, full:], lam, rates, kmin, states))
+    return np.concatenate([p.reshape(-1) for p in parts])
+
+
 def tcq_codes(u: np.ndarray, lam: float = 0.0, states: int = 8) -> np.ndarray:
     """Trellis path for values ``u`` given in units of the step: reconstruction indices r (int64).
 
@@ -222,36 +236,45 @@ def tcq_codes(u: np.ndarray, lam: float = 0.0, states: int = 8) -> np.ndarray:
     k-th stripe of arrays of >= 2 * :data:`_RATE_SAMPLE` stripes) to each squared error (in step²
     units): rate-distortion optimised TCQ.
     """
+    u = np.asarray(u, np.float64).reshape(-1)
+    return tcq_codes_blocks(lambda a, b: u[a:b], u.size, lam, states, block=0)
+
+
+#: Values per block of :func:`tcq_codes_blocks` (a multiple of the stripe; ~8 MB of float64).
+BLOCK = 1 << 20
+
+
+def tcq_codes_blocks(values, n: int, lam: float = 0.0, states: int = 8, block: int = BLOCK) -> np.ndarray:
+    """:func:`tcq_codes` of the ``n`` values that ``values(a, b)`` returns (float64 ``u[a:b]``, in
+    steps), computed ``block`` values (whole stripes) at a time: the same codes, since stripes
+    restart in state 0 and the rate tables come from the same sampled stripes. int32 codes
+    (and peak memory: the codes plus two blocks) when ``block`` > 0; ``block=0``: one pass over
+    ``values(0, n)``, int64 codes."""
     if states not in TRELLISES:
         raise ValueError(f"trellis with {states} states not defined; use 4 or 8")
-    u = np.asarray(u, np.float64).reshape(-1)
-    n = u.size
     if n == 0:
-        return np.zeros(0, np.int64)
+        return np.zeros(0, np.int64 if block <= 0 else np.int32)
     s, t = stripes(n)
-    edges = _edges(states)
-
-    def run(vals, lam_, rates, kmin):  # vals: flat, stripes of t, the last one may be shorter
-        if _viterbi_fast is not None:
-            r0, r1 = rates if rates else (np.zeros(1), np.zeros(1))
-            return _kernel(states)(vals, float(lam_), r0, r1, int(kmin), t, *edges)
-        full = vals.size // t * t
-        rows = vals[:full].reshape(-1, t)
-        parts = [_viterbi(rows[a : a + _CHUNK], lam_, rates, kmin, states)
-                 for a in range(0, rows.shape[0], _CHUNK)]
-        if vals.size > full:  # the short last stripe on its own, as the compiled loop
-            parts.append(_viterbi(vals[None, full:], lam_, rates, kmin, states))
-        return np.concatenate([p.reshape(-1) for p in parts])
-
+    rates, kmin = None, 0
     if lam > 0:  # rates from a distortion-only pass, on an evenly spread sample of big arrays
         if s < 2 * _RATE_SAMPLE:
-            first = run(u, 0.0, None, 0)
-        else:  # whole stripes only
-            rows = u[: n // t * t].reshape(-1, t)
-            first = run(np.ascontiguousarray(rows[:: s // _RATE_SAMPLE]).reshape(-1), 0.0, None, 0)
+            first = _run(np.asarray(values(0, n), np.float64), 0.0, None, 0, states, t)
+        else:  # whole stripes only: every (s // _RATE_SAMPLE)-th of the n // t full ones
+            picks = range(0, n // t, s // _RATE_SAMPLE)
+            sample = np.concatenate([values(j * t, j * t + t) for j in picks])
+            first = _run(sample, 0.0, None, 0, states, t)
         rates, kmin = _rate_tables(first, states)
-        return run(u, lam, rates, kmin)
-    return run(u, 0.0, None, 0)
+        del first
+    lam_ = lam if lam > 0 else 0.0
+    if block <= 0 or block >= n:
+        r = _run(np.ascontiguousarray(values(0, n), np.float64), lam_, rates, kmin, states, t)
+        return r if block <= 0 else r.astype(np.int32)
+    step = max(t, block // t * t)
+    out = np.empty(n, np.int32)
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        out[a:b] = _run(np.ascontiguousarray(values(a, b), np.float64), lam_, rates, kmin, states, t)
+    return out
 
 
-__all__ = ["STRIPE", "tcq_codes"]
+__all__ = ["STRIPE", "tcq_codes", "tcq_codes_blocks"]

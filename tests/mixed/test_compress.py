@@ -309,3 +309,26 @@ def test_task_weights_cover_every_float_tensor_and_refuse_bad_options(mlp, digit
         task_weights(mlp, "output", [xtr[:64]], distance="l1")
     with pytest.raises(SpecError, match="nn.Module"):
         task_weights(mlp.state_dict(), "output", [xtr[:64]])
+
+
+def test_one_tensor_at_a_time_writes_the_same_bytes(mlp, digits):
+    """The search quantizes each tensor where its record is written (issue 19, memory): the
+    same bytes as quantizing the whole model first, per-channel steps included, every tensor
+    handed to the sink once; the chosen stream is the one its steps give."""
+    from nnshare.mixed.task_channels import ChannelSteps
+    from nnshare.mixed.task_rate import quantize_steps, steps_for, write_quantized, write_steps
+    from nnshare.state import model_state
+
+    xtr, _, xte, yte = digits
+    st_ = model_state(mlp).without_counters()
+    rel = np.linspace(0.5, 2.0, 64)
+    ch = {"0.weight": ChannelSteps(0, rel, 0.0, 0)}
+    for w, chan in (({}, {}), ({n: 1.0 + i for i, n in enumerate(st_.arrays)}, ch)):
+        steps = steps_for(st_.arrays, w, 2.0**-6, chan)
+        seen = []
+        data = write_quantized(st_, steps, "tcq", "self", chan, sink=lambda n, t: seen.append(n))
+        assert data == write_steps(st_, quantize_steps(st_, steps, "tcq", channels=chan), "self")
+        assert seen == list(st_.arrays)
+    r = compress(mlp, lambda m: accuracy(m, xte, yte), max_drop=0.005, calibration=[xtr[:128]])
+    chan = r.weights.channels if r.family == "channel" else {}
+    assert r.data == write_quantized(st_, r.plan, "tcq", "self", chan)
