@@ -325,8 +325,8 @@ def test_one_tensor_at_a_time_writes_the_same_bytes(mlp, digits):
     ch = {"0.weight": ChannelSteps(0, rel, 0.0, 0)}
     for w, chan in (({}, {}), ({n: 1.0 + i for i, n in enumerate(st_.arrays)}, ch)):
         steps = steps_for(st_.arrays, w, 2.0**-6, chan)
-        seen = []
-        data = write_quantized(st_, steps, "tcq", "self", chan, sink=lambda n, t: seen.append(n))
+        seen: list[str] = []
+        data = write_quantized(st_, steps, "tcq", "self", chan, sink=lambda n, t, seen=seen: seen.append(n))
         assert data == write_steps(st_, quantize_steps(st_, steps, "tcq", channels=chan), "self")
         assert seen == list(st_.arrays)
     r = compress(mlp, lambda m: accuracy(m, xte, yte), max_drop=0.005, calibration=[xtr[:128]])
