@@ -136,14 +136,10 @@ def _levels_loop(r, zero, t_len, trans, quant):
         step += 1
         v = r[i] - zero
         qq = quant[state]
-        if qq == 0:
-            if v & 1:
-                return k, q, False
-            kk = v >> 1
-        else:
-            if v != 0 and not v & 1:
-                return k, q, False
-            kk = (v + 1) >> 1 if v > 0 else -((1 - v) >> 1) if v < 0 else 0
+        odd = v & 1
+        if odd != qq and (qq == 0 or v != 0):  # Q0: even only; Q1: odd or zero
+            return k, q, False
+        kk = (v + qq * ((v > 0) - (v < 0))) >> 1  # Q0: v / 2; Q1: (v + sgn v) / 2 (no branch)
         k[i] = kk
         q[i] = qq
         state = trans[state, kk & 1]
