@@ -7,7 +7,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDER = [
-    "throughput", "decode_speed", "vs_nncodec", "speed", "task_budget", "entropy_speed", "mixed_precision",
+    "throughput", "decode_speed", "vs_nncodec", "speed", "rdo_rounding", "task_budget", "entropy_speed",
+    "mixed_precision",
     "quantizers", "quantizers_bits", "ptq", "qat_parameterizations", "wlan", "wlan_mu", "wlan_ageing",
     "wlan_bandwidth", "wlan_estimation", "link", "mean_estimation", "federated", "ddp",
     "split", "feel", "sflam", "hf_checkpoint", "export", "fuzz", "hostile", "chain_state",

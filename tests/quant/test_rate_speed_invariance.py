@@ -35,6 +35,23 @@ def test_sampled_rate_tables_agree_between_compiled_and_numpy(monkeypatch, state
     np.testing.assert_array_equal(fast, tcq.tcq_codes(u, 0.4, states))
 
 
+def test_lane_blocked_viterbi_gives_the_stripe_loops_codes():
+    # 3 blocks of 32 full stripes, 5 stripes after them and a short tail; zeros of both signs
+    from nnshare.quant import tcq_kernels
+
+    assert tcq_kernels.KERNELS, "numba missing: install the 'fast' extra"
+    rng = np.random.default_rng(9)
+    u = rng.laplace(size=tcq.STRIPE * (3 * tcq_kernels._LANES + 5) + 17) * 3
+    u[::7], u[::11] = 0.0, -0.0
+    edges = tcq._edges(8)
+    none = (np.zeros(1), np.zeros(1))
+    rates, kmin = tcq._rate_tables(tcq_kernels.KERNELS[8](u, 0.0, *none, 0, tcq.STRIPE, *edges), 8)
+    for lam, tables, k0 in ((0.0, none, 0), (0.4, rates, kmin)):
+        got = tcq_kernels.KERNELS[8](u, lam, *tables, k0, tcq.STRIPE, *edges)
+        np.testing.assert_array_equal(got, tcq_kernels._viterbi8(u, lam, *tables, k0, tcq.STRIPE,
+                                                                 *edges))
+
+
 _CHILD = r"""
 import hashlib, sys
 import numpy as np
