@@ -330,7 +330,9 @@ NOTES = [
     "- **Memory by part:** `task_weights` on MiniLM alone peaks at +226 MB RSS (float32 "
     "Gauss-Newton accumulators, embedding tables not probed; 8.5 s CPU). Quantizing one MiniLM "
     "stream peaks at +573 MB: the trellis' float64 copies and int64 paths of the 11.7M-entry word "
-    "embedding (chunking it changes the trellis' rate tables, so the stream; left for the TCQ work).",
+    "embedding (chunking it changes the trellis' rate tables, so the stream; left for the TCQ work). "
+    "Since then (the MiniLM row above predates it): blocked TCQ with the same rate tables, one "
+    "tensor's codes at a time; see \"Budget search memory\" (bench/budget_memory.py).",
     "- **Which code each row ran.** MiniLM: the final code (03:05). The MLP, GRU, LM and "
     "autoencoder rows (02:19-02:24) ran "
     "when the \"task\" family still carried the per-channel steps: relabelled \"channel\" in the JSON "
