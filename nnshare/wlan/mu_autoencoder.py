@@ -5,7 +5,8 @@ every entry -> 64 reals, so the shared encoder is the flagship's 64 -> 40 -> 16 
 coefficients; 27,456 bits as ``ptq-t8``) and the AP's decoder the 16 -> 128 -> 128 -> 64 one,
 its output normalised per tone. 64 feedback tones = 8 groups per 20 MHz sounding; the latent
 (16 per group, tanh) is quantized to ``b_lat`` bits: 128 * b_lat bits of V per sounding, sent
-with the standard's average and per-tone delta SNR (:func:`ae_report_bits`).
+with the standard's average SNR and per-tone delta SNR on the Ng = 4 or Ng = 16 tones
+(:func:`ae_report_bits`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+from torch.func import functional_call
 
 from ..format.errors import SpecError
 from .autoencoder import LATENT, quantize_latent
@@ -27,14 +29,20 @@ from .ofdm import feedback_tones
 TONES_PER_GROUP = 8
 NT = 4
 IN_DIM = TONES_PER_GROUP * NT * 2  # 64
-LOSSES = ("sgcs", "log")  # 1 - SGCS, or log10(1 - SGCS + 1e-5): the residual interference in dB
+# 1 - SGCS; log10(1 - SGCS + 1e-5) of the group (the residual interference in dB); or that log
+# per tone, averaged ("tone_log": a badly coded tone costs as much as its interference)
+LOSSES = ("sgcs", "log", "tone_log")
 
 
-def ae_report_bits(b_lat: int, ng: int = 4) -> int:
+def ae_report_bits(b_lat: int, ng: int = 4, snr_ng: int = 4) -> int:
     """One station's AE report per 20 MHz sounding: 16 latents x ``b_lat`` bits per 8-tone group
-    of the Ng = 4 grid, plus the standard's 8-bit average SNR and 4-bit delta SNR per tone."""
-    ns = feedback_tones(ng).size
-    return ns // TONES_PER_GROUP * LATENT * b_lat + AVG_SNR_BITS + DELTA_SNR_BITS * ns
+    of the Ng = ``ng`` grid, plus the standard's 8-bit average SNR and 4-bit delta SNR on every
+    tone of the Ng = ``snr_ng`` grid (ZF precoding uses directions only, so the SNR grid only
+    affects MMSE)."""
+    if snr_ng not in (4, 16):
+        raise SpecError(f"snr_ng must be 4 or 16, got {snr_ng}")
+    latents = feedback_tones(ng).size // TONES_PER_GROUP * LATENT * b_lat
+    return latents + AVG_SNR_BITS + DELTA_SNR_BITS * feedback_tones(snr_ng).size
 
 
 def align_phases(g: np.ndarray) -> np.ndarray:
@@ -82,7 +90,10 @@ def sgcs_torch(v: torch.Tensor, v_hat: torch.Tensor) -> torch.Tensor:
 @dataclass(frozen=True)
 class MuTrainConfig:
     """``n_channels`` drops of ``n_users`` model-D stations (x 8 groups each), sounding SNR
-    uniform in ``snr_db`` (dB), Adam at ``lr`` with cosine decay, ``epochs`` in batches."""
+    uniform in ``snr_db`` (dB), Adam at ``lr`` with cosine decay, ``epochs`` in batches.
+    ``weight_noise_bits``: also train the encoder under uniform weight noise one per-tensor step
+    of that many bits wide (max|w| / (2^(b-1) - 1), resampled every batch), the loss a mix of
+    ``1 - weight_noise_mix`` clean and ``weight_noise_mix`` noisy (None: clean only)."""
 
     n_channels: int = 1500
     n_users: int = 2
@@ -92,11 +103,34 @@ class MuTrainConfig:
     b_lat: int = 4
     snr_db: tuple[float, float] = (15.0, 45.0)
     loss: str = "sgcs"
+    weight_noise_bits: int | None = None
+    weight_noise_mix: float = 0.5
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise SpecError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.weight_noise_bits is not None and not 2 <= self.weight_noise_bits <= 16:
+            raise SpecError(f"weight_noise_bits must be None or 2..16, got {self.weight_noise_bits}")
+        if not 0.0 <= self.weight_noise_mix <= 1.0:
+            raise SpecError(f"weight_noise_mix must be in [0, 1], got {self.weight_noise_mix}")
+
+
+def make_loss(loss: str, b_lat: int) -> Callable[[nn.Module, nn.Module, torch.Tensor], torch.Tensor]:
+    """The batch loss ``f(encoder, decoder, xb)`` named ``loss`` (one of LOSSES), the latent
+    quantized to ``b_lat`` bits with the straight-through estimator."""
+    if loss not in LOSSES:
+        raise SpecError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+
+    def batch_loss(enc: nn.Module, dec: nn.Module, xb: torch.Tensor) -> torch.Tensor:
+        v, v_hat = features_to_v(xb), reconstruct(dec, enc(xb), b_lat, ste=True)
+        if loss == "tone_log":
+            err = 1 - (v.conj() * v_hat).sum(-1).abs() ** 2  # (B, 8) per tone
+        else:
+            err = 1 - sgcs_torch(v, v_hat)
+        return err.mean() if loss == "sgcs" else torch.log10(err.clamp_min(0) + 1e-5).mean()
+
+    return batch_loss
 
 
 def train(
@@ -106,9 +140,20 @@ def train(
     with the straight-through estimator) by the flagship's loop. Returns (encoder, decoder, mean
     loss per epoch), both in eval mode."""
 
-    def batch_loss(enc: nn.Module, dec: nn.Module, xb: torch.Tensor) -> torch.Tensor:
-        err = 1 - sgcs_torch(features_to_v(xb), reconstruct(dec, enc(xb), cfg.b_lat, ste=True))
-        return err.mean() if cfg.loss == "sgcs" else torch.log10(err.clamp_min(0) + 1e-5).mean()
+    task = make_loss(cfg.loss, cfg.b_lat)
+    if cfg.weight_noise_bits is None:
+        batch_loss = task
+    else:
+        levels, mix = 2 ** (cfg.weight_noise_bits - 1) - 1, cfg.weight_noise_mix
+
+        def batch_loss(enc: nn.Module, dec: nn.Module, xb: torch.Tensor) -> torch.Tensor:
+            p = {
+                n: w + (torch.rand_like(w) - 0.5) * (w.detach().abs().max() / levels)
+                if n.endswith("weight") else w
+                for n, w in enc.named_parameters()
+            }
+            noisy = task(lambda z: functional_call(enc, p, (z,)), dec, xb)
+            return (1 - mix) * task(enc, dec, xb) + mix * noisy
 
     enc, dec, history = su_train(x, cfg, progress=progress, batch_loss=batch_loss)
     enc.eval()

@@ -24,25 +24,35 @@ SU_REF = "(6,4) Ng=4 (SU codebook)"
 @dataclass(frozen=True)
 class MuConfig:
     """Sizes of one MU run: drops (x ``n_users`` stations) for training, validation and test,
-    the SNR grid (dB), the latent width ``b_lat`` and extra user counts (ZF, fewer schemes)."""
+    the SNR grid (dB), the latent width ``b_lat``, the AE's SNR-field grid ``snr_ng`` (4 or 16),
+    the training loss, the encoder's training weight noise (``MuTrainConfig.weight_noise_bits``),
+    QAT bit widths of the encoder (fine-tuned ``qat_epochs`` at ``qat_lr`` against the frozen
+    decoder with the training loss), ``n_boot`` bootstrap resamples of the paired float-vs-shared
+    shift and extra user counts (ZF, fewer schemes)."""
 
     n_train: int = 3000
     epochs: int = 40
     n_users: int = 2
-    n_val: int = 80
+    n_val: int = 120
     n_test: int = 200
     snr_lo: float = 8.0
     snr_hi: float = 50.0
     snr_step: float = 1.0
-    b_lat: int = 6
-    loss: str = "log"
-    ptq: tuple = ("float32", "ptq-t8", "ptq-t6", "ptq-t4", "ptq-c4")
+    b_lat: int = 7
+    snr_ng: int = 16
+    loss: str = "tone_log"
+    ptq: tuple = ("float32", "ptq-t8", "ptq-c8", "ptq-t6", "ptq-t4", "ptq-c4")
+    weight_noise_bits: int | None = 8
+    qat: tuple = (8,)
+    qat_epochs: int = 8
+    qat_lr: float = 2e-5
+    n_boot: int = 1000
     givens: tuple = ((9, 7, 4), (7, 5, 4), (9, 7, 16), (7, 5, 16))
     precoders: tuple = ("zf", "mmse")
     more_users: tuple = (3, 4)
     smallest: bool = True
     tol_db: float = 0.1
-    max_evals: int = 24
+    max_evals: int = 16
     seed: int = 0
 
 
@@ -54,6 +64,8 @@ QUICK_MU = replace(
     n_test=40,
     snr_step=2.0,
     ptq=("float32", "ptq-t8"),
+    qat=(),
+    n_boot=100,
     more_users=(),
     smallest=False,
     precoders=("zf",),
@@ -82,7 +94,8 @@ def training_set(cfg: MuConfig):
     from . import mu_experiment as E
 
     tc = A.MuTrainConfig(n_channels=cfg.n_train, n_users=cfg.n_users, epochs=cfg.epochs,
-                         b_lat=cfg.b_lat, loss=cfg.loss, seed=cfg.seed)
+                         b_lat=cfg.b_lat, loss=cfg.loss, weight_noise_bits=cfg.weight_noise_bits,
+                         seed=cfg.seed)
     return E.training_features(cfg.n_train, cfg.n_users, tc.snr_db, seed=1000 + cfg.seed), tc
 
 
@@ -94,8 +107,10 @@ def run_mu(cfg: MuConfig = MuConfig(), progress: Callable[[str], None] | None = 
     from . import mu_autoencoder as A
     from . import mu_experiment as E
     from . import mu_feedback as F
+    from .mu_paired import paired_table
     from .mu_sharing import smallest_stream
-    from .sharing import share
+    from .qat_encoder import qat_encoder
+    from .sharing import share, share_tensors
 
     say = progress or (lambda s: None)
     torch.set_num_threads(1)
@@ -107,13 +122,22 @@ def run_mu(cfg: MuConfig = MuConfig(), progress: Callable[[str], None] | None = 
     enc, dec, hist = A.train(x, tc)
     res["train_loss"] = hist
     res["timings_s"]["train_s"] = time.time() - t0
+    res["timings_s"]["train_cpu_s"] = time.process_time() - c0
     shared = {s: share(enc, s) for s in cfg.ptq}
+    c1 = time.process_time()
+    for b in cfg.qat:
+        say(f"QAT of the {b}-bit encoder against the frozen decoder")
+        tensors = qat_encoder(enc, dec, x, b, b_lat=cfg.b_lat, epochs=cfg.qat_epochs, lr=cfg.qat_lr,
+                              seed=cfg.seed, batch_loss=A.make_loss(cfg.loss, cfg.b_lat))
+        shared[f"qat-t{b}"] = share_tensors(f"qat-t{b}", tensors)
+    res["timings_s"]["qat_cpu_s"] = time.process_time() - c1
     if cfg.smallest:
         say("searching nnshare's smallest stream within the tolerance (validation drops)")
         t1 = time.time()
         val = E.make_test_set(cfg.n_val, cfg.n_users, seed=30_000 + cfg.seed)
         try:
-            sm = smallest_stream(enc, dec, cfg.b_lat, val, x, tol_db=cfg.tol_db, max_evals=cfg.max_evals)
+            sm = smallest_stream(enc, dec, cfg.b_lat, val, x, tol_db=cfg.tol_db, max_evals=cfg.max_evals,
+                                 snr_ng=cfg.snr_ng)
         except SpecError as e:
             sm = None
             res["smallest_search"] = {"error": str(e)}
@@ -129,11 +153,11 @@ def run_mu(cfg: MuConfig = MuConfig(), progress: Callable[[str], None] | None = 
 
     std = {F.scheme_name(a, b, g): F.givens_mu_scheme(a, b, g) for a, b, g in cfg.givens}
     std[SU_REF] = F.givens_mu_scheme(6, 4, 4)
-    ae = {k: E.ae_mu_scheme(v.encoder, dec, cfg.b_lat) for k, v in shared.items()}
+    ae = {k: E.ae_mu_scheme(v.encoder, dec, cfg.b_lat, cfg.snr_ng) for k, v in shared.items()}
     res["feedback_bits"] = {
         **{k: F.report_bits(k) for k in std if k != SU_REF},
         SU_REF: F.mu_report_bits(64, 4, 1, 6, 4),
-        "AE": A.ae_report_bits(cfg.b_lat),
+        "AE": A.ae_report_bits(cfg.b_lat, snr_ng=cfg.snr_ng),
     }
     snr = np.arange(cfg.snr_lo, cfg.snr_hi + 1e-9, cfg.snr_step)
     res["snr_db"] = snr
@@ -144,7 +168,14 @@ def run_mu(cfg: MuConfig = MuConfig(), progress: Callable[[str], None] | None = 
         say(f"PER curves, {cfg.n_users} users, {method.upper()}")
         c = E.per_curves(ts, {IDEAL: None, **std, **ae}, snr, method=method)
         runs[f"{cfg.n_users}u-{method}"] = _summary(c, cfg.n_users)
-    keep = [k for k in ("float32", "ptq-t8", "smallest") if k in ae]
+    main = f"{cfg.n_users}u-{cfg.precoders[0]}"
+    f10 = {int(m): v for m, v in runs[main]["snr10"]["float32"].items()}
+    say(f"paired float32-vs-shared shifts on a 0.25 dB grid, bootstrap over {cfg.n_test} drops")
+    paired = ("float32", "ptq-t8", "ptq-c8", *(f"qat-t{b}" for b in cfg.qat), "smallest")
+    pair = {k: ae[k] for k in paired if k in ae}
+    res["paired"] = paired_table(ts, pair, f10, method=cfg.precoders[0], n_boot=cfg.n_boot, seed=cfg.seed)
+    res["paired"]["run"] = main
+    keep = [k for k in ("float32", "ptq-t8", *(f"qat-t{b}" for b in cfg.qat), "smallest") if k in ae]
     for u in cfg.more_users:
         say(f"PER curves, {u} users, ZF")
         tsu = E.make_test_set(cfg.n_test, u, seed=11_000 + 100 * u + cfg.seed)
@@ -152,7 +183,7 @@ def run_mu(cfg: MuConfig = MuConfig(), progress: Callable[[str], None] | None = 
         runs[f"{u}u-zf"] = _summary(E.per_curves(tsu, sch, snr, method="zf"), u)
     res["runs"] = runs
     res["target"] = _target(runs, cfg.tol_db)
-    res["equal_bits"] = _equal_bits(runs[f"{cfg.n_users}u-{cfg.precoders[0]}"], res["feedback_bits"])
+    res["equal_bits"] = _equal_bits(runs[main], res["feedback_bits"])
     res["timings_s"]["total_s"] = time.time() - t0
     res["timings_s"]["total_cpu_s"] = time.process_time() - c0
     return _clean(res)
@@ -197,7 +228,7 @@ def _target(runs: dict, tol: float) -> dict:
         ref = s10.get("float32")
         if ref is None:
             continue
-        for name in ("ptq-t8", "ptq-t6", "ptq-t4", "ptq-c4", "smallest"):
+        for name in [k for k in r["snr10"] if k.startswith(("ptq-", "qat-")) or k == "smallest"]:
             if name in s10:
                 sh = {m: _shift(s10[name][m], ref[m]) for m in ref}
                 vals = [v for v in sh.values() if v is not None]

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..format.errors import SpecError
 from ..link.phy import Phy
 from . import abstraction
 from . import beamforming as bf
@@ -30,6 +31,7 @@ from .ofdm import data_tones, feedback_tones, ru242_tones, tone_positions
 IDEAL = "ideal"
 
 _GRID4 = feedback_tones(4)
+_GRID16 = feedback_tones(16)
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,12 +75,19 @@ def training_features(n: int, n_users: int, snr_db: tuple[float, float], seed: i
     return to_features(np.moveaxis(v, 2, 1).reshape(-1, _GRID4.size, 4, 1))
 
 
-def ae_mu_scheme(encoder: nn.Module, decoder: nn.Module, b_lat: int) -> MuScheme:
-    """AE feedback of V on the Ng = 4 grid plus the standard's SNR report, interpolated."""
-    from .mu_feedback import snr_report
+def ae_mu_scheme(encoder: nn.Module, decoder: nn.Module, b_lat: int, snr_ng: int = 4) -> MuScheme:
+    """AE feedback of V on the Ng = 4 grid plus the standard's SNR report on the Ng = ``snr_ng``
+    tones (4 or 16), both interpolated to the data tones."""
+    from .mu_feedback import snr_report, snr_to_data_tones
+
+    if snr_ng not in (4, 16):
+        raise SpecError(f"snr_ng must be 4 or 16, got {snr_ng}")
+    pos = np.arange(_GRID4.size) if snr_ng == 4 else tone_positions(_GRID16, _GRID4)
+    grid = _GRID4 if snr_ng == 4 else _GRID16
 
     def run(v4: np.ndarray, snr4: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return to_data_tones(ae_feedback(encoder, decoder, v4, b_lat), snr_report(snr4), _GRID4)
+        v, _ = to_data_tones(ae_feedback(encoder, decoder, v4, b_lat), np.zeros(snr4.shape), _GRID4)
+        return v, snr_to_data_tones(snr_report(snr4[:, pos]), grid)
 
     return run
 

@@ -71,8 +71,12 @@ def to_data_tones(
     """AP side: V (n, Kg, U, Nt, 1) and SNR (dB, (n, Kg, U)) on ``grid`` -> (V-hat, linear SNR)
     on the 234 data tones (the same interpolation for every scheme)."""
     v = bf.interpolate(np.moveaxis(v_grid, 1, 2), grid, _DATA)  # tone axis must be -3
-    snr = _interp_tones(snr_db_grid, grid, _DATA)
-    return np.moveaxis(v, 2, 1), 10.0 ** (snr / 10.0)
+    return np.moveaxis(v, 2, 1), snr_to_data_tones(snr_db_grid, grid)
+
+
+def snr_to_data_tones(snr_db_grid: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """AP side: reported SNR (dB, (n, Kg, U)) on ``grid`` -> linear SNR on the 234 data tones."""
+    return 10.0 ** (_interp_tones(snr_db_grid, grid, _DATA) / 10.0)
 
 
 def givens_mu_scheme(bphi: int, bpsi: int, ng: int) -> MuScheme:

@@ -49,9 +49,12 @@ def follow_up(
     grid = local_grid(f10)
     shared = {s: share(enc, s) for s in ("float32", *extra)}
     val = E.make_test_set(n_val, cfg.n_users, seed=30_000 + cfg.seed)
-    sm = smallest_stream(enc, dec, cfg.b_lat, val, x, tol_db=cfg.tol_db, max_evals=max_evals)
+    sm = smallest_stream(
+        enc, dec, cfg.b_lat, val, x, tol_db=cfg.tol_db, max_evals=max_evals, snr_ng=cfg.snr_ng
+    )
     shared["smallest"] = sm.shared
-    c = E.per_curves(ts, {k: E.ae_mu_scheme(v.encoder, dec, cfg.b_lat) for k, v in shared.items()}, grid)
+    sch = {k: E.ae_mu_scheme(v.encoder, dec, cfg.b_lat, cfg.snr_ng) for k, v in shared.items()}
+    c = E.per_curves(ts, sch, grid)
     s10 = c.snr_at_target()
     out = {"grid_step_db": 0.25, "n_val": n_val, "streams": {}}
     for k, v in shared.items():

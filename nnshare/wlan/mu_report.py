@@ -7,9 +7,11 @@ LABELS = {
     "ideal": "ideal CSI",
     "float32": "AE float32",
     "ptq-t8": "AE 8-bit (ptq-t8)",
+    "ptq-c8": "AE 8-bit per-channel",
     "ptq-t6": "AE 6-bit per-tensor",
     "ptq-t4": "AE 4-bit per-tensor",
     "ptq-c4": "AE 4-bit per-channel",
+    "qat-t8": "AE 8-bit QAT (frozen decoder)",
     "smallest": "AE nnshare smallest stream",
 }
 MCS = ("4", "7", "9", "11")
@@ -65,13 +67,14 @@ def markdown(res: dict, command: str = "python bench/wlan_mu.py") -> str:
         "V and per-tone SNR. The standard's MU report: Givens angles with the MU codebooks, 8-bit "
         "average SNR and 4-bit delta SNR per reported tone. The autoencoder (the flagship's "
         f"64->40->16 encoder, 3,256 coefficients) codes V on 8 adjacent Ng=4 tones into 16 latents "
-        f"of {cfg['b_lat']} bits and sends the same SNR fields. SNR (dB) at 10 % PER:",
+        f"of {cfg['b_lat']} bits (training loss `{cfg['loss']}`) and sends the standard's SNR fields on "
+        f"the Ng={cfg.get('snr_ng', 4)} tones. SNR (dB) at 10 % PER:",
         "",
     ]
     for key in res["runs"]:
         uu, meth = key.split("u-")
         out += [f"**{uu} users, {meth.upper()} precoding**", ""] + _snr_table(res, key) + [""]
-    out += _target_lines(res, main) + [""] + _equal_bits_lines(res) + [""]
+    out += _target_lines(res, main) + [""] + _paired_lines(res) + [""] + _equal_bits_lines(res) + [""]
     out += _goodput_lines(res, main)
     if "follow_up" in res:
         from .mu_followup import markdown as follow_up_md
@@ -123,6 +126,38 @@ def _target_lines(res: dict, main: str) -> list[str]:
             f"on the test drops its worst shift is {_f(sm['worst_db'], '+.3f')} dB: "
             f"{'holds' if sm['holds'] else 'does not hold'}."
         ]
+    return lines
+
+
+def _paired_lines(res: dict) -> list[str]:
+    """The paired float32-vs-shared shifts with their bootstrap 95 % intervals."""
+    pr = res.get("paired")
+    if not pr or not pr["shift"]:
+        return []
+    tol = res["config"]["tol_db"]
+    mcs = list(next(iter(pr["shift"].values())))
+    lines = [
+        f"**Paired shift against float32** ({pr['run']}, the same {pr['n_drops']} drops and noise, "
+        f"crossings on a {pr['grid_step_db']} dB grid; dB, [bootstrap 95 % interval over drops, "
+        f"{pr['n_boot']} resamples]; share of resamples above {tol} dB):",
+        "",
+        "| encoder stream | stream bits | " + " | ".join(f"MCS{m}" for m in mcs) + f" | holds {tol} dB |",
+        "|---|---|" + "---|" * len(mcs) + "---|",
+    ]
+    for name, by in pr["shift"].items():
+        cells = []
+        for m in mcs:
+            d = by[m]
+            lo, hi = d["ci95_db"]
+            cells.append(
+                f"{_f(d['shift_db'], '+.3f')} [{_f(lo, '+.2f')}, {_f(hi, '+.2f')}]; "
+                f"{_f(d['p_above_0.1'], '.0%')}"
+            )
+        vals = [by[m]["shift_db"] for m in mcs]
+        ok = all(v is not None and v <= tol + 1e-9 for v in vals)
+        bits = res["sharing"].get(name, {}).get("total_bits")
+        row = f"| {label(name)} | {_f(bits, ',')} | " + " | ".join(cells)
+        lines.append(row + f" | {'yes' if ok else 'no'} |")
     return lines
 
 
@@ -179,4 +214,10 @@ def headline(res: dict) -> str:
         f"8-bit vs float32 worst shift over MCS4-11 {_f(t8.get('worst_db'), '+.3f')} dB"
         f" ({'PASS' if t8.get('holds') else 'FAIL'}, limit {cfg['tol_db']} dB)."
     )
+    for name, by in res.get("paired", {}).get("shift", {}).items():
+        w = max(by.values(), key=lambda d: -1e9 if d["shift_db"] is None else d["shift_db"])
+        parts.append(
+            f"Paired, 0.25 dB grid: {label(name)} worst {_f(w['shift_db'], '+.3f')} dB "
+            f"(95 % [{_f(w['ci95_db'][0], '+.2f')}, {_f(w['ci95_db'][1], '+.2f')}])."
+        )
     return " ".join(parts)

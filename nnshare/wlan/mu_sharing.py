@@ -52,23 +52,25 @@ def smallest_stream(
     method: str = "zf",
     mcs_list=MCS_LIST,
     max_evals: int = 24,
+    snr_ng: int = 4,
 ) -> SmallestStream:
     """nnshare's smallest encoder stream whose worst SNR-at-10%-PER shift on ``val`` (vs the
     float encoder, ``method`` precoding) is at most ``tol_db``. ``calibration`` (N, 64): encoder
-    inputs for the output sensitivity. Raises SpecError when the float encoder itself reaches
-    10 % PER at no MCS on ``val`` (nothing to hold)."""
+    inputs for the output sensitivity; ``snr_ng``: the AE's SNR-field grid. Raises SpecError
+    when the float encoder itself reaches 10 % PER at no MCS on ``val`` (nothing to hold)."""
     ref_curves = per_curves(
-        val, {"f": ae_mu_scheme(encoder, decoder, b_lat)}, np.arange(8.0, 50.01, 1.0), mcs_list, method=method
+        val, {"f": ae_mu_scheme(encoder, decoder, b_lat, snr_ng)}, np.arange(8.0, 50.01, 1.0), mcs_list,
+        method=method,
     )
     grid = local_grid(ref_curves.snr_at_target()["f"])
-    ref = per_curves(val, {"f": ae_mu_scheme(encoder, decoder, b_lat)}, grid, mcs_list, method=method)
+    ref = per_curves(val, {"f": ae_mu_scheme(encoder, decoder, b_lat, snr_ng)}, grid, mcs_list, method=method)
     ref10 = ref.snr_at_target()["f"]
     if not any(np.isfinite(ref10[m]) for m in mcs_list):
         raise SpecError("the float encoder reaches 10 % PER at no MCS on the validation drops")
 
     def worst_shift(model: nn.Module) -> float:
         model.eval()
-        c = per_curves(val, {"q": ae_mu_scheme(model, decoder, b_lat)}, grid, mcs_list, method=method)
+        c = per_curves(val, {"q": ae_mu_scheme(model, decoder, b_lat, snr_ng)}, grid, mcs_list, method=method)
         got = c.snr_at_target()["q"]
         shifts = [got[m] - ref10[m] for m in mcs_list if np.isfinite(ref10[m])]
         return float(max(shifts)) if all(np.isfinite(shifts)) else float("inf")

@@ -8,6 +8,7 @@ decoder with the 1 - SGCS loss, and ``convert`` exports bit-exact QuantizedTenso
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -30,9 +31,11 @@ def qat_encoder(
     lr: float = 5e-4,
     batch: int = 256,
     seed: int = 0,
+    batch_loss: Callable[[nn.Module, nn.Module, torch.Tensor], torch.Tensor] | None = None,
 ) -> dict:
     """Fine-tune a copy of ``encoder`` with ``bits``-bit fake-quantized weights (biases fp32)
-    on features ``x`` (N, 64); the decoder stays frozen. Returns the exported tensors
+    on features ``x`` (N, 64); the decoder stays frozen; ``batch_loss(encoder, decoder, xb)`` (a
+    scalar) replaces the SU 4x2 1 - SGCS loss when given (the MU encoder's). Returns the exported tensors
     {name: QuantizedTensor | FloatTensor} ready for ``nnshare.encode_tensors``."""
     torch.manual_seed(seed)
     model = prepare(copy.deepcopy(encoder), uniform(bits, granularity), ranges="lsq")
@@ -46,7 +49,10 @@ def qat_encoder(
         perm = torch.randperm(xt.shape[0], generator=gen)
         for i in range(0, xt.shape[0], batch):
             xb = xt[perm[i : i + batch]]
-            loss = 1 - sgcs_torch(features_to_v(xb), reconstruct(dec, model(xb), b_lat, True)).mean()
+            if batch_loss is None:
+                loss = 1 - sgcs_torch(features_to_v(xb), reconstruct(dec, model(xb), b_lat, True)).mean()
+            else:
+                loss = batch_loss(model, dec, xb)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -16,6 +16,9 @@ TINY = replace(
     snr_hi=46.0,
     snr_step=4.0,
     ptq=("float32", "ptq-t8", "ptq-t4"),
+    qat=(8,),
+    qat_epochs=1,
+    n_boot=50,
     more_users=(3,),
     smallest=True,
     max_evals=3,
@@ -45,14 +48,17 @@ def test_run_writes_json_and_report(res):
         "float32",
         "ptq-t8",
         "ptq-t4",
+        "qat-t8",
         "smallest",
     }
     assert len(run["sum_goodput_mbps"]["ideal"]) == len(r["snr_db"]) == 10
     # ideal CSI reaches 10 % PER at every MCS, in MCS order
     s = [run["snr10"]["ideal"][m] for m in ("4", "7", "9", "11")]
     assert all(v is not None for v in s) and s == sorted(s)
-    assert r["feedback_bits"]["MU (9,7) Ng=4"] == 3336 and r["feedback_bits"]["AE"] == 1032
+    # 7-bit latents, the SNR fields on the Ng=16 tones: 896 + 8 + 80 bits
+    assert r["feedback_bits"]["MU (9,7) Ng=4"] == 3336 and r["feedback_bits"]["AE"] == 984
     assert r["sharing"]["ptq-t8"]["shared_bits"] == 27_456
+    assert r["sharing"]["qat-t8"]["shared_bits"] == 27_456  # QAT: the same 8-bit stream layout
     assert r["sharing"]["float32"]["shared_bits"] == 104_192
     srch = r["smallest_search"]
     assert srch["evaluations"] >= len(srch["trace"]) >= 1  # every measured stream (+ the float reference)
@@ -62,10 +68,19 @@ def test_run_writes_json_and_report(res):
     assert r["sharing"]["smallest"]["total_bits"] == 8 * r["sharing"]["smallest"]["stream_bytes"]
     assert "ptq-t8" in r["target"] and "2u-zf" in r["target"]["ptq-t8"]
     eb = r["equal_bits"]["at_most_ae_bits"]["4"]
-    assert eb["mode"] in ("MU (7,5) Ng=16", "MU (9,7) Ng=16") and eb["bits"] <= 1032
+    assert eb["mode"] == "MU (7,5) Ng=16" and eb["bits"] == 808  # (9,7) Ng=16 costs 1,048 > 984
+    pr = r["paired"]
+    assert pr["run"] == "2u-zf" and pr["n_drops"] == TINY.n_test and pr["n_boot"] == 50
+    assert set(pr["shift"]) == {"ptq-t8", "qat-t8", "smallest"}
+    f10 = run["snr10"]["float32"]
+    for by in pr["shift"].values():
+        assert set(by) == {m for m, v in f10.items() if v is not None}
+        for d in by.values():
+            assert d["n_boot_crossed"] <= 50 and 0.0 <= (d["p_above_0.1"] or 0.0) <= 1.0
     md = (out / "wlan_mu_report.md").read_text()
     assert md == markdown(r, "nnshare demo --full")
     assert "| MU (9,7) Ng=4 | 3,336 |" in md and "27,456" in md and "Sum goodput" in md
+    assert "**Paired shift against float32**" in md and "| AE 8-bit QAT (frozen decoder) |" in md
 
 
 def test_follow_up_retrains_the_same_encoder(res):
