@@ -123,3 +123,23 @@ def sentences(n: int, seed: int = 0, exclude: tuple[str, ...] = ()) -> list[str]
             seen.add(s)
             out.append(s)
     return out
+
+
+def vocab_words(vocab) -> list[str]:
+    """The whole-word entries of a WordPiece vocabulary (ASCII letters, 2+ characters; no ``##``
+    pieces, no special tokens), sorted so the sentences below do not depend on dict order."""
+    return sorted(w for w in vocab if w.isascii() and w.isalpha() and len(w) > 1)
+
+
+def vocab_sentences(words: list[str], n: int, seed: int = 1, lo: int = 6, hi: int = 18) -> list[str]:
+    """``n`` deterministic word salads of ``lo``..``hi`` words drawn uniformly from ``words``: no
+    grammar, but the whole vocabulary, which the templates above (a few hundred words) do not
+    reach. GPTQ on the templates alone fits them (MiniLM 4-bit g128: cosine 0.998 on the calibration
+    sentences, 0.990 on the evaluation ones); adding these spreads the layer Hessians over the
+    tokens real text uses."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        s = " ".join(rng.choice(words) for _ in range(rng.randint(lo, hi)))
+        out.append(_cap(s) + rng.choice("." * 2 + "?!"))
+    return out
