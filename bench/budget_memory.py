@@ -161,7 +161,7 @@ def markdown(res: dict) -> str:
     shas = {(r["data_free"]["sha256"], r["compress"]["sha256"]) for r in res["runs"].values()}
     lines += ["", "The same stream bytes in every run (SHA-256 of both streams equal across the rows):"
               f" {'yes' if len(shas) == 1 else 'NO'}."]
-    lines += ["", *res.get("notes", [])]
+    lines += ["", *("- " + x for x in res.get("notes", []))]
     return "\n".join(lines) + "\n"
 
 
@@ -187,13 +187,14 @@ NOTES = [
     " (contexts in one compiled pass, median from one histogram), which also saves memory in the"
     " model choice; on the stand-in this work alone took the task-quality peak 588 -> 516 MiB"
     " over start (the same stream).",
-    "The task-quality peak is ~160 MB above the search alone: what the sensitivity pass leaves"
-    " resident (+127 MB RSS after it on MiniLM; `malloc_trim` after it was tried and changed"
-    " nothing, so it is live memory, not freed heap; not found yet). Data-free: 3.0x, at the"
-    " target within 1 MiB (261 against 260; an earlier measurement said 2.7x above a 113 MB"
+    "Read the task-quality column: the \"search only\" one starts after the sensitivity pass,"
+    " whose freed heap (153 MiB resident after it on MiniLM, 5 MiB after a `malloc_trim`) the"
+    " search reuses, so it understates the search's own need (trimming inside compress left the"
+    " task-quality peak at 479 MiB: the search needs that memory itself). Data-free: 3.0x, at"
+    " the target within 1 MiB (261 against 260; an earlier measurement said 2.7x above a 113 MB"
     " import baseline; here the baseline is the same command on a tiny tensor, 143 MiB), the"
-    " same before and after. Task-quality: 7.8x -> 5.5x (the search alone 5.9x -> 3.7x):"
-    " missed.",
+    " same before and after. Task-quality: 7.8x -> 5.5x: missed; the rest is the working copy"
+    " (87 MiB) and the entropy coder's model choice on the 11.7M-value word embedding.",
 ]
 
 
