@@ -53,6 +53,16 @@ def _counts_loop(v):
     return lo, h
 
 
+def _span_loop(v):
+    """(min, max) of a non-empty integer array."""
+    lo = v[0]
+    hi = v[0]
+    for i in range(v.size):
+        lo = min(lo, v[i])
+        hi = max(hi, v[i])
+    return lo, hi
+
+
 def _ctx_loop(q, use_q, sym, nb, center, t1, t2, t_len, rows, cols, row_len, k_rc, k_col):
     """Contexts (int16) in the order of ``entropy_model._setup``: quantizer id, neighbour class
     of the previous symbol in the stripe (0 at a stripe start), row/column class."""
@@ -74,8 +84,9 @@ if numba is not None:
     _sq_means_fast = numba.njit(cache=True, nogil=True)(_sq_means_loop)
     _counts_fast = numba.njit(cache=True, nogil=True)(_counts_loop)
     _ctx_fast = numba.njit(cache=True, nogil=True)(_ctx_loop)
+    _span_fast = numba.njit(cache=True, nogil=True)(_span_loop)
 else:  # pragma: no cover
-    _hist_fast = _sq_means_fast = _counts_fast = _ctx_fast = None
+    _hist_fast = _sq_means_fast = _counts_fast = _ctx_fast = _span_fast = None
 
 
 def counts(v: np.ndarray) -> tuple[int, np.ndarray]:
@@ -85,6 +96,14 @@ def counts(v: np.ndarray) -> tuple[int, np.ndarray]:
         return int(lo), h
     lo = int(v.min())
     return lo, np.bincount((v - lo).astype(np.int64, copy=False))
+
+
+def span(v: np.ndarray) -> tuple[int, int]:
+    """(min, max) of a non-empty integer array: one compiled pass (numpy: two reductions)."""
+    if _span_fast is not None and v.size >= 4096:
+        lo, hi = _span_fast(np.ascontiguousarray(v))
+        return int(lo), int(hi)
+    return int(v.min()), int(v.max())
 
 
 def contexts(q, sym, nb: tuple[int, int, int] | None, rc: tuple | None) -> np.ndarray | None:

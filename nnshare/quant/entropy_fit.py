@@ -8,7 +8,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..format.entropy.dists import CONST, GAUSS, GEOMETRIC, LEVEL_BITS, TABLE, UNIFORM, Dist
-from ._entropy_fast import counts, sq_means
+from ..format.entropy.header import MAX_CODE_RANGE
+from ..format.errors import SpecError
+from ._entropy_fast import counts, span, sq_means
 
 _MAX_LEVEL = (1 << LEVEL_BITS) - 1
 _FLOOR = 2.0**-20
@@ -174,3 +176,21 @@ def mag_quantiles(sym: np.ndarray, center: int, memo: dict) -> list[int]:
         return int_quantile(np.abs(sym - center), [1 / 3, 2 / 3])
     cdf = np.cumsum(np.bincount(mags, weights=h, minlength=int(mags.max()) + 1).astype(np.int64))
     return [int(np.searchsorted(cdf, q * (sym.size - 1) + 1)) for q in (1 / 3, 2 / 3)]
+
+
+def check_codes(codes: np.ndarray, qmin: int, qmax: int) -> np.ndarray:
+    """The codes as a 1-D int64 array, checked against [qmin, qmax] (one typed error)."""
+    a = np.asarray(codes)
+    if a.ndim != 1:
+        raise SpecError(f"codes must be a 1-D array, got shape {a.shape}")
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+        raise SpecError(f"codes must be integers, got dtype {a.dtype}")
+    if not (isinstance(qmin, int | np.integer) and isinstance(qmax, int | np.integer)):
+        raise SpecError("qmin and qmax must be integers")
+    if not 0 <= qmax - qmin <= MAX_CODE_RANGE:
+        raise SpecError(f"code range [{qmin}, {qmax}] empty or wider than {MAX_CODE_RANGE}")
+    a = a.astype(np.int64, copy=False)
+    lo, hi = span(a) if a.size else (qmin, qmax)
+    if lo < qmin or hi > qmax:
+        raise SpecError(f"codes outside [{qmin}, {qmax}]: min {lo}, max {hi}")
+    return a

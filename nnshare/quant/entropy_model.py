@@ -5,7 +5,9 @@ writes it. The receiver (:mod:`nnshare.format.entropy`) only decodes what was ch
 Speed: arrays of >= 2**14 codes choose their model by a quick estimate (empirical entropy per
 context, Miller-Madow corrected, plus table side info; on an evenly spread sample of whole rows
 for >= 2**18 codes), preferring non-neighbour models unless the neighbour context saves > 0.01
-bit per code (its range-coded decoder was sequential); only the chosen model is fitted.
+bit per code (its range-coded decoder was sequential); only the chosen model is fitted. Every
+model's histogram for that estimate is summed from its family's finest one (one context pass
+per trellis variant: :mod:`.entropy_quick`).
 """
 
 from __future__ import annotations
@@ -17,13 +19,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..format.entropy import contexts as cx
-from ..format.entropy import rans, tables
+from ..format.entropy import rans
 from ..format.entropy.decode import check_context
 from ..format.entropy.dists import CONST, Dist
 from ..format.entropy.encode import write_payload
 from ..format.entropy.header import (
     K_T,
-    MAX_CODE_RANGE,
     MODEL_NAMES,
     MODELS,
     NEIGHBOUR,
@@ -37,7 +38,8 @@ from ..format.entropy.header import (
 from ..format.errors import SpecError
 from . import entropy_fit as fit
 from . import entropy_memo as memo_
-from ._entropy_fast import contexts, joint_hist, tcq_levels
+from . import entropy_quick as quick
+from ._entropy_fast import contexts, joint_hist, span, tcq_levels
 
 K_ROW = K_COL = 4
 _MAX_HIST_BINS = 1 << 22  # contexts x alphabet of a model's histogram (memory bound)
@@ -62,6 +64,8 @@ class _Setup:
     coded: float = 0.0  # the ideal code length part of ``bits``
     hist: np.ndarray | None = None  # contexts x symbols from hist_lo
     hist_lo: int = 0
+    lohi: tuple[int, int] | None = None  # (min, max) of sym, when known
+    parts: tuple | None = None  # (quantizer ids, sym, neighbour, row/column): lazy setup
 
     @property
     def flags(self) -> int:
@@ -72,22 +76,6 @@ class _Setup:
         return self.head.n_ctx
 
 
-def _check_codes(codes: np.ndarray, qmin: int, qmax: int) -> np.ndarray:
-    a = np.asarray(codes)
-    if a.ndim != 1:
-        raise SpecError(f"codes must be a 1-D array, got shape {a.shape}")
-    if a.size and not np.issubdtype(a.dtype, np.integer):
-        raise SpecError(f"codes must be integers, got dtype {a.dtype}")
-    if not (isinstance(qmin, int | np.integer) and isinstance(qmax, int | np.integer)):
-        raise SpecError("qmin and qmax must be integers")
-    if not 0 <= qmax - qmin <= MAX_CODE_RANGE:
-        raise SpecError(f"code range [{qmin}, {qmax}] empty or wider than {MAX_CODE_RANGE}")
-    a = a.astype(np.int64, copy=False)
-    if a.size and (a.min() < qmin or a.max() > qmax):
-        raise SpecError(f"codes outside [{qmin}, {qmax}]: min {a.min()}, max {a.max()}")
-    return a
-
-
 def _names(models: str | Iterable[str]) -> list[str]:
     names = list(MODELS) if models == "auto" else [models] if isinstance(models, str) else list(models)
     for m in names:
@@ -96,15 +84,22 @@ def _names(models: str | Iterable[str]) -> list[str]:
     return names
 
 
-def _setup(codes, flags: int, row_len, tcq, context, memo: dict | None = None) -> _Setup | None:
+def _rowcol_ok(n: int, row_len) -> bool:
+    """Whether row/column contexts apply to n codes in rows of ``row_len``."""
+    return bool(row_len) and row_len >= 2 and not n % row_len and n // row_len >= 2
+
+
+def _setup(codes, flags: int, row_len, tcq, context, memo: dict | None = None,
+           lazy: bool = False) -> _Setup | None:
     """Header fields and contexts for one model, or None when the model does not apply.
     ``memo`` caches what several models of one array share (median, thresholds, row/column
-    classes). With numba, the contexts are built in one compiled pass (temporal models: numpy)."""
+    classes). With numba, the contexts are built in one compiled pass (temporal models: numpy).
+    ``lazy`` (not temporal): the contexts are built when :func:`_ctx` first asks."""
     n = codes.size
     memo = {} if memo is None else memo
     if flags & TEMPORAL and context is None or flags & TCQ and tcq is None:
         return None
-    if flags & ROWCOL and (not row_len or row_len < 2 or n % row_len or n // row_len < 2):
+    if flags & ROWCOL and not _rowcol_ok(n, row_len):
         return None
     variant = (8 if flags & TCQ8 else 4) if flags & TCQ else 0
     sym = tcq[0] if variant else codes
@@ -129,13 +124,10 @@ def _setup(codes, flags: int, row_len, tcq, context, memo: dict | None = None) -
         kw.update(memo[key])
         rc = (kw["rows"], kw["cols"], row_len, K_ROW, K_COL)
     q = tcq[1] if variant else None
-    ctx = None if flags & TEMPORAL or not n else contexts(q, sym, nb, rc)
-    if ctx is None:  # numpy: compose the contexts component by component
-        ctx = q.astype(np.int16) if variant else np.zeros(n, np.int16)
-        if nb:
-            ctx = ctx * 3 + cx.neighbour_ctx(cx.prev_magnitudes(sym, nb[0]), nb[1], nb[2])
-        if rc:
-            ctx = ctx * (K_ROW * K_COL) + cx.rowcol_ctx(rc[0], rc[1], K_COL)
+    lohi = memo.get("span", {}).get(variant)
+    if lazy and not flags & TEMPORAL:
+        return _Setup(PayloadHeader(flags, **kw), None, sym, lohi=lohi, parts=(q, sym, nb, rc))
+    ctx = _contexts(q, sym, nb, rc, flags & TEMPORAL)
     if flags & TEMPORAL:
         key = ("t", variant)
         if key not in memo:
@@ -146,7 +138,26 @@ def _setup(codes, flags: int, row_len, tcq, context, memo: dict | None = None) -
         fields, c = memo[key]
         kw.update(fields)
         ctx = ctx * K_T + c
-    return _Setup(PayloadHeader(flags, **kw), ctx.astype(np.int16, copy=False), sym)
+    return _Setup(PayloadHeader(flags, **kw), ctx.astype(np.int16, copy=False), sym, lohi=lohi)
+
+
+def _contexts(q, sym, nb, rc, temporal=0) -> np.ndarray:
+    """A model's contexts but the temporal component (int16; compiled or composed by numpy)."""
+    ctx = None if temporal or not sym.size else contexts(q, sym, nb, rc)
+    if ctx is None:  # numpy: compose the contexts component by component
+        ctx = q.astype(np.int16) if q is not None else np.zeros(sym.size, np.int16)
+        if nb:
+            ctx = ctx * 3 + cx.neighbour_ctx(cx.prev_magnitudes(sym, nb[0]), nb[1], nb[2])
+        if rc:
+            ctx = ctx * (K_ROW * K_COL) + cx.rowcol_ctx(rc[0], rc[1], K_COL)
+    return ctx.astype(np.int16, copy=False)
+
+
+def _ctx(s: _Setup) -> np.ndarray:
+    """The setup's contexts, built now if it was made lazily."""
+    if s.ctx is None:
+        s.ctx = _contexts(*s.parts)
+    return s.ctx
 
 
 def _head_bits(s: _Setup) -> float:
@@ -160,8 +171,8 @@ def _fit(s: _Setup, qmin: int) -> _Setup:
         s.bits = _head_bits(s) + _CRC_BITS + 8 * s.n_ctx
         return s
     if s.hist is None:
-        lo = int(s.sym.min())
-        s.hist = joint_hist(s.ctx, s.sym, lo, s.n_ctx, int(s.sym.max()) - lo + 1)
+        lo, hi = s.lohi or span(s.sym)
+        s.hist = joint_hist(_ctx(s), s.sym, lo, s.n_ctx, hi - lo + 1)
         s.hist_lo = lo
     hist, lo = s.hist, s.hist_lo
     s.dists, s.coded = [], 0.0
@@ -179,6 +190,28 @@ def _fit(s: _Setup, qmin: int) -> _Setup:
     return s
 
 
+def _marginal(s: _Setup, codes, row_len, tcq, memo: dict) -> _Setup:
+    """A lazy setup given its histogram as the marginal of its family's finest model's (one
+    context pass and histogram for the family: :mod:`.entropy_quick`), when that fits."""
+    if s.ctx is not None or not s.sym.size:
+        return s
+    fine = quick.finest(s.flags, _rowcol_ok(codes.size, row_len))
+    lo, hi = s.lohi or span(s.sym)
+    key = ("fine", fine)
+    if key not in memo:
+        f = None
+        if _n_ctx(fine) * (hi - lo + 1) <= _MAX_HIST_BINS:
+            f = _setup(codes, fine, row_len, tcq, None, memo, lazy=True)
+            f.hist = joint_hist(_ctx(f), f.sym, lo, f.n_ctx, hi - lo + 1)
+        memo[key] = f
+    f = memo[key]
+    if f is not None:
+        s.hist, s.hist_lo = (f.hist if fine == s.flags else quick.marginal(f.hist, fine, s.flags)), lo
+        if fine == s.flags:
+            s.ctx = f.ctx
+    return s
+
+
 def _n_ctx(flags: int) -> int:
     """Number of contexts of a model (row/column with the default class counts)."""
     return PayloadHeader(flags, k_row=K_ROW, k_col=K_COL).n_ctx
@@ -189,23 +222,11 @@ def _estimate(s: _Setup) -> _Setup:
     Miller-Madow small-sample correction) plus the side info of a table, no fitting."""
     if s.sym.size == 0:
         return _fit(s, 0)
-    lo = int(s.sym.min())
-    width = int(s.sym.max()) - lo + 1
-    hist = joint_hist(s.ctx, s.sym, lo, s.n_ctx, width)
-    s.hist, s.hist_lo = hist, lo
-    cnt = hist.sum(axis=1)
-    h = hist.astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ent = np.where(hist > 0, h * np.log2(np.maximum(cnt, 1)[:, None] / h), 0.0).sum()
-    nzc = hist > 0
-    ent += float(np.maximum(nzc.sum(axis=1) - 1, 0).sum()) / (2 * math.log(2))  # Miller-Madow
-    first = nzc.argmax(axis=1)
-    last = width - 1 - nzc[:, ::-1].argmax(axis=1)
-    w = np.where(cnt > 0, last - first + 1, 1)
-    side = np.where(cnt > 1, np.minimum(32 + 6 * w, 128 + 0.02 * cnt), 24).sum()
-    s.coded = float(ent)
-    s.bits = (_head_bits(s) + _CRC_BITS + _FLUSH_BITS * rans.lanes(s.sym.size) + float(side)
-              + s.coded)
+    if s.hist is None:
+        lo, hi = s.lohi or span(s.sym)
+        s.hist, s.hist_lo = joint_hist(_ctx(s), s.sym, lo, s.n_ctx, hi - lo + 1), lo
+    s.coded, side = quick.quick_bits(s.hist)
+    s.bits = _head_bits(s) + _CRC_BITS + _FLUSH_BITS * rans.lanes(s.sym.size) + side + s.coded
     return s
 
 
@@ -234,11 +255,12 @@ def _candidates(codes, qmin, qmax, models, row_len, context=None, quick=False,
                 if lv is not None:
                     tcq_by[states] = (*lv, zero)
                     break
-    widths = {0: int(codes.max()) - int(codes.min()) + 1}
+    spans = {0: span(codes)}
     for states, t in tcq_by.items():
-        widths[states] = int(t[0].max()) - int(t[0].min()) + 1
+        spans[states] = span(t[0])
+    widths = {k: hi - lo + 1 for k, (lo, hi) in spans.items()}
     out = []
-    memo: dict = {}
+    memo: dict = {"span": spans}
     digest = memo_.digest(codes) if context is None and not quick else None
     for m in names:
         flags = MODELS[m]
@@ -255,9 +277,9 @@ def _candidates(codes, qmin, qmax, models, row_len, context=None, quick=False,
             if fit_ is not None:
                 out.append(fit_)
             continue
-        s = _setup(codes, flags, row_len, tcq_by.get(states), context, memo)
+        s = _setup(codes, flags, row_len, tcq_by.get(states), context, memo, lazy=quick)
         if s is not None and quick:
-            out.append(_estimate(s))
+            out.append(_estimate(_marginal(s, codes, row_len, tcq_by.get(states), memo)))
         elif s is not None:
             s = _fit(s, qmin)
             ok = _acceptable(s, codes.size, coder)
@@ -305,7 +327,7 @@ def model_costs(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = "a
                 row_len: int | None = None, context=None) -> dict[str, float]:
     """Estimated payload bits (ideal code length + side info + CRC + coder flush) per model that
     applies to ``codes`` (1-D ints in [qmin, qmax])."""
-    codes = _check_codes(codes, qmin, qmax)
+    codes = fit.check_codes(codes, qmin, qmax)
     cands = _candidates(codes, qmin, qmax, models, row_len, context)
     return {MODEL_NAMES[s.flags]: s.bits for s in cands}
 
@@ -315,7 +337,7 @@ def cost_bits(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = "aut
     """Estimated payload bits of the cheapest applicable model (within ~64 bits of the truth).
     Remembers which model that is for these codes, so that :func:`encode_codes` of the same codes
     fits only that one (the choice it would make anyway: the same bytes, less time)."""
-    codes = _check_codes(codes, qmin, qmax)
+    codes = fit.check_codes(codes, qmin, qmax)
     names = _sampled_choice(codes, qmin, qmax, models, row_len, context)[0]
     costs = model_costs(codes, qmin, qmax, models=names, row_len=row_len, context=context)
     best = min(costs, key=costs.__getitem__)
@@ -335,26 +357,9 @@ def estimate_bits(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = 
     """Quick payload estimate (bits) of the cheapest applicable model by :func:`_estimate`
     (empirical entropy per context with the Miller-Madow correction plus approximate table side
     info; no distribution fitting) and that model's name. Rate searches use it to get close."""
-    codes = _check_codes(codes, qmin, qmax)
+    codes = fit.check_codes(codes, qmin, qmax)
     best = min(_candidates(codes, qmin, qmax, models, row_len, None, quick=True), key=lambda c: c.bits)
     return best.bits, MODEL_NAMES[best.flags]
-
-
-def _rans_loss(s: _Setup, prec: int) -> float:
-    """Extra bits of rANS frequencies at ``prec`` over the ideal code length, minus what
-    :data:`rans.MAX_LOSS` allows (<= 0: acceptable)."""
-    extra = ideal = 0.0
-    for c, d in enumerate(s.dists):
-        if d.kind == CONST or s.hist is None:
-            continue
-        h = s.hist[c, d.lo - s.hist_lo : d.lo - s.hist_lo + d.width]
-        nz = h > 0
-        w = d.weights()
-        lp = -np.log2(w[nz] / w.sum())
-        f = tables.quantize(w, prec)
-        ideal += float((h[nz] * lp).sum())
-        extra += float((h[nz] * (-np.log2(f[nz] / float(1 << prec)) - lp)).sum())
-    return extra - rans.MAX_LOSS * ideal - 32
 
 
 def encode_codes(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = "auto",
@@ -374,7 +379,7 @@ def encode_codes(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = "
     """
     if coder not in CODERS:
         raise SpecError(f"unknown coder {coder!r}; known: {', '.join(CODERS)}")
-    codes = _check_codes(codes, qmin, qmax)
+    codes = fit.check_codes(codes, qmin, qmax)
     n = codes.size
     key = _choice_key(codes, qmin, qmax, models, row_len) if context is None and coder == "auto" else None
     known = memo_.choice(key) if key is not None else None
@@ -394,10 +399,11 @@ def encode_codes(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = "
     prec = 0
     if coder != "range":
         live = [d.width for d in s.dists if d.kind != CONST]
-        prec = rans.precision(len(s.dists), max(live, default=1), lambda p: _rans_loss(s, p))
+        prec = rans.precision(len(s.dists), max(live, default=1),
+                              lambda p: quick.rans_loss(s.dists, s.hist, s.hist_lo, p))
         if prec is None:  # explicit models only: "auto" keeps to models the rANS tables fit
             raise SpecError(f"entropy model {MODEL_NAMES[s.flags]!r}: tables too large for the "
                             "rANS coder; use another model or coder='range' (needs constriction)")
     head = replace(s.head, rans_prec=prec, dists=tuple(s.dists),
                    lanes=bool(lanes and prec and rans.lanes(n) > 1))
-    return write_payload(head, s.sym, s.ctx)
+    return write_payload(head, s.sym, _ctx(s))

@@ -261,7 +261,7 @@ class AffineScheme(Scheme):
 
         lo, hi, shift = entropy_domain(w, rows, coding.version)
         field: CodeField = choose_codes(
-            lambda: flat.astype(np.int64) - shift, hi, code_bits, pack, coding,
+            lambda: np.subtract(flat, shift, dtype=np.int64), hi, code_bits, pack, coding,
             grain.row_len(shape, w), n, lo,
         )
         g = grain.KINDS.index(w.granularity)

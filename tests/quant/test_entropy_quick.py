@@ -1,0 +1,60 @@
+"""The quick model estimate from one histogram per family (entropy_quick.marginal) equals each
+model's estimate from its own contexts, for every model and trellis variant."""
+
+import numpy as np
+import pytest
+
+from nnshare.format.entropy import MODELS
+from nnshare.quant import entropy_model as em
+from nnshare.quant import entropy_quick as quick
+from nnshare.quant._entropy_fast import span
+from nnshare.quant.tcq import tcq_codes
+
+
+def _codes(states: int, n: int = 1 << 15, row_len: int = 256):
+    rng = np.random.default_rng(states)
+    scale = np.repeat(rng.random(n // row_len) + 0.2, row_len) * np.tile(rng.random(row_len) + 0.5,
+                                                                           n // row_len)
+    u = rng.laplace(size=n) * 5 * scale
+    return (tcq_codes(u, 0.0, states) if states else np.rint(u)).astype(np.int64)
+
+
+@pytest.mark.parametrize("states", [0, 4, 8])
+def test_marginal_estimates_equal_own_histograms(states):
+    codes = _codes(states)
+    lo, hi = int(codes.min()), int(codes.max())
+    fast = {em.MODEL_NAMES[s.flags]: (s.bits, s.hist) for s in
+            em._candidates(codes, lo, hi, "auto", 256, quick=True)}
+    names = [m for m in MODELS if "temporal" not in m]
+    assert set(fast) >= {m for m in names if ("tcq8" in m) == (states == 8)
+                         and ("tcq" in m) == (states > 0)}
+    for m in fast:
+        own = em._candidates(codes, lo, hi, [m], 256, quick=True)[0]  # a family of one model
+        ref = em._setup(codes, MODELS[m], 256, *[_tcq(codes, em.MODELS[m])], None)
+        ref = em._estimate(ref)  # its own contexts and histogram
+        np.testing.assert_array_equal(fast[m][1], ref.hist)
+        assert fast[m][0] == ref.bits == own.bits
+
+
+def _tcq(codes, flags):
+    if not flags & em.TCQ:
+        return None
+    from nnshare.quant._entropy_fast import tcq_levels
+
+    return (*tcq_levels(codes, 0, 8 if flags & em.TCQ8 else 4), 0)
+
+
+def test_marginal_sums_out_missing_components():
+    h = np.arange(2 * 3 * 16 * 5).reshape(-1, 5)
+    fine = em.TCQ | em.NEIGHBOUR | em.ROWCOL
+    np.testing.assert_array_equal(quick.marginal(h, fine, em.TCQ),
+                                  h.reshape(2, 48, 5).sum(axis=1))
+    np.testing.assert_array_equal(quick.marginal(h, fine, em.TCQ | em.ROWCOL),
+                                  h.reshape(2, 3, 16, 5).sum(axis=1).reshape(32, 5))
+    assert quick.finest(em.TCQ, rowcol_ok=False) == em.TCQ | em.NEIGHBOUR
+
+
+def test_span_is_min_and_max():
+    v = np.random.default_rng(0).integers(-900, 700, size=10_000)
+    assert span(v) == (int(v.min()), int(v.max()))
+    assert span(v[:5]) == (int(v[:5].min()), int(v[:5].max()))
