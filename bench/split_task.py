@@ -1,16 +1,19 @@
-"""SGQ with task-weighted steps against uniform at equal entropy-coded bytes (issue 16).
+"""SGQ against uniform at equal bytes, on the task: task-weighted steps (issue 16).
 
-    python bench/split_task.py --eval [--quick]     # coded test activations of trained fp32 nets
-    python bench/split_task.py --sweep [--quick]    # training through the codecs (paired seeds)
+    python bench/split_task.py --eval [--seeds N] [--quick]   # coded activations of fp32 nets
+    python bench/split_task.py --sweep [--seeds N] [--quick]  # training through the codecs
 
 ``--eval``: per seed, train the fp32 split net, take the loss sensitivity at the cut (mean squared
-gradient per channel and row over the training set, what a weighted boundary keeps), then code
-the test activations (batches of 64) with uniform (one range), SGQ (4 groups x 2-row stripes,
-ranges) and weighted SGQ (steps by sensitivity) at several widths and measure the server's test
-cross-entropy and accuracy: a low-noise task metric with no training noise. ``--sweep``: training
-through weighted SGQ (forward) and uniform's symmetric backward, paired with the uniform and SGQ
-runs of ``bench/split.py --sweep`` (same seeds, data, initialisation, batch order). Merges into
-bench/results/split.json ("task_eval", "sweep_weighted") and rewrites docs/benchmarks/split.md.
+gradient per channel and row over the training set: empirical labels, what a weighted boundary
+keeps, or labels sampled from the model: the Fisher), then code the activations of an evaluation
+set (batches of 64) with uniform (one range), SGQ (ranges) and weighted SGQ (steps by
+sensitivity) at 1-5 bits and measure the KL of the server's output to its fp32 output, its
+cross-entropy and accuracy: a task metric without label or training noise. ``--sweep``: training
+through weighted SGQ (forward; uniform's symmetric backward) and per-channel ranges, paired
+with the uniform and SGQ codecs of ``bench/split.py --sweep`` (same seeds, data, initialisation,
+batch order; seeds that sweep lacks are run here and folded back into it). Merges into
+bench/results/split.json ("task_eval", "sweep_weighted", "sweep") and rewrites
+docs/benchmarks/split.md.
 """
 
 from __future__ import annotations
@@ -187,8 +190,13 @@ def sweep_weighted(task: str, epochs: int, seeds: list[int], save=None) -> dict:
     3 bits; for seeds the main sweep lacks, its uniform and SGQ codecs too."""
     old = json.loads(OUT.read_text()).get("sweep", {}).get(task, {"seeds": [], "runs": {}})
     runs = {k: {s: r for s, r in zip(old["seeds"], v, strict=True)} for k, v in old["runs"].items()}
+    done = json.loads(OUT.read_text()).get("sweep_weighted", {}).get(task, {"runs": {}})["runs"]
+    for k, v in done.items():  # runs of an earlier weighted sweep (seed keys are strings in JSON)
+        runs.setdefault(k, {}).update({int(q): r for q, r in v.items()})
     codecs = {f"{k} {b}": sp.sweep_codecs(k, b) for k, b in sp.SWEEP_ORDER}
     codecs |= {f"sgqw {b}": (SGQ(b, 16, 2, weighted=True), Uniform(b, symmetric=True)) for b in (2, 3)}
+    h = sp.TASKS[task][1] // 2  # per-channel ranges: one block per channel, the whole height
+    codecs |= {f"uch {b}": (SGQ(b, 16, h), SGQ(b, 16, h, symmetric=True)) for b in (2, 3)}
     for name in ("sgqw 2", "sgqw 3", *[k for k in codecs if not k.startswith("sgqw")]):
         for s in seeds:
             if s in runs.get(name, {}):
@@ -269,27 +277,32 @@ def mean_std(v, fmt: str = "+.2f") -> str:
     return f"{np.mean(v):{fmt}} ± {np.std(v):.2f} (n={len(v)})" if v else "n/a"
 
 
-def weighted_diffs(sw: dict) -> dict:
-    """Per width b, per seed (points): weighted SGQ minus uniform interpolated at its entropy-coded
-    bytes (log-bytes, uniform 2-4 bits); SGQ (ranges) minus uniform likewise, on the same seeds."""
+def weighted_diffs(sw: dict, packed: bool = False, ref: str = "uniform") -> dict:
+    """Per codec family and width b, per seed (points): its accuracy minus the ``ref`` family's
+    (uniform, 2-4 bits; "uch": per-channel ranges, 2-3 bits) interpolated at its bytes per step
+    (log-bytes, same seed; nan outside ``ref``'s widths): entropy-coded bytes, or with ``packed``
+    the codes' packed bytes (weighted SGQ has none)."""
     runs, out = sw["runs"], {}
-    for fam in ("sgqw", "sgq"):
+
+    def size(r):
+        return r["packed_bytes"] if packed else r["forward_bytes"] + r["backward_bytes"]
+
+    fams = ("sgq", "uch") if packed else ("sgqw", "sgq", "uch")
+    for fam in [f for f in fams if f != ref]:
         for b in (2, 3):
             d = []
             for s in map(str, sw["seeds"]):
                 uni = [
-                    (
-                        runs[f"uniform {u}"][s]["forward_bytes"] + runs[f"uniform {u}"][s]["backward_bytes"],
-                        runs[f"uniform {u}"][s]["accuracy"],
-                    )
+                    (size(runs[f"{ref} {u}"][s]), runs[f"{ref} {u}"][s]["accuracy"])
                     for u in (2, 3, 4)
-                    if s in runs.get(f"uniform {u}", {})
+                    if s in runs.get(f"{ref} {u}", {})
                 ]
                 r = runs.get(f"{fam} {b}", {}).get(s)
                 if r is None or len(uni) < 2:
                     continue
-                d.append(100 * (r["accuracy"] - sp.matched(uni, r["forward_bytes"] + r["backward_bytes"])))
-            out[f"{fam} {b}"] = d
+                d.append(100 * (r["accuracy"] - sp.matched(uni, size(r))))
+            if d:
+                out[f"{fam} {b}"] = d
     return out
 
 
@@ -312,17 +325,37 @@ def fold(task: str) -> None:
             OUT.write_text(json.dumps(res, indent=1))
 
 
-def _packed(sw: dict, b: int) -> list[float]:
-    runs = sw["runs"]
-    return [
-        100 * (x["accuracy"] - u["accuracy"])
-        for x, u in zip(runs[f"sgq {b}"], runs[f"uniform {b}"], strict=True)
-    ]
+def _verdict(st: dict) -> str:
+    """The reading of the claim (the numbers from ``st``: per task the diffs and the KL summary)."""
+    if not {"digits", "synthetic"} <= set(st):
+        return ""
+    d, y = st["digits"], st["synthetic"]
+    w3 = d["ec"].get("sgqw 3", [])
+    kl = "weighted SGQ per channel x 2 rows, {}-bit"
 
+    def klr(t, b):
+        return f"{np.nanmean(st[t]['kl'][kl.format(b)]['kl_ratio']):.2f}" if st[t]["kl"] else "n/a"
 
-def _positive(swm: dict, task: str, name: str) -> str:
-    d = weighted_diffs(swm[task]).get(name, []) if task in swm else []
-    return f"{sum(x > 0 for x in d)} of {len(d)}"
+    gain, n_el, blocks = 0.5 * math.log2(y["am"]), 64 * 16 * 8 * 8, 16 * 4  # synthetic cut, 16 x 2 rows
+    ub = [y["kl"][f"uniform, {b}-bit"]["bytes"] for b in (3, 2)] if y["kl"] else [math.nan] * 2
+    save = [100 * gain * n_el / 8 / u for u in ub]
+    side = [100 * (blocks * 5 + 16) / u for u in ub]  # fp32 scale + zero point per block, the order
+    return (
+        "Reading. Against one-range uniform (the claim's baseline): met on digits, with fixed-width "
+        f"codes at 2 bits (SGQ {mean_std(d['pk'].get('sgq 2', []))}) and with an entropy coder at 3 "
+        f"bits by task-weighted SGQ (`SGQ(weighted=True)`: {mean_std(w3)}, {sum(x > 0 for x in w3)} of "
+        f"{len(w3)} seeds positive; the server's output KL at equal bytes {klr('digits', 3)}x / "
+        f"{klr('digits', 4)}x uniform's at 3 / 4 bits); within the seed spread at the other digits "
+        "points and everywhere on the synthetic task, whose sensitivity is nearly even (AM/GM "
+        f"{y['am']:.2f}: at equal rate weighted steps lower the weighted error by at most that factor, "
+        f"i.e. save at most {gain:.2f} bits per element, {save[0]:.0f}-{save[1]:.0f} % of uniform's "
+        f"bytes at 2-3 bits, about what the per-block scales cost ({side[0]:.0f}-{side[1]:.0f} %); KL "
+        f"{klr('synthetic', 3)}x / {klr('synthetic', 4)}x). Range SGQ with an entropy coder is within "
+        "the spread on both tasks (its per-block ranges do not lower the MSE at a given rate: RD "
+        "table). Against the strongest baseline at equal bytes, per-channel ranges (one range per "
+        "channel, < 1 % more packed bytes than SGQ): missed, no SGQ form beats it on either task "
+        "(the per-task numbers above). The claim holds against one-range uniform on digits only."
+    )
 
 
 def claim_text(res: dict) -> str:
@@ -330,15 +363,16 @@ def claim_text(res: dict) -> str:
     sw, swm, ev = res.get("sweep", {}), res.get("sweep_weighted", {}), res.get("task_eval", {})
     if not (sw and swm and ev):
         return ""
-    parts = []
+    parts, st = [], {}
     for task in sw:
-        n = len(sw[task]["seeds"])
-        packed = ", ".join(f"{b} bits {mean_std(_packed(sw[task], b))}" for b in (2, 3))
-        d = weighted_diffs(swm[task]) if task in swm else {}
-        weighted = ", ".join(
-            f"{k.split()[1]} bits {mean_std(v)}" for k, v in d.items() if k.startswith("sgqw")
-        )
-        ranges = ", ".join(f"{k.split()[1]} bits {mean_std(v)}" for k, v in d.items() if k.startswith("sgq "))
+        if task not in swm:
+            continue
+        n = len(swm[task]["seeds"])
+        pk, ec = weighted_diffs(swm[task], packed=True), weighted_diffs(swm[task])
+
+        def fam(d, f):
+            return ", ".join(f"{k.split()[1]} bits {mean_std(v)}" for k, v in d.items() if k.split()[0] == f)
+
         kl = ""
         if task in ev:
             summ = eval_summary(ev[task]["per_seed"])
@@ -348,25 +382,30 @@ def claim_text(res: dict) -> str:
             )
             am = np.mean([p["bound"]["empirical"]["16x2"] for p in ev[task]["per_seed"]])
             kl = f"; task-metric KL / uniform's at equal bytes {kl}, sensitivity spread AM/GM {am:.2f}"
+        runs = swm[task]["runs"]
+        vs_ch = ", ".join(
+            f"{b} bits {mean_std([100 * (runs[f'sgq {b}'][q]['accuracy'] - runs[f'uch {b}'][q]['accuracy']) for q in runs[f'sgq {b}'] if q in runs.get(f'uch {b}', {})])}"  # noqa: E501
+            for b in (2, 3)
+            if f"uch {b}" in runs
+        )
+        w_ch = fam(weighted_diffs(swm[task], ref="uch"), "sgqw")
+        st[task] = {
+            "pk": pk,
+            "ec": ec,
+            "kl": summ if task in ev else {},
+            "am": am if task in ev else math.nan,
+        }
         parts.append(
-            f"{task} (n={n}): packed (SGQ b vs uniform b) {packed}; entropy-coded, range SGQ {ranges}, "
-            f"task-weighted SGQ {weighted}{kl}"
+            f"{task} (n={n}): at equal packed bytes SGQ {fam(pk, 'sgq')}, per-channel ranges "
+            f"{fam(pk, 'uch')} (SGQ minus per-channel ranges at the same width, < 1 % fewer bytes: "
+            f"{vs_ch}); at equal entropy-coded bytes SGQ {fam(ec, 'sgq')}, per-channel ranges "
+            f"{fam(ec, 'uch')}, task-weighted SGQ {fam(ec, 'sgqw')} (against per-channel ranges at equal "
+            f"bytes: {w_ch or 'n/a'}){kl}"
         )
     return (
-        "Claim, SGQ beating uniform at equal bytes, against uniform with the same entropy coder (the "
-        "strongest baseline at equal bytes), points of accuracy (mean ± std over paired seeds): "
-        + "; ".join(parts)
-        + ". Reading: met at fixed-width (packed) codes on digits at 2 bits; with an entropy coder range "
-        "SGQ does not beat uniform on either task (its per-block ranges do not lower the MSE at a given "
-        "rate). Task-weighted steps (`SGQ(weighted=True)`: finer steps where the server's loss gradient "
-        "is large, from the gradients the cut already carries; no extra traffic but the per-block "
-        "scales) are the form that can: where the task's sensitivity is uneven across channels (digits) "
-        "they lower the server's output KL at equal entropy-coded bytes and win in training at 3 bits "
-        f"({_positive(swm, 'digits', 'sgqw 3')} seeds positive): met there; at 2 bits the gain is "
-        "within the seed spread. Where the sensitivity is nearly even (synthetic: the high-rate model "
-        "allows at most AM/GM - 1 = 7 % less weighted error, about 1 % of bytes, what the per-block "
-        "side info costs) the KL shows no gain and the training difference is within the seed spread: "
-        "missed there."
+        "Claim, SGQ beating uniform at equal bytes: accuracy minus uniform's (one range, same entropy "
+        "coder or the same packing; interpolated at equal bytes per step), points, mean ± std over "
+        "paired seeds: " + "; ".join(parts) + ". " + _verdict(st)
     )
 
 
@@ -427,24 +466,29 @@ def task_lines(res: dict) -> list[str]:
             "### Weighted SGQ trained through the cut (paired seeds)",
             "",
             "`python bench/split_task.py --sweep`: forward weighted SGQ (per channel x 2 rows, the "
-            "boundary's running sensitivity), backward uniform's symmetric grid; against the sweep's "
-            "uniform (2-4 bits, interpolated at the codec's entropy-coded bytes) on the same seeds; "
-            "SGQ (ranges) on the same seeds for reference. Mean ± std over seeds, points.",
+            "boundary's running sensitivity), backward uniform's symmetric grid; SGQ (4 groups x 2 rows, "
+            "ranges) and per-channel ranges (one block per channel, the whole height; the usual stronger "
+            "fixed-width baseline), each with its own symmetric grid backward; against the sweep's "
+            "uniform (one range, 2-4 bits, interpolated in log-bytes at the codec's bytes per step) on "
+            "the same seeds. Packed: the same runs at their packed size (codes at their width); weighted "
+            "SGQ's width is data-dependent, so it has no packed column. Mean ± std over seeds, points.",
             "",
-            "| task | codec | B/step | accuracy | vs uniform at equal entropy-coded bytes |",
-            "|---|---|---|---|---|",
+            "| task | codec | B/step (entropy-coded) | packed B/step | accuracy | vs uniform at equal "
+            "entropy-coded bytes | vs uniform at equal packed bytes |",
+            "|---|---|---|---|---|---|---|",
         ]
+        label = {"sgqw": "weighted SGQ", "sgq": "SGQ", "uch": "per-channel ranges"}
         for task, s in sw.items():
-            diffs = weighted_diffs(s)
-            for name, d in diffs.items():
-                rs = list(s["runs"].get(name, {}).values())
-                if rs:
-                    out.append(
-                        f"| {task} | {'weighted SGQ' if name.startswith('sgqw') else 'SGQ'} "
-                        f"{name.split()[1]}-bit | "
-                        f"{np.mean([r['forward_bytes'] + r['backward_bytes'] for r in rs]):.0f} | "
-                        f"{np.mean([r['accuracy'] for r in rs]):.4f} | {mean_std(d)} |"
-                    )
+            packed = weighted_diffs(s, packed=True)
+            for name, d in weighted_diffs(s).items():
+                rs = list(s["runs"][name].values())
+                pk = "n/a" if rs[0]["packed_bytes"] is None else f"{rs[0]['packed_bytes']}"
+                out.append(
+                    f"| {task} | {label[name.split()[0]]} {name.split()[1]}-bit | "
+                    f"{np.mean([r['forward_bytes'] + r['backward_bytes'] for r in rs]):.0f} | {pk} | "
+                    f"{np.mean([r['accuracy'] for r in rs]):.4f} | {mean_std(d)} | "
+                    f"{mean_std(packed[name]) if name in packed else 'n/a'} |"
+                )
         out.append("")
     return out
 
