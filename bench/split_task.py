@@ -353,7 +353,7 @@ def _verdict(st: dict) -> str:
         f"{klr('synthetic', 3)}x / {klr('synthetic', 4)}x). Range SGQ with an entropy coder is within "
         "the spread on both tasks (its per-block ranges do not lower the MSE at a given rate: RD "
         "table). Against the strongest baseline at equal bytes, per-channel ranges (one range per "
-        "channel, < 1 % more packed bytes than SGQ): missed, no SGQ form beats it on either task "
+        "channel, packed bytes within 1 % of SGQ's): missed, no SGQ form beats it on either task "
         "(the per-task numbers above). The claim holds against one-range uniform on digits only."
     )
 
@@ -397,7 +397,7 @@ def claim_text(res: dict) -> str:
         }
         parts.append(
             f"{task} (n={n}): at equal packed bytes SGQ {fam(pk, 'sgq')}, per-channel ranges "
-            f"{fam(pk, 'uch')} (SGQ minus per-channel ranges at the same width, < 1 % fewer bytes: "
+            f"{fam(pk, 'uch')} (SGQ minus per-channel ranges at the same width, packed bytes within 1 %: "
             f"{vs_ch}); at equal entropy-coded bytes SGQ {fam(ec, 'sgq')}, per-channel ranges "
             f"{fam(ec, 'uch')}, task-weighted SGQ {fam(ec, 'sgqw')} (against per-channel ranges at equal "
             f"bytes: {w_ch or 'n/a'}){kl}"
