@@ -185,12 +185,13 @@ def merge(key: str, task: str, value) -> dict:
     return res
 
 
-def sweep_weighted(task: str, epochs: int, seeds: list[int], save=None) -> dict:
+def sweep_weighted(task: str, epochs: int, seeds: list[int], save=None, reuse: bool = True) -> dict:
     """Training through weighted SGQ (forward, asymmetric) + uniform's symmetric backward at 2 and
     3 bits; for seeds the main sweep lacks, its uniform and SGQ codecs too."""
-    old = json.loads(OUT.read_text()).get("sweep", {}).get(task, {"seeds": [], "runs": {}})
+    res = json.loads(OUT.read_text()) if reuse else {}  # reuse: the stored runs of the same code
+    old = res.get("sweep", {}).get(task, {"seeds": [], "runs": {}})
     runs = {k: {s: r for s, r in zip(old["seeds"], v, strict=True)} for k, v in old["runs"].items()}
-    done = json.loads(OUT.read_text()).get("sweep_weighted", {}).get(task, {"runs": {}})["runs"]
+    done = res.get("sweep_weighted", {}).get(task, {"runs": {}})["runs"]
     for k, v in done.items():  # runs of an earlier weighted sweep (seed keys are strings in JSON)
         runs.setdefault(k, {}).update({int(q): r for q, r in v.items()})
     codecs = {f"{k} {b}": sp.sweep_codecs(k, b) for k, b in sp.SWEEP_ORDER}
@@ -263,7 +264,7 @@ def main() -> None:
             def save(sw, task=task):
                 merge("sweep_weighted", task, sw)
 
-            sw = sweep_weighted(task, epochs, seeds, None if args.quick else save)
+            sw = sweep_weighted(task, epochs, seeds, None if args.quick else save, reuse=not args.quick)
             if not args.quick:
                 fold(task)
             if args.quick:
