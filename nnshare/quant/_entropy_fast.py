@@ -98,6 +98,12 @@ def counts(v: np.ndarray) -> tuple[int, np.ndarray]:
     return lo, np.bincount((v - lo).astype(np.int64, copy=False))
 
 
+def _ints(v: np.ndarray) -> np.ndarray:
+    """Contiguous int32 or int64 (others as int64) for the compiled loops: int32 codes go in
+    as they are (no 8-byte copy of a big tensor's codes; the loops widen each value)."""
+    return np.ascontiguousarray(v, None if v.dtype in (np.int32, np.int64) else np.int64)
+
+
 def span(v: np.ndarray) -> tuple[int, int]:
     """(min, max) of a non-empty integer array: one compiled pass (numpy: two reductions)."""
     if _span_fast is not None and v.size >= 4096:
@@ -119,7 +125,7 @@ def contexts(q, sym, nb: tuple[int, int, int] | None, rc: tuple | None) -> np.nd
     rows, cols, row_len, k_row, k_col = rc if rc else (np.zeros(1, np.int8), np.zeros(1, np.int8),
                                                        1, 0, 0)
     return _ctx_fast(q if q is not None else np.zeros(1, np.int8), q is not None,
-                     np.ascontiguousarray(sym, np.int64), nb is not None, int(center), int(t1),
+                     _ints(sym), nb is not None, int(center), int(t1),
                      int(t2), cx.stripes(n)[1], rows, cols, int(row_len), int(k_row * k_col),
                      int(k_col))
 
@@ -175,6 +181,6 @@ def tcq_levels(codes: np.ndarray, zero: int, states: int):
     if _levels_fast is None:
         return cx.tcq_levels(codes - zero, states)
     trans, quant = cx.TRELLISES[states]
-    k, q, ok = _levels_fast(np.ascontiguousarray(codes, np.int64), int(zero), cx.stripes(codes.size)[1],
+    k, q, ok = _levels_fast(_ints(codes), int(zero), cx.stripes(codes.size)[1],
                             trans.astype(np.int64), quant.astype(np.int64))
     return (k, q) if ok else None

@@ -179,7 +179,8 @@ def mag_quantiles(sym: np.ndarray, center: int, memo: dict) -> list[int]:
 
 
 def check_codes(codes: np.ndarray, qmin: int, qmax: int) -> np.ndarray:
-    """The codes as a 1-D int64 array, checked against [qmin, qmax] (one typed error)."""
+    """The codes as a 1-D int32 or int64 array (other integer types as int64), checked against
+    [qmin, qmax] (one typed error)."""
     a = np.asarray(codes)
     if a.ndim != 1:
         raise SpecError(f"codes must be a 1-D array, got shape {a.shape}")
@@ -189,7 +190,7 @@ def check_codes(codes: np.ndarray, qmin: int, qmax: int) -> np.ndarray:
         raise SpecError("qmin and qmax must be integers")
     if not 0 <= qmax - qmin <= MAX_CODE_RANGE:
         raise SpecError(f"code range [{qmin}, {qmax}] empty or wider than {MAX_CODE_RANGE}")
-    a = a.astype(np.int64, copy=False)
+    a = a if a.dtype in (np.int32, np.int64) else a.astype(np.int64)
     lo, hi = span(a) if a.size else (qmin, qmax)
     if lo < qmin or hi > qmax:
         raise SpecError(f"codes outside [{qmin}, {qmax}]: min {lo}, max {hi}")

@@ -26,7 +26,8 @@ def digest(codes: np.ndarray) -> bytes | None:
     """The key of a code array, or None when it is too big to remember."""
     if codes.size > MAX_CODES:
         return None
-    return hashlib.blake2b(np.ascontiguousarray(codes).data, digest_size=16).digest()
+    a = np.ascontiguousarray(codes, np.int64)  # the same key for int32 and int64 codes
+    return hashlib.blake2b(a.data, digest_size=16).digest()
 
 
 def choice(key: tuple) -> str | None:

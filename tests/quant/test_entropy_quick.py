@@ -58,3 +58,22 @@ def test_span_is_min_and_max():
     v = np.random.default_rng(0).integers(-900, 700, size=10_000)
     assert span(v) == (int(v.min()), int(v.max()))
     assert span(v[:5]) == (int(v[:5].min()), int(v[:5].max()))
+
+
+@pytest.fixture(scope="module")
+def tcq8_payloads():
+    """A TCQ8 array big enough for the quick choice, its int64 payload (compiled path)."""
+    codes = _codes(8, n=1 << 16)
+    return codes, em.encode_codes(codes, -128, 127, row_len=256)
+
+
+def test_int32_codes_give_the_int64_bytes(tcq8_payloads):
+    codes, ref = tcq8_payloads
+    assert em.encode_codes(codes.astype(np.int32), -128, 127, row_len=256) == ref
+    assert em.encode_codes(codes.astype(np.int16), -128, 127, row_len=256) == ref
+
+
+def test_int32_codes_numpy_path(tcq8_payloads, numpy_path):
+    codes, ref = tcq8_payloads
+    assert span(codes) == (int(codes.min()), int(codes.max()))
+    assert em.encode_codes(codes.astype(np.int32), -128, 127, row_len=256) == ref

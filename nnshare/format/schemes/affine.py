@@ -261,8 +261,8 @@ class AffineScheme(Scheme):
 
         lo, hi, shift = entropy_domain(w, rows, coding.version)
         field: CodeField = choose_codes(
-            lambda: np.subtract(flat, shift, dtype=np.int64), hi, code_bits, pack, coding,
-            grain.row_len(shape, w), n, lo,
+            lambda: flat if not shift else np.subtract(flat, shift, dtype=np.int64), hi, code_bits,
+            pack, coding, grain.row_len(shape, w), n, lo,
         )
         g = grain.KINDS.index(w.granularity)
         out.u8(((w.bits - 1) << 4) | (int(w.symmetric) << 3) | (int(w.restricted) << 2) | g)
