@@ -18,14 +18,23 @@ import hostile as H  # noqa: E402
 FIXED = 4 << 20
 
 
+def _run(fn):
+    try:
+        return fn()
+    except FormatError as e:
+        return e
+
+
 def traced(fn):
-    """(result or the FormatError raised, peak traced bytes) of ``fn()``."""
+    """(result or the FormatError raised, peak traced bytes) of ``fn()``. ``fn`` runs once
+    untraced first: numba compiles (or loads from its cache) a kernel on its first call in a
+    process, and that one-time allocation is the process's, not the stream's; without the
+    warm-up a test's peak depended on which tests ran before it. The decoder keeps no cache of
+    anything a stream builds, so the traced run pays for all of its tables again."""
+    _run(fn)
     tracemalloc.start()
     try:
-        try:
-            out = fn()
-        except FormatError as e:
-            out = e
+        out = _run(fn)
         return out, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
