@@ -150,7 +150,7 @@ def _levels_loop(r, zero, t_len, trans, quant):
     """Levels k and quantizer ids q of reconstruction indices ``r - zero`` along the trellis
     (restarting every ``t_len``), and whether the path is valid."""
     n = r.size
-    k = np.empty(n, np.int64)
+    k = np.empty(n, np.int32)  # levels are small: half the bytes for every later pass
     q = np.empty(n, np.int8)
     state = 0
     step = t_len

@@ -172,11 +172,13 @@ def use_compiled(n: int, n_lanes: int, stream_codes: int = 0) -> bool:
 
 def encode(sym: np.ndarray, ctx: np.ndarray, const, lo, freq, cum, off, prec: int, *, t: int,
            n_lanes: int = 1) -> np.ndarray:
-    """uint32 words of the symbols ``sym`` (int64) under contexts ``ctx`` (stripes of ``t``)."""
-    args = (np.ascontiguousarray(sym, np.int64), np.ascontiguousarray(ctx, np.int16),
-            np.asarray(const, np.bool_), np.asarray(lo, np.int64), freq, cum, off, int(prec),
-            int(t), int(n_lanes))
+    """uint32 words of the symbols ``sym`` (integers; the compiled loop takes int32 as they
+    are, the others int64) under contexts ``ctx`` (stripes of ``t``)."""
     fast = _compiled("encode") if _encode_fast is not None else None  # the sender loads numba
+    narrow = fast is not None and np.asarray(sym).dtype == np.int32
+    args = (np.ascontiguousarray(sym, np.int32 if narrow else np.int64),
+            np.ascontiguousarray(ctx, np.int16), np.asarray(const, np.bool_),
+            np.asarray(lo, np.int64), freq, cum, off, int(prec), int(t), int(n_lanes))
     if fast is not None:  # for its other loops anyway
         w = fast(*args)
     elif n_lanes >= NUMPY_LANES:
