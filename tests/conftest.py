@@ -26,6 +26,7 @@ COMPILED = [
     ("nnshare.quant._entropy_fast", "_counts_fast"),
     ("nnshare.quant._entropy_fast", "_ctx_fast"),
     ("nnshare.quant._entropy_fast", "_span_fast"),
+    ("nnshare.quant._entropy_fast", "_kmeans_fast"),
     ("nnshare.quant.tcq", "_viterbi_fast"),
     ("nnshare.quant.tcq", "_levels_fast"),
 ]

@@ -63,6 +63,38 @@ def _span_loop(v):
     return lo, hi
 
 
+def _kmeans_loop(v, centers, iters):
+    """1-D k-means as ``entropy_fit.scale_classes`` (same float operations in the same order):
+    class = number of midpoints <= value, centers = the distinct sorted class means (an empty
+    class keeps its center). Returns int8 classes (all 0 when fewer than 2 centers remain)."""
+    for _ in range(iters):
+        if centers.size < 2:
+            break
+        mids = (centers[1:] + centers[:-1]) / 2
+        sums = np.zeros(centers.size)
+        cnt = np.zeros(centers.size, np.int64)
+        for i in range(v.size):
+            c = 0
+            for m in mids:
+                c += m <= v[i]
+            sums[c] += v[i]
+            cnt[c] += 1
+        new = np.empty(centers.size)
+        for c in range(centers.size):
+            new[c] = sums[c] / max(cnt[c], 1) if cnt[c] > 0 else centers[c]
+        centers = np.unique(new)
+    out = np.zeros(v.size, np.int8)
+    if centers.size < 2:
+        return out
+    mids = (centers[1:] + centers[:-1]) / 2
+    for i in range(v.size):
+        c = 0
+        for m in mids:
+            c += m <= v[i]
+        out[i] = c
+    return out
+
+
 def _ctx_loop(q, use_q, sym, nb, center, t1, t2, t_len, rows, cols, row_len, k_rc, k_col):
     """Contexts (int16) in the order of ``entropy_model._setup``: quantizer id, neighbour class
     of the previous symbol in the stripe (0 at a stripe start), row/column class."""
@@ -85,8 +117,9 @@ if numba is not None:
     _counts_fast = numba.njit(cache=True, nogil=True)(_counts_loop)
     _ctx_fast = numba.njit(cache=True, nogil=True)(_ctx_loop)
     _span_fast = numba.njit(cache=True, nogil=True)(_span_loop)
+    _kmeans_fast = numba.njit(cache=True, nogil=True)(_kmeans_loop)
 else:  # pragma: no cover
-    _hist_fast = _sq_means_fast = _counts_fast = _ctx_fast = _span_fast = None
+    _hist_fast = _sq_means_fast = _counts_fast = _ctx_fast = _span_fast = _kmeans_fast = None
 
 
 def counts(v: np.ndarray) -> tuple[int, np.ndarray]:

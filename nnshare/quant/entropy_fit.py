@@ -10,6 +10,7 @@ import numpy as np
 from ..format.entropy.dists import CONST, GAUSS, GEOMETRIC, LEVEL_BITS, TABLE, UNIFORM, Dist
 from ..format.entropy.header import MAX_CODE_RANGE
 from ..format.errors import SpecError
+from . import _entropy_fast as _fast
 from ._entropy_fast import counts, span, sq_means
 
 _MAX_LEVEL = (1 << LEVEL_BITS) - 1
@@ -111,6 +112,8 @@ def scale_classes(rms: np.ndarray, k: int, iters: int = 12) -> np.ndarray:
     """Cluster RMS values into ``k`` classes by 1-D k-means on log2(rms + 0.5) (encoder only)."""
     v = np.log2(rms + 0.5)
     centers = np.unique(np.quantile(v, (np.arange(k) + 0.5) / k)) if k > 1 else v[:1]
+    if _fast._kmeans_fast is not None:  # the same loop compiled (same floats, tested)
+        return _fast._kmeans_fast(np.ascontiguousarray(v, np.float64), centers, int(iters))
     for _ in range(iters):
         if centers.size < 2:
             break

@@ -102,3 +102,19 @@ def test_small_arrays_fit_only_the_two_best_estimates(monkeypatch):
     entropy_memo.clear()
     cost = em.cost_bits(codes, -128, 127, row_len=256)  # the same choice as the writer's
     assert abs(cost - 8 * len(p)) < 200
+
+
+def test_compiled_kmeans_gives_the_numpy_classes(monkeypatch):
+    from nnshare.quant import _entropy_fast
+    from nnshare.quant.entropy_fit import scale_classes
+
+    rng = np.random.default_rng(3)
+    cases = [rng.random(384) * 5, rng.lognormal(size=1536), np.full(50, 2.0),
+             np.repeat([0.1, 3.0], 20), rng.integers(0, 3, 200).astype(float)]
+    fast = [scale_classes(c, k) for c in cases for k in (1, 2, 4)]
+    assert any(f.max() == 3 for f in fast)  # four classes do occur
+    monkeypatch.setattr(_entropy_fast, "_kmeans_fast", None)
+    slow = [scale_classes(c, k) for c in cases for k in (1, 2, 4)]
+    for f, s in zip(fast, slow, strict=True):
+        assert f.dtype == s.dtype == np.int8
+        np.testing.assert_array_equal(f, s)
