@@ -679,7 +679,10 @@ NOTES: list[str] = [
     "container's raw bit packing that it makes for every tensor to compare against "
     "(~0.4 s, `records.py`), model choice + fit ~0.5 s, rANS encode 0.2 s. TCQ encode is "
     "bounded by the Viterbi search (~4 s with RD rates: two passes at 25 + 110 ns per "
-    "parameter) and decode by the serial trellis-state chain (~27 ns per parameter). "
+    "parameter) and decode by the serial trellis-state chain (~27 ns per parameter; "
+    "since then the decoder interleaves up to 1024 rANS lanes for payloads of >= 2^19 codes, "
+    "so the chains are independent: ~0.5 s CPU for MiniLM's TCQ8 stream, "
+    "docs/benchmarks/speed.md). "
     "Without numba the same streams decode correctly but slowly (pure Python loops, ~1-2 us "
     "per code: `docs/benchmarks/entropy_speed.md`); the encoder writes the same rANS payloads.",
     "- **Row/column context.** The container passes each tensor's row length, so the entropy "
