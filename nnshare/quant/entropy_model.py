@@ -45,7 +45,6 @@ K_ROW = K_COL = 4
 _MAX_HIST_BINS = 1 << 22  # contexts x alphabet of a model's histogram (memory bound)
 _SAMPLE = 1 << 16  # big arrays: models are compared on a sample of about this many elements
 _QUICK_MIN = 1 << 14  # arrays this big choose their model by a quick estimate, then fit once
-_FIT_TOP = 2  # smaller arrays fit the models of the two lowest quick estimates
 _NB_PENALTY = 0.01  # bits per symbol a neighbour model must save on a big array
 _MIN_PER_CTX = 64  # "auto" skips models with fewer symbols than this per context
 _FLUSH_BITS = 64  # coder flush per rANS lane, worst case
@@ -298,15 +297,11 @@ def _candidates(codes, qmin, qmax, models, row_len, context=None, quick=False,
 def _sampled_choice(codes, qmin, qmax, models, row_len, context):
     """For a big array, the name of the model with the lowest quick estimate (:func:`_estimate`),
     on an evenly spread sample of whole stripes (and whole rows) for very big arrays, so only
-    that model is fitted on everything; for a small array, the :data:`_FIT_TOP` models of
-    lowest estimate, to be fitted. Returns (names, the setup when made on all the data)."""
+    that model is fitted on everything. Returns (names, its setup when made on all the data)."""
     names = _names(models)
     n = codes.size
-    if len(names) <= _FIT_TOP:
+    if len(names) < 2 or n < _QUICK_MIN:
         return names, None
-    if n < _QUICK_MIN:
-        cands = _candidates(codes, qmin, qmax, names, row_len, context, quick=True)
-        return [MODEL_NAMES[c.flags] for c in sorted(cands, key=lambda c: c.bits)[:_FIT_TOP]], None
     unit = math.lcm(int(row_len), cx.STRIPE) if row_len else 64 * cx.STRIPE
     sel = None
     if n >= 4 * _SAMPLE and unit * 16 <= n:
@@ -393,10 +388,9 @@ def encode_codes(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = "
         s = _fit(s, qmin)
         if not _acceptable(s, n, coder):
             s = None
-    else:
+    elif len(chosen) == 1:
         try:
-            s = min(_candidates(codes, qmin, qmax, chosen, row_len, context, coder=coder),
-                    key=lambda c: c.bits)
+            s = _candidates(codes, qmin, qmax, chosen, row_len, context, coder=coder)[0]
         except SpecError:  # the quick choice failed the table budget
             s = None
     if s is None:

@@ -79,31 +79,6 @@ def test_int32_codes_numpy_path(tcq8_payloads, numpy_path):
     assert em.encode_codes(codes.astype(np.int32), -128, 127, row_len=256) == ref
 
 
-def test_small_arrays_fit_only_the_two_best_estimates(monkeypatch):
-    codes = _codes(8, n=4096)
-    fitted = []
-    real = em._fit
-
-    def spy(s, qmin):
-        fitted.append(em.MODEL_NAMES[s.flags])
-        return real(s, qmin)
-
-    monkeypatch.setattr(em, "_fit", spy)
-    from nnshare.quant import entropy_memo
-
-    entropy_memo.clear()
-    p = em.encode_codes(codes, -128, 127, row_len=256)
-    quick_best = sorted(em._candidates(codes, -128, 127, "auto", 256, quick=True),
-                        key=lambda c: c.bits)[:2]
-    assert sorted(fitted) == sorted(em.MODEL_NAMES[c.flags] for c in quick_best)
-    from nnshare.format.entropy import decode_codes
-
-    np.testing.assert_array_equal(decode_codes(p, codes.size, -128, 127), codes)
-    entropy_memo.clear()
-    cost = em.cost_bits(codes, -128, 127, row_len=256)  # the same choice as the writer's
-    assert abs(cost - 8 * len(p)) < 200
-
-
 def test_compiled_kmeans_gives_the_numpy_classes(monkeypatch):
     from nnshare.quant import _entropy_fast
     from nnshare.quant.entropy_fit import scale_classes
