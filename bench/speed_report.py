@@ -196,9 +196,9 @@ NOTES: list[str] = [
     "remembered per array; (4) the row/column classes' 1-D k-means as one compiled loop (same "
     "float operations). After: 1.63 s CPU (NNCodec in the same run 15.46 s: 9.5x). Reverted: "
     "arrays below 2^14 codes fitting only the two models of lowest quick estimate (MiniLM's "
-    "stream was unchanged and its 64 small tensors took 0.08 instead of 0.12 s, but on a small "
-    "model with per-channel steps the chosen stream grew ~1 %, enough to fail a compress test: "
-    "bits before speed). Tried and dropped: rANS encoding by a "
+    "stream was unchanged and its 64 small tensors took 0.08 instead of 0.12 s, but a small "
+    "model's compress streams grew 1.3-5.2 %: per-channel steps 1,944 -> 2,045 B, one step "
+    "2,225 -> 2,255 B, failing a compress test: bits before speed). Tried and dropped: rANS encoding by a "
     "precomputed reciprocal (exact multiply-high instead of the 64-bit division, same words): "
     "no faster (0.125 s on the embedding either way); the loop's cost is the lane-interleaved "
     "traversal and state updates, not the division.",
