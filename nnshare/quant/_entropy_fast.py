@@ -131,7 +131,7 @@ def counts(v: np.ndarray) -> tuple[int, np.ndarray]:
     return lo, np.bincount((v - lo).astype(np.int64, copy=False))
 
 
-def _ints(v: np.ndarray) -> np.ndarray:
+def ints(v: np.ndarray) -> np.ndarray:
     """Contiguous int32 or int64 (others as int64) for the compiled loops: int32 codes go in
     as they are (no 8-byte copy of a big tensor's codes; the loops widen each value)."""
     return np.ascontiguousarray(v, None if v.dtype in (np.int32, np.int64) else np.int64)
@@ -145,22 +145,29 @@ def span(v: np.ndarray) -> tuple[int, int]:
     return int(v.min()), int(v.max())
 
 
-def contexts(q, sym, nb: tuple[int, int, int] | None, rc: tuple | None) -> np.ndarray | None:
-    """All of a model's contexts in one compiled pass (None without numba: the caller composes
-    them with numpy). ``q``: quantizer ids or None; ``nb``: (center, t1, t2) or None; ``rc``:
-    (rows, cols, row_len, k_row, k_col) or None."""
-    if _ctx_fast is None:
-        return None
+def contexts(q, sym, nb: tuple[int, int, int] | None, rc: tuple | None, compiled: bool = True) -> np.ndarray:
+    """All of a model's contexts but the temporal one (int16): quantizer id, neighbour class of
+    the previous symbol in the stripe, row/column class. One compiled pass (``compiled`` and
+    numba), else composed component by component in numpy (the same contexts, tested). ``q``:
+    quantizer ids or None; ``nb``: (center, t1, t2) or None; ``rc``: (rows, cols, row_len,
+    k_row, k_col) or None."""
     from ..format.entropy import contexts as cx
 
     n = sym.size
-    center, t1, t2 = nb if nb else (0, 0, 0)
-    rows, cols, row_len, k_row, k_col = rc if rc else (np.zeros(1, np.int8), np.zeros(1, np.int8),
-                                                       1, 0, 0)
-    return _ctx_fast(q if q is not None else np.zeros(1, np.int8), q is not None,
-                     _ints(sym), nb is not None, int(center), int(t1),
-                     int(t2), cx.stripes(n)[1], rows, cols, int(row_len), int(k_row * k_col),
-                     int(k_col))
+    if compiled and _ctx_fast is not None and n:
+        center, t1, t2 = nb if nb else (0, 0, 0)
+        rows, cols, row_len, k_row, k_col = rc if rc else (np.zeros(1, np.int8), np.zeros(1, np.int8),
+                                                           1, 0, 0)
+        return _ctx_fast(q if q is not None else np.zeros(1, np.int8), q is not None,
+                         ints(sym), nb is not None, int(center), int(t1),
+                         int(t2), cx.stripes(n)[1], rows, cols, int(row_len), int(k_row * k_col),
+                         int(k_col))
+    ctx = q.astype(np.int16) if q is not None else np.zeros(n, np.int16)
+    if nb:
+        ctx = ctx * 3 + cx.neighbour_ctx(cx.prev_magnitudes(sym, nb[0]), nb[1], nb[2])
+    if rc:
+        ctx = ctx * (rc[3] * rc[4]) + cx.rowcol_ctx(rc[0], rc[1], rc[4])
+    return ctx.astype(np.int16, copy=False)
 
 
 def joint_hist(ctx: np.ndarray, sym: np.ndarray, lo: int, n_ctx: int, width: int) -> np.ndarray:
@@ -214,6 +221,6 @@ def tcq_levels(codes: np.ndarray, zero: int, states: int):
     if _levels_fast is None:
         return cx.tcq_levels(codes - zero, states)
     trans, quant = cx.TRELLISES[states]
-    k, q, ok = _levels_fast(_ints(codes), int(zero), cx.stripes(codes.size)[1],
+    k, q, ok = _levels_fast(ints(codes), int(zero), cx.stripes(codes.size)[1],
                             trans.astype(np.int64), quant.astype(np.int64))
     return (k, q) if ok else None

@@ -182,7 +182,7 @@ def mag_quantiles(sym: np.ndarray, center: int, memo: dict) -> list[int]:
 
 
 def check_codes(codes: np.ndarray, qmin: int, qmax: int) -> np.ndarray:
-    """The codes as a 1-D int32 or int64 array (other integer types as int64), checked against
+    """The codes as a contiguous 1-D int32 or int64 array (others as int64), checked against
     [qmin, qmax] (one typed error)."""
     a = np.asarray(codes)
     if a.ndim != 1:
@@ -193,7 +193,7 @@ def check_codes(codes: np.ndarray, qmin: int, qmax: int) -> np.ndarray:
         raise SpecError("qmin and qmax must be integers")
     if not 0 <= qmax - qmin <= MAX_CODE_RANGE:
         raise SpecError(f"code range [{qmin}, {qmax}] empty or wider than {MAX_CODE_RANGE}")
-    a = a if a.dtype in (np.int32, np.int64) else a.astype(np.int64)
+    a = _fast.ints(a)
     lo, hi = span(a) if a.size else (qmin, qmax)
     if lo < qmin or hi > qmax:
         raise SpecError(f"codes outside [{qmin}, {qmax}]: min {lo}, max {hi}")

@@ -127,7 +127,7 @@ def _setup(codes, flags: int, row_len, tcq, context, memo: dict | None = None,
     lohi = memo.get("span", {}).get(variant)
     if lazy and not flags & TEMPORAL:
         return _Setup(PayloadHeader(flags, **kw), None, sym, lohi=lohi, parts=(q, sym, nb, rc))
-    ctx = _contexts(q, sym, nb, rc, flags & TEMPORAL)
+    ctx = contexts(q, sym, nb, rc, compiled=not flags & TEMPORAL)
     if flags & TEMPORAL:
         key = ("t", variant)
         if key not in memo:
@@ -141,22 +141,10 @@ def _setup(codes, flags: int, row_len, tcq, context, memo: dict | None = None,
     return _Setup(PayloadHeader(flags, **kw), ctx.astype(np.int16, copy=False), sym, lohi=lohi)
 
 
-def _contexts(q, sym, nb, rc, temporal=0) -> np.ndarray:
-    """A model's contexts but the temporal component (int16; compiled or composed by numpy)."""
-    ctx = None if temporal or not sym.size else contexts(q, sym, nb, rc)
-    if ctx is None:  # numpy: compose the contexts component by component
-        ctx = q.astype(np.int16) if q is not None else np.zeros(sym.size, np.int16)
-        if nb:
-            ctx = ctx * 3 + cx.neighbour_ctx(cx.prev_magnitudes(sym, nb[0]), nb[1], nb[2])
-        if rc:
-            ctx = ctx * (K_ROW * K_COL) + cx.rowcol_ctx(rc[0], rc[1], K_COL)
-    return ctx.astype(np.int16, copy=False)
-
-
 def _ctx(s: _Setup) -> np.ndarray:
     """The setup's contexts, built now if it was made lazily."""
     if s.ctx is None:
-        s.ctx = _contexts(*s.parts)
+        s.ctx = contexts(*s.parts)
     return s.ctx
 
 
@@ -206,9 +194,11 @@ def _marginal(s: _Setup, codes, row_len, tcq, memo: dict) -> _Setup:
         memo[key] = f
     f = memo[key]
     if f is not None:
-        s.hist, s.hist_lo = (f.hist if fine == s.flags else quick.marginal(f.hist, fine, s.flags)), lo
+        s.hist_lo = lo
         if fine == s.flags:
-            s.ctx = f.ctx
+            s.hist, s.ctx = f.hist, f.ctx
+        else:
+            s.hist = quick.marginal(f.hist, fine, s.flags, K_ROW * K_COL)
     return s
 
 

@@ -15,21 +15,19 @@ from ..format.entropy import rans, tables
 from ..format.entropy.dists import CONST
 from ..format.entropy.header import NEIGHBOUR, ROWCOL, TCQ
 
-K_RC = 16  # row x column classes (entropy_model.K_ROW * K_COL)
-
 
 def finest(flags: int, rowcol_ok: bool) -> int:
     """The finest model of ``flags``' family: neighbour and (where it applies) row/column on."""
     return flags | NEIGHBOUR | (ROWCOL if rowcol_ok else 0)
 
 
-def marginal(fine_hist: np.ndarray, fine_flags: int, flags: int) -> np.ndarray:
+def marginal(fine_hist: np.ndarray, fine_flags: int, flags: int, k_rc: int) -> np.ndarray:
     """Counts (contexts x width) of model ``flags`` from those of its family's finest model:
-    contexts compose as ((quantizer id * 3 + neighbour class) * 16 + row/column class), so a
-    component the model lacks is summed out."""
+    contexts compose as ((quantizer id * 3 + neighbour class) * k_rc + row/column class), ``k_rc``
+    the row x column classes, so a component the model lacks is summed out."""
     q = 2 if fine_flags & TCQ else 1
     nb = 3 if fine_flags & NEIGHBOUR else 1
-    rc = K_RC if fine_flags & ROWCOL else 1
+    rc = k_rc if fine_flags & ROWCOL else 1
     h = fine_hist.reshape(q, nb, rc, fine_hist.shape[1])
     if nb > 1 and not flags & NEIGHBOUR:
         h = h.sum(axis=1, keepdims=True)

@@ -119,6 +119,29 @@ class MuCurves(Curves):
         }
 
 
+def per_by_drop(
+    ts: MuTestSet,
+    schemes: dict[str, MuScheme | None],
+    snr_db: np.ndarray,
+    mcs_list=MCS_LIST,
+    method: str = "zf",
+    progress: Callable[[], None] | None = None,
+) -> dict[str, dict[int, np.ndarray]]:
+    """{scheme: {mcs: (n_drops, len(snr_db)) PER}} per drop (mean over its stations; None =
+    ideal CSI) with precoder ``method``: every scheme sees the same drops and sounding noise."""
+    out = {k: {m: np.zeros((ts.h_data.shape[0], len(snr_db))) for m in mcs_list} for k in schemes}
+    with torch.no_grad():
+        for j, s in enumerate(snr_db):
+            measured = ts.sounding(float(s))
+            for name, fn in schemes.items():
+                sinr = link_sinr(ts, fn, float(s), method, measured)
+                for m in mcs_list:
+                    out[name][m][:, j] = abstraction.packet_error_rate(sinr, m, axes=(1,)).mean(axis=1)
+            if progress is not None:
+                progress()
+    return out
+
+
 def per_curves(
     ts: MuTestSet,
     schemes: dict[str, MuScheme | None],
@@ -128,17 +151,10 @@ def per_curves(
     method: str = "zf",
     progress: Callable[[], None] | None = None,
 ) -> MuCurves:
-    """PER vs SNR of every scheme (None = ideal CSI) with precoder ``method``."""
-    per = {name: {m: np.zeros(len(snr_db)) for m in mcs_list} for name in schemes}
-    with torch.no_grad():
-        for j, s in enumerate(snr_db):
-            measured = ts.sounding(float(s))
-            for name, fn in schemes.items():
-                sinr = link_sinr(ts, fn, float(s), method, measured)
-                for m in mcs_list:
-                    per[name][m][j] = abstraction.packet_error_rate(sinr, m, axes=(1,)).mean()
-            if progress is not None:
-                progress()
+    """PER vs SNR of every scheme (None = ideal CSI) with precoder ``method``: the mean over
+    drops of :func:`per_by_drop` (every drop has the same number of stations)."""
+    by_drop = per_by_drop(ts, schemes, snr_db, mcs_list, method, progress)
+    per = {name: {m: a.mean(axis=0) for m, a in d.items()} for name, d in by_drop.items()}
     return MuCurves(snr_db=np.asarray(snr_db, dtype=np.float64), per=per)
 
 

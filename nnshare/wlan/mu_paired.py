@@ -9,28 +9,11 @@ difference of their crossings. PER is kept per drop (averaged over the drop's st
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ..format.errors import SpecError
-from . import abstraction
 from .bitlevel import snr_at_per
-from .mu_experiment import MuTestSet, link_sinr
+from .mu_experiment import MuTestSet, per_by_drop
 from .mu_feedback import MuScheme
-
-
-def per_by_drop(
-    ts: MuTestSet, schemes: dict[str, MuScheme], snr_db: np.ndarray, mcs_list, method: str = "zf"
-) -> dict[str, dict[int, np.ndarray]]:
-    """{scheme: {mcs: (n_drops, len(snr_db)) PER}} per drop (mean over its stations)."""
-    out = {k: {m: np.zeros((ts.h_data.shape[0], len(snr_db))) for m in mcs_list} for k in schemes}
-    with torch.no_grad():
-        for j, s in enumerate(snr_db):
-            measured = ts.sounding(float(s))
-            for name, fn in schemes.items():
-                sinr = link_sinr(ts, fn, float(s), method, measured)
-                for m in mcs_list:
-                    out[name][m][:, j] = abstraction.packet_error_rate(sinr, m, axes=(1,)).mean(axis=1)
-    return out
 
 
 def crossing_shift(snr_db: np.ndarray, per_ref: np.ndarray, per_q: np.ndarray) -> float:

@@ -47,9 +47,9 @@ def _tcq(codes, flags):
 def test_marginal_sums_out_missing_components():
     h = np.arange(2 * 3 * 16 * 5).reshape(-1, 5)
     fine = em.TCQ | em.NEIGHBOUR | em.ROWCOL
-    np.testing.assert_array_equal(quick.marginal(h, fine, em.TCQ),
+    np.testing.assert_array_equal(quick.marginal(h, fine, em.TCQ, em.K_ROW * em.K_COL),
                                   h.reshape(2, 48, 5).sum(axis=1))
-    np.testing.assert_array_equal(quick.marginal(h, fine, em.TCQ | em.ROWCOL),
+    np.testing.assert_array_equal(quick.marginal(h, fine, em.TCQ | em.ROWCOL, em.K_ROW * em.K_COL),
                                   h.reshape(2, 3, 16, 5).sum(axis=1).reshape(32, 5))
     assert quick.finest(em.TCQ, rowcol_ok=False) == em.TCQ | em.NEIGHBOUR
 

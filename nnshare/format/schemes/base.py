@@ -114,10 +114,8 @@ def choose_codes(
     if coding.entropy != "none" and n > 0:
         from .. import entropy as ent
 
-        sym = np.asarray(symbols())  # int32 codes as they are (no 8-byte copy), others int64
-        sym = sym if sym.dtype in (np.int32, np.int64) else sym.astype(np.int64)
-        p = ent.encode_codes(
-            sym, int(lo), int(qmax), models=coding.models, row_len=row_len,
+        p = ent.encode_codes(  # int32 codes go in as they are (no 8-byte copy)
+            np.asarray(symbols()), int(lo), int(qmax), models=coding.models, row_len=row_len,
             context=coding.context, lanes=coding.version >= 2,
         )
         coded = varint(len(p)) + p + bytes(entropy_pad(len(p), n))
