@@ -1,17 +1,15 @@
-"""Multiple-choice knapsack: pick one option per unit (a bit width per tensor or per channel)
+"""Multiple-choice knapsack solvers: pick one option per unit (a bit width per tensor or per channel)
 minimising the summed predicted loss subject to linear budgets.
 
 Arrays are ``(N, K)``: N units, K options (candidate bit widths). ``loss[i, k]`` is the predicted
 loss increase of unit i at option k, ``cost[i, k]`` its size in bits, ``allowed[i, k]`` False for
-options outside a unit's floor/ceiling. Solvers:
+options outside a unit's floor/ceiling (checks and :class:`Solution` in :mod:`.problem`). Solvers:
 
 - :func:`solve_milp`: exact, a 0/1 integer program solved by HiGHS (``scipy.optimize.milp``);
   any number of extra linear constraints (BOPs, latency).
-- :func:`solve_lagrangian`: the Lagrangian sweep. Each unit's options are reduced to the lower
-  convex hull of (cost, loss); hull steps sorted by loss saved per bit give every point of the
-  convex front at once; a budget between two hull points is filled greedily. Near-optimal (the
-  gap is at most one unit's step, reported as ``bound``), O(N K log N K): for problems too large
-  for the MILP.
+- :func:`solve_lagrangian` (in :mod:`.lagrangian`): the Lagrangian sweep over each unit's lower
+  convex hull of (cost, loss). Near-optimal (the gap is at most one unit's step, reported as
+  ``bound``), O(N K log N K): for problems too large for the MILP.
 - :func:`solve_brute_force`: enumeration, for tests on tiny instances.
 """
 
@@ -21,71 +19,28 @@ import contextlib
 import itertools
 import os
 import sys
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..format.errors import SpecError
+from .lagrangian import Hull, convex_front, hull_steps, solve_from_hull, solve_lagrangian
+from .problem import Solution, check_problem, choice_totals, infeasible, min_cost_choice
 
-
-@dataclass(frozen=True, eq=False)
-class Solution:
-    """One allocation: ``choice[i]`` is the option index of unit i.
-
-    ``loss`` and ``cost`` are the sums over units (cost in bits); ``bound`` is a proven lower
-    bound on the optimal loss at this budget (equal to ``loss`` when ``optimal``).
-    """
-
-    choice: np.ndarray
-    loss: float
-    cost: float
-    optimal: bool
-    bound: float
-    solver: str
-    extra_costs: tuple[float, ...] = ()
-
-
-def check_problem(
-    loss: np.ndarray, cost: np.ndarray, allowed: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Validate shapes and values; return float64 loss/cost and a bool mask."""
-    loss = np.asarray(loss, dtype=np.float64)
-    cost = np.asarray(cost, dtype=np.float64)
-    if loss.ndim != 2 or loss.shape != cost.shape:
-        raise SpecError(f"loss and cost must be (N, K) arrays of one shape, got {loss.shape}, {cost.shape}")
-    if loss.shape[0] == 0 or loss.shape[1] == 0:
-        raise SpecError("the allocation problem has no units or no options")
-    allowed = np.ones(loss.shape, bool) if allowed is None else np.asarray(allowed, bool)
-    if allowed.shape != loss.shape:
-        raise SpecError(f"allowed mask shape {allowed.shape} != {loss.shape}")
-    if not allowed.any(axis=1).all():
-        bad = int(np.flatnonzero(~allowed.any(axis=1))[0])
-        raise SpecError(f"unit {bad} has no allowed option (floor above ceiling?)")
-    if not np.all(np.isfinite(loss[allowed])) or not np.all(np.isfinite(cost[allowed])):
-        raise SpecError("loss and cost must be finite for every allowed option")
-    if np.any(cost[allowed] < 0):
-        raise SpecError("costs must be non-negative")
-    return loss, cost, allowed
-
-
-def _choice_totals(loss, cost, choice) -> tuple[float, float]:
-    rows = np.arange(loss.shape[0])
-    return float(loss[rows, choice].sum()), float(cost[rows, choice].sum())
-
-
-def min_cost_choice(loss: np.ndarray, cost: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """Per unit, the cheapest allowed option (ties: the lower loss)."""
-    c = np.where(allowed, cost, np.inf)
-    cmin = c.min(axis=1, keepdims=True)
-    ll = np.where(c == cmin, loss, np.inf)
-    return ll.argmin(axis=1)
-
-
-def _infeasible(limit: float, floor: float) -> SpecError:
-    return SpecError(
-        f"budget of {limit:.0f} bits for the allocated tensors is below the smallest achievable "
-        f"{floor:.0f} bits (every unit at its lowest allowed bit width)"
-    )
+__all__ = [
+    "MILP_MAX_VARIABLES",
+    "Hull",
+    "Solution",
+    "check_problem",
+    "choose_solver",
+    "convex_front",
+    "hull_steps",
+    "min_cost_choice",
+    "pareto_front",
+    "solve_brute_force",
+    "solve_from_hull",
+    "solve_lagrangian",
+    "solve_milp",
+]
 
 
 # ---------------------------------------------------------------- exact: MILP (HiGHS)
@@ -152,7 +107,7 @@ def solve_milp(
     for m, lim in zip(mats, limits, strict=True):
         mm = np.where(allowed, m, np.inf).min(axis=1).sum()
         if mm > lim * (1 + 1e-12) + 1e-9:
-            raise _infeasible(lim, mm)
+            raise infeasible(lim, mm)
         cons.append(LinearConstraint(m[rows, cols][None, :], -np.inf, lim))
     with _quiet_fd1():
         res = milp(
@@ -174,7 +129,7 @@ def solve_milp(
         if m[np.arange(n), choice].sum() > lim + 1e-6 * max(1.0, abs(lim)):
             choice = floor_choice  # cannot happen with a 0/1 solution; stay safe anyway
             break
-    total_loss, total_cost = _choice_totals(loss, cost, choice)
+    total_loss, total_cost = choice_totals(loss, cost, choice)
     optimal = res.status == 0
     bound = total_loss
     if not optimal and getattr(res, "mip_dual_bound", None) is not None:
@@ -183,156 +138,6 @@ def solve_milp(
     return Solution(choice, total_loss, total_cost, optimal, bound, "milp", extra_costs)
 
 
-# ---------------------------------------------------------------- Lagrangian sweep
-
-
-@dataclass(frozen=True, eq=False)
-class Hull:
-    """The convex front of a problem, as steps sorted by loss saved per bit (best first).
-
-    Start: every unit at ``start[i]``; step j moves unit ``unit[j]`` from option ``src[j]`` to
-    ``dst[j]`` at ``dcost[j]`` more bits saving ``gain[j]`` loss. Steps of one unit appear in order.
-    """
-
-    start: np.ndarray
-    start_loss: float
-    start_cost: float
-    unit: np.ndarray
-    src: np.ndarray
-    dst: np.ndarray
-    dcost: np.ndarray
-    gain: np.ndarray
-
-
-#: Unit-option-option entries per block of :func:`hull_steps` (~8 MB per float64 temporary).
-_HULL_BLOCK = 1 << 20
-
-
-def _vertices(loss: np.ndarray, cost: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """(N, K) whether option k of each unit is a vertex of its lower convex hull (start aside)."""
-    k = loss.shape[1]
-    # s[i, a, b] = (loss_a - loss_b) / (cost_b - cost_a): loss saved per bit going a -> b.
-    dl = loss[:, :, None] - loss[:, None, :]
-    dc = cost[:, None, :] - cost[:, :, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s = dl / dc
-    same = dc == 0
-    idx = np.arange(k)
-    a_before_b = idx[:, None] < idx[None, :]
-    # Equal cost: the lower loss wins (ties: the lower index).
-    a_beats_b = (dl < 0) | ((dl == 0) & a_before_b)
-    pair_ok = allowed[:, :, None] & allowed[:, None, :] & ~np.eye(k, dtype=bool)[None]
-    # Constraint on vertex b from a cheaper (or equal-cost) option a: lambda <= s[a, b].
-    s_in = np.where(same, np.where(a_beats_b, -np.inf, np.inf), s)
-    s_in = np.where(pair_ok & (dc >= 0), s_in, np.inf)
-    in_slope = s_in.min(axis=1)  # (N, K): over a for each b
-    # Constraint on vertex a from a dearer option b: lambda >= s[a, b].
-    s_out = np.where(pair_ok & (dc > 0), s, -np.inf)
-    out_slope = np.maximum(s_out.max(axis=2), 0.0)  # (N, K): over b for each a
-    return allowed & (in_slope >= out_slope) & (in_slope > 0)
-
-
-def hull_steps(loss: np.ndarray, cost: np.ndarray, allowed: np.ndarray | None = None) -> Hull:
-    """Lower convex hull of each unit's (cost, loss) options, merged into one sorted step list.
-
-    Option k of a unit is a hull vertex iff some multiplier lambda >= 0 makes it minimise
-    loss + lambda * cost; checked for all units at once with (N, K, K) slope arrays.
-    """
-    loss, cost, allowed = check_problem(loss, cost, allowed)
-    n, k = loss.shape
-    start = min_cost_choice(loss, cost, allowed)
-    # (N, K, K) slope arrays in blocks of units: bounded temporaries for any number of units
-    blk = max(1, _HULL_BLOCK // (k * k))
-    vertex = np.concatenate([_vertices(loss[a:a + blk], cost[a:a + blk], allowed[a:a + blk])
-                             for a in range(0, n, blk)]) if n else np.zeros((0, k), bool)
-    vertex[np.arange(n), start] = True
-    # Steps between consecutive vertices (in cost order).
-    order = np.argsort(np.where(vertex, cost, np.inf), axis=1, kind="stable")
-    nvert = vertex.sum(axis=1)
-    units, srcs, dsts = [], [], []
-    for j in range(1, k):
-        has = nvert > j
-        if not has.any():
-            break
-        u = np.flatnonzero(has)
-        units.append(u)
-        srcs.append(order[u, j - 1])
-        dsts.append(order[u, j])
-    if units:
-        unit = np.concatenate(units)
-        src = np.concatenate(srcs)
-        dst = np.concatenate(dsts)
-        step_no = np.concatenate([np.full(len(u), j) for j, u in enumerate(units)])
-    else:
-        unit = src = dst = step_no = np.zeros(0, np.int64)
-    dcost = cost[unit, dst] - cost[unit, src]
-    gain = loss[unit, src] - loss[unit, dst]
-    slope = gain / dcost
-    perm = np.lexsort((step_no, unit, -slope))
-    rows = np.arange(n)
-    return Hull(
-        start=start,
-        start_loss=float(loss[rows, start].sum()),
-        start_cost=float(cost[rows, start].sum()),
-        unit=unit[perm],
-        src=src[perm],
-        dst=dst[perm],
-        dcost=dcost[perm],
-        gain=gain[perm],
-    )
-
-
-def convex_front(hull: Hull) -> tuple[np.ndarray, np.ndarray]:
-    """Every vertex of the convex (cost bits, loss) front: arrays of length steps + 1."""
-    c = hull.start_cost + np.concatenate([[0.0], np.cumsum(hull.dcost)])
-    lo = hull.start_loss - np.concatenate([[0.0], np.cumsum(hull.gain)])
-    return c, lo
-
-
-def solve_from_hull(loss: np.ndarray, cost: np.ndarray, hull: Hull, limit: float) -> Solution:
-    """Best hull prefix within ``limit``, then a greedy pass over the remaining steps."""
-    n = loss.shape[0]
-    if hull.start_cost > limit + 1e-9:
-        raise _infeasible(limit, hull.start_cost)
-    ccum = hull.start_cost + np.cumsum(hull.dcost)
-    p = int(np.searchsorted(ccum, limit + 1e-9, side="right"))  # steps 0..p-1 fit
-    choice = hull.start.copy()
-    # Steps of a unit come in order: its last step in the prefix decides.
-    units_rev, first_rev = np.unique(hull.unit[:p][::-1], return_index=True)
-    choice[units_rev] = hull.dst[:p][p - 1 - first_rev]
-    used = float(ccum[p - 1]) if p else hull.start_cost
-    bound = hull.start_loss - float(hull.gain[:p].sum())
-    if p < hull.unit.size:
-        frac = (limit - used) / float(hull.dcost[p])
-        bound -= max(0.0, min(1.0, frac)) * float(hull.gain[p])
-        left = limit - used
-        blocked = np.zeros(n, bool)
-        for j in range(p, hull.unit.size):
-            if left <= 0:
-                break
-            u = int(hull.unit[j])
-            if blocked[u] or choice[u] != hull.src[j]:
-                continue
-            dc = float(hull.dcost[j])
-            if dc <= left + 1e-9:
-                choice[u] = hull.dst[j]
-                left -= dc
-            else:
-                blocked[u] = True
-    total_loss, total_cost = _choice_totals(loss, cost, choice)
-    optimal = p == hull.unit.size or abs(total_loss - bound) <= 1e-12 * max(1.0, abs(bound))
-    return Solution(choice, total_loss, total_cost, bool(optimal), min(bound, total_loss), "lagrangian")
-
-
-def solve_lagrangian(
-    loss: np.ndarray, cost: np.ndarray, limit: float, allowed: np.ndarray | None = None
-) -> Solution:
-    """Lagrangian sweep for one size limit (see module docstring)."""
-    loss, cost, allowed = check_problem(loss, cost, allowed)
-    return solve_from_hull(loss, cost, hull_steps(loss, cost, allowed), float(limit))
-
-
-# ---------------------------------------------------------------- brute force (tests)
 
 
 def solve_brute_force(

@@ -135,7 +135,7 @@ def test_infeasible_and_bad_inputs():
 
 def test_hull_in_blocks_of_units_is_the_same_hull(monkeypatch):
     """The vertex test runs in blocks of units (bounded memory): any block size, same hull."""
-    from nnshare.mixed import knapsack
+    from nnshare.mixed import lagrangian
 
     rng = np.random.default_rng(2)
     loss = np.sort(rng.random((37, 5)), axis=1)[:, ::-1].copy()
@@ -143,7 +143,7 @@ def test_hull_in_blocks_of_units_is_the_same_hull(monkeypatch):
     allowed = rng.random((37, 5)) > 0.2
     allowed[:, 0] = True
     whole = hull_steps(loss, cost, allowed)
-    monkeypatch.setattr(knapsack, "_HULL_BLOCK", 5 * 5 * 4)  # 4 units per block
+    monkeypatch.setattr(lagrangian, "_HULL_BLOCK", 5 * 5 * 4)  # 4 units per block
     part = hull_steps(loss, cost, allowed)
     for f in ("start", "unit", "src", "dst", "dcost", "gain"):
         assert np.array_equal(getattr(whole, f), getattr(part, f)), f
