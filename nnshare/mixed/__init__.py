@@ -4,7 +4,8 @@
 ...                 granularity="channel")
 """
 
-from .allocator import Allocation, FrontPoint, allocate, search
+from .allocation import Allocation, FrontPoint
+from .allocator import allocate, search
 from .budget import Budget
 from .compress import Point, Result, compress
 from .knapsack import (

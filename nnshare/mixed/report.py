@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..format.errors import SpecError
-from .allocator import Allocation, FrontPoint
+from .allocation import Allocation, FrontPoint
 
 
 def _rows(alloc: Allocation) -> list[tuple[str, str, str, str, str]]:
