@@ -170,3 +170,15 @@ def feedback(encoder: nn.Module, decoder: nn.Module, v: np.ndarray, b_lat: int) 
     out = reconstruct(decoder, encoder(torch.from_numpy(to_features(vv))), b_lat).numpy()
     out = phase_normalise(out.astype(np.complex128).reshape(n, u, k, NT, 1))
     return np.moveaxis(out, 1, 2)
+
+
+@torch.no_grad()
+def latent_error(reference: nn.Module, shared: nn.Module, x: np.ndarray, b_lat: int) -> dict:
+    """How far ``shared``'s latents move from ``reference``'s on encoder inputs ``x`` (N, 64):
+    {"rms": rms difference of the latents before quantization (tanh units; the ``b_lat``-bit
+    latent quantizer's own error is 2^-b_lat / sqrt(3) rms), "flip_rate": share of latents whose
+    ``b_lat``-bit code differs}."""
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    z_ref, z = reference(xt), shared(xt)
+    flips = quantize_latent(z, b_lat) != quantize_latent(z_ref, b_lat)
+    return {"rms": float((z - z_ref).pow(2).mean().sqrt()), "flip_rate": float(flips.float().mean())}

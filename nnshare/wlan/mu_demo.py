@@ -27,8 +27,10 @@ class MuConfig:
     the SNR grid (dB), the latent width ``b_lat``, the AE's SNR-field grid ``snr_ng`` (4 or 16),
     the training loss, the encoder's training weight noise (``MuTrainConfig.weight_noise_bits``),
     QAT bit widths of the encoder (fine-tuned ``qat_epochs`` at ``qat_lr`` against the frozen
-    decoder with the training loss), ``n_boot`` bootstrap resamples of the paired float-vs-shared
-    shift and extra user counts (ZF, fewer schemes)."""
+    decoder with the training loss), GPTQ bit widths (``gptq_encoder``: per-tensor codes chosen
+    on the float encoder's outputs over training soundings; the ``ptq-t<b>`` layout), ``n_boot``
+    bootstrap resamples of the paired float-vs-shared shift and extra user counts (ZF, fewer
+    schemes)."""
 
     n_train: int = 3000
     epochs: int = 40
@@ -46,6 +48,7 @@ class MuConfig:
     qat: tuple = (8,)
     qat_epochs: int = 8
     qat_lr: float = 2e-5
+    gptq: tuple = (8,)
     n_boot: int = 1000
     givens: tuple = ((9, 7, 4), (7, 5, 4), (9, 7, 16), (7, 5, 16))
     precoders: tuple = ("zf", "mmse")
@@ -65,6 +68,7 @@ QUICK_MU = replace(
     snr_step=2.0,
     ptq=("float32", "ptq-t8"),
     qat=(),
+    gptq=(),
     n_boot=100,
     more_users=(),
     smallest=False,
@@ -107,6 +111,7 @@ def run_mu(cfg: MuConfig = MuConfig(), progress: Callable[[str], None] | None = 
     from . import mu_autoencoder as A
     from . import mu_experiment as E
     from . import mu_feedback as F
+    from .gptq_encoder import gptq_encoder
     from .mu_paired import paired_table
     from .mu_sharing import smallest_stream
     from .qat_encoder import qat_encoder
@@ -131,6 +136,8 @@ def run_mu(cfg: MuConfig = MuConfig(), progress: Callable[[str], None] | None = 
                               seed=cfg.seed, batch_loss=A.make_loss(cfg.loss, cfg.b_lat))
         shared[f"qat-t{b}"] = share_tensors(f"qat-t{b}", tensors)
     res["timings_s"]["qat_cpu_s"] = time.process_time() - c1
+    for b in cfg.gptq:
+        shared[f"gptq-t{b}"] = share_tensors(f"gptq-t{b}", gptq_encoder(enc, x, b))
     if cfg.smallest:
         say("searching nnshare's smallest stream within the tolerance (validation drops)")
         t1 = time.time()
@@ -171,11 +178,12 @@ def run_mu(cfg: MuConfig = MuConfig(), progress: Callable[[str], None] | None = 
     main = f"{cfg.n_users}u-{cfg.precoders[0]}"
     f10 = {int(m): v for m, v in runs[main]["snr10"]["float32"].items()}
     say(f"paired float32-vs-shared shifts on a 0.25 dB grid, bootstrap over {cfg.n_test} drops")
-    paired = ("float32", "ptq-t8", "ptq-c8", *(f"qat-t{b}" for b in cfg.qat), "smallest")
+    variants = (*(f"qat-t{b}" for b in cfg.qat), *(f"gptq-t{b}" for b in cfg.gptq))
+    paired = ("float32", "ptq-t8", "ptq-c8", *variants, "smallest")
     pair = {k: ae[k] for k in paired if k in ae}
     res["paired"] = paired_table(ts, pair, f10, method=cfg.precoders[0], n_boot=cfg.n_boot, seed=cfg.seed)
     res["paired"]["run"] = main
-    keep = [k for k in ("float32", "ptq-t8", *(f"qat-t{b}" for b in cfg.qat), "smallest") if k in ae]
+    keep = [k for k in ("float32", "ptq-t8", *variants, "smallest") if k in ae]
     for u in cfg.more_users:
         say(f"PER curves, {u} users, ZF")
         tsu = E.make_test_set(cfg.n_test, u, seed=11_000 + 100 * u + cfg.seed)
@@ -228,7 +236,7 @@ def _target(runs: dict, tol: float) -> dict:
         ref = s10.get("float32")
         if ref is None:
             continue
-        for name in [k for k in r["snr10"] if k.startswith(("ptq-", "qat-")) or k == "smallest"]:
+        for name in [k for k in r["snr10"] if k.startswith(("ptq-", "qat-", "gptq-")) or k == "smallest"]:
             if name in s10:
                 sh = {m: _shift(s10[name][m], ref[m]) for m in ref}
                 vals = [v for v in sh.values() if v is not None]

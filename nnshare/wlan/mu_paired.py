@@ -56,10 +56,11 @@ def paired_table(
     method: str = "zf",
     n_boot: int = 1000,
     seed: int = 0,
+    lo_db: float = -1.0,
 ) -> dict:
     """Every scheme against ``schemes[ref]`` at each MCS the reference reaches (``ref10``: its
-    SNR at 10 % PER, dB, from a coarse grid): PER per drop on a 0.25 dB grid from -1 to +2.5 dB
-    around those points, then :func:`bootstrap_shift`. Returns {"grid_step_db", "n_boot",
+    SNR at 10 % PER, dB, from a coarse grid): PER per drop on a 0.25 dB grid from ``lo_db`` to
+    +2.5 dB around those points, then :func:`bootstrap_shift`. Returns {"grid_step_db", "n_boot",
     "n_drops", "shift": {scheme: {mcs: bootstrap dict}}}."""
     from .mu_sharing import local_grid
 
@@ -69,7 +70,7 @@ def paired_table(
     out = {"grid_step_db": 0.25, "n_boot": n_boot, "n_drops": int(ts.h_data.shape[0]), "shift": {}}
     if not mcs_list:
         return out
-    grid = local_grid({m: ref10[m] for m in mcs_list})
+    grid = local_grid({m: ref10[m] for m in mcs_list}, lo=lo_db)
     per = per_by_drop(ts, schemes, grid, mcs_list, method)
     for name in schemes:
         if name != ref:

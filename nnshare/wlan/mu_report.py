@@ -12,6 +12,7 @@ LABELS = {
     "ptq-t4": "AE 4-bit per-tensor",
     "ptq-c4": "AE 4-bit per-channel",
     "qat-t8": "AE 8-bit QAT (frozen decoder)",
+    "gptq-t8": "AE 8-bit GPTQ rounding (ptq-t8 layout)",
     "smallest": "AE nnshare smallest stream",
 }
 MCS = ("4", "7", "9", "11")

@@ -18,6 +18,7 @@ TINY = replace(
     ptq=("float32", "ptq-t8", "ptq-t4"),
     qat=(8,),
     qat_epochs=1,
+    gptq=(8,),
     n_boot=50,
     more_users=(3,),
     smallest=True,
@@ -49,6 +50,7 @@ def test_run_writes_json_and_report(res):
         "ptq-t8",
         "ptq-t4",
         "qat-t8",
+        "gptq-t8",
         "smallest",
     }
     assert len(run["sum_goodput_mbps"]["ideal"]) == len(r["snr_db"]) == 10
@@ -59,6 +61,7 @@ def test_run_writes_json_and_report(res):
     assert r["feedback_bits"]["MU (9,7) Ng=4"] == 3336 and r["feedback_bits"]["AE"] == 984
     assert r["sharing"]["ptq-t8"]["shared_bits"] == 27_456
     assert r["sharing"]["qat-t8"]["shared_bits"] == 27_456  # QAT: the same 8-bit stream layout
+    assert r["sharing"]["gptq-t8"]["shared_bits"] == 27_456  # GPTQ rounding: the same layout
     assert r["sharing"]["float32"]["shared_bits"] == 104_192
     srch = r["smallest_search"]
     assert srch["evaluations"] >= len(srch["trace"]) >= 1  # every measured stream (+ the float reference)
@@ -71,7 +74,7 @@ def test_run_writes_json_and_report(res):
     assert eb["mode"] == "MU (7,5) Ng=16" and eb["bits"] == 808  # (9,7) Ng=16 costs 1,048 > 984
     pr = r["paired"]
     assert pr["run"] == "2u-zf" and pr["n_drops"] == TINY.n_test and pr["n_boot"] == 50
-    assert set(pr["shift"]) == {"ptq-t8", "qat-t8", "smallest"}
+    assert set(pr["shift"]) == {"ptq-t8", "qat-t8", "gptq-t8", "smallest"}
     f10 = run["snr10"]["float32"]
     for by in pr["shift"].values():
         assert set(by) == {m for m, v in f10.items() if v is not None}
