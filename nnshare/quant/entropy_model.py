@@ -36,6 +36,7 @@ from ..format.entropy.header import (
     alphabet_budget,
 )
 from ..format.errors import SpecError
+from . import entropy_bound as bound
 from . import entropy_fit as fit
 from . import entropy_memo as memo_
 from . import entropy_quick as quick
@@ -229,7 +230,9 @@ def _acceptable(s: _Setup, n: int, coder: str) -> bool:
 
 
 def _candidates(codes, qmin, qmax, models, row_len, context=None, quick=False,
-                coder="auto") -> list[_Setup]:
+                coder="auto", prune=False) -> list[_Setup]:
+    """The models that apply, estimated (``quick``) or fitted; ``prune``: only the cheapest is
+    wanted, so models whose bound (:mod:`.entropy_bound`) beats no fit in hand are left out."""
     names = _names(models)
     context = check_context(context, codes.size, SpecError)
     if codes.size == 0:
@@ -249,7 +252,7 @@ def _candidates(codes, qmin, qmax, models, row_len, context=None, quick=False,
     for states, t in tcq_by.items():
         spans[states] = span(t[0])
     widths = {k: hi - lo + 1 for k, (lo, hi) in spans.items()}
-    out = []
+    out, todo = [], []  # todo: (slot in out, memo key, setup) still to fit
     memo: dict = {"span": spans}
     digest = memo_.digest(codes) if context is None and not quick else None
     for m in names:
@@ -264,24 +267,39 @@ def _candidates(codes, qmin, qmax, models, row_len, context=None, quick=False,
         key = (digest, codes.size, qmin, qmax, flags, row_len, coder)
         known, fit_ = memo_.fitted(key) if digest is not None else (False, None)
         if known:  # fitted before on these very codes
-            if fit_ is not None:
-                out.append(fit_)
+            out.append(fit_)
             continue
         s = _setup(codes, flags, row_len, tcq_by.get(states), context, memo, lazy=quick)
         if s is not None and quick:
             out.append(_estimate(_marginal(s, codes, row_len, tcq_by.get(states), memo)))
         elif s is not None:
-            s = _fit(s, qmin)
-            ok = _acceptable(s, codes.size, coder)
-            if ok:
-                out.append(s)
-            if digest is not None:
-                memo_.keep_fitted(key, s if ok else None)
+            todo.append((len(out), key, s))
+            out.append(None)
+    best = min((s.bits for s in out if s is not None), default=math.inf)
+    prune = prune and len(todo) > 1
+    for b, slot, key, s in sorted((_bound(t[2]) if prune else 0.0, *t) for t in todo):
+        if prune and bound.beaten(b, best):
+            continue  # strictly worse than a fit in hand: never the cheapest
+        s = _fit(s, qmin)
+        ok = _acceptable(s, codes.size, coder)
+        if ok:
+            out[slot] = s
+            best = min(best, s.bits)
+        if digest is not None:
+            memo_.keep_fitted(key, s if ok else None)
+    out = [s for s in out if s is not None]
     if not out:
         raise SpecError(f"none of the entropy models {names} applies to these codes"
                         + ("" if coder == "range" else " with the rANS coder (coder='range' "
                            "takes wider tables; it needs constriction)"))
     return out
+
+
+def _bound(s: _Setup) -> float:
+    """:func:`.entropy_bound.lower_bound` of a setup's fit (its histogram made now)."""
+    lo, hi = s.lohi or span(s.sym)
+    s.hist, s.hist_lo = joint_hist(_ctx(s), s.sym, lo, s.n_ctx, hi - lo + 1), lo
+    return bound.lower_bound(s.hist, lo, _head_bits(s) + _CRC_BITS + _FLUSH_BITS * rans.lanes(s.sym.size))
 
 
 def _sampled_choice(codes, qmin, qmax, models, row_len, context):
@@ -329,7 +347,8 @@ def cost_bits(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = "aut
     fits only that one (the choice it would make anyway: the same bytes, less time)."""
     codes = fit.check_codes(codes, qmin, qmax)
     names = _sampled_choice(codes, qmin, qmax, models, row_len, context)[0]
-    costs = model_costs(codes, qmin, qmax, models=names, row_len=row_len, context=context)
+    costs = {MODEL_NAMES[s.flags]: s.bits
+             for s in _candidates(codes, qmin, qmax, names, row_len, context, prune=True)}
     best = min(costs, key=costs.__getitem__)
     key = _choice_key(codes, qmin, qmax, models, row_len) if context is None else None
     if key is not None:
@@ -384,7 +403,7 @@ def encode_codes(codes, qmin: int, qmax: int, *, models: str | Iterable[str] = "
         except SpecError:  # the quick choice failed the table budget
             s = None
     if s is None:
-        s = min(_candidates(codes, qmin, qmax, models, row_len, context, coder=coder),
+        s = min(_candidates(codes, qmin, qmax, models, row_len, context, coder=coder, prune=True),
                 key=lambda c: c.bits)
     prec = 0
     if coder != "range":
