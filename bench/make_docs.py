@@ -10,7 +10,8 @@ ORDER = [
     "throughput", "decode_speed", "vs_nncodec", "speed", "rdo_rounding", "task_budget", "budget_memory",
     "entropy_speed",
     "mixed_precision",
-    "quantizers", "quantizers_bits", "ptq", "qat_parameterizations", "wlan", "wlan_mu", "wlan_ageing",
+    "quantizers", "quantizers_bits", "ptq", "qat_parameterizations", "wlan", "wlan_mu", "wlan_mu_paired",
+    "wlan_ageing",
     "wlan_bandwidth", "wlan_estimation", "link", "mean_estimation", "federated", "ddp",
     "split", "feel", "sflam", "hf_checkpoint", "export", "fuzz", "hostile", "chain_state",
 ]
