@@ -17,6 +17,7 @@ from ..format.errors import SpecError
 from ..format.schemes import CodebookWire
 from ..format.spec import FLOAT_DTYPES, QuantizedTensor, round_float
 from .affine import as_float_array
+from .lloyd import lloyd as lloyd_iterations
 
 INITS = ("quantile", "uniform")
 _FP16_MAX = 65504.0
@@ -84,8 +85,8 @@ class CodebookConfig:
 def lloyd(x: np.ndarray, k: int, iters: int = 25, init: str = "quantile") -> np.ndarray:
     """k sorted float64 levels minimising the squared error of 1-D values ``x`` (local optimum).
 
-    Each iteration assigns every value to its nearest level (midpoint thresholds) and moves each
-    level to the mean of its values; a level with no values stays. Stops early at a fixed point.
+    Starts at the k quantile midpoints (``init="quantile"``) or k evenly spaced values from min
+    to max, then runs :func:`nnshare.quant.lloyd.lloyd` (unweighted) to a fixed point or ``iters``.
     """
     x = np.asarray(x, np.float64).reshape(-1)
     if x.size == 0:
@@ -94,15 +95,7 @@ def lloyd(x: np.ndarray, k: int, iters: int = 25, init: str = "quantile") -> np.
         levels = np.quantile(x, (np.arange(k) + 0.5) / k)
     else:
         levels = np.linspace(x.min(), x.max(), k)
-    for _ in range(iters):
-        idx = np.searchsorted((levels[1:] + levels[:-1]) / 2, x)
-        cnt = np.bincount(idx, minlength=k)
-        sums = np.bincount(idx, weights=x, minlength=k)
-        new = np.sort(np.where(cnt > 0, sums / np.maximum(cnt, 1), levels))
-        if np.array_equal(new, levels):
-            break
-        levels = new
-    return levels
+    return lloyd_iterations(x, levels, iters=iters, tol=0.0)
 
 
 def nearest(x: np.ndarray, levels: np.ndarray) -> np.ndarray:

@@ -119,8 +119,10 @@ def lloyd(
     x: np.ndarray, levels: np.ndarray, weights: np.ndarray | None = None, iters: int = 200, tol: float = 1e-9
 ) -> np.ndarray:
     """Weighted 1-D Lloyd (k-means) iterations from sorted ``levels``: thresholds at midpoints,
-    levels at the weighted cell means (an empty cell keeps its level). Each pass lowers
-    sum w (x - y)^2. Returns float64 levels, sorted. O(K log N) per pass after one sort."""
+    levels at the weighted cell means (an empty cell keeps its level; a value on a midpoint
+    belongs to the lower level, as in :func:`assign`). Each pass lowers sum w (x - y)^2; stops
+    when no level moves more than ``tol`` times the data's span. Returns float64 levels, sorted.
+    O(K log N) per pass after one sort."""
     xs = np.asarray(x, np.float64).reshape(-1)
     w = np.ones_like(xs) if weights is None else np.asarray(weights, np.float64).reshape(-1)
     if w.shape != xs.shape or np.any(w < 0) or not np.all(np.isfinite(w)):
@@ -132,7 +134,7 @@ def lloyd(
     y = np.sort(np.asarray(levels, np.float64))
     span = max(float(xs[-1] - xs[0]), 1e-30) if xs.size else 1.0
     for _ in range(iters):
-        cut = np.concatenate([[0], np.searchsorted(xs, (y[1:] + y[:-1]) / 2), [xs.size]])
+        cut = np.concatenate([[0], np.searchsorted(xs, (y[1:] + y[:-1]) / 2, side="right"), [xs.size]])
         mass = cw[cut[1:]] - cw[cut[:-1]]
         new = np.where(mass > 0, (cwx[cut[1:]] - cwx[cut[:-1]]) / np.where(mass > 0, mass, 1), y)
         new = np.sort(new)
