@@ -195,7 +195,7 @@ def compress(
     ref = ev.reference()
     trace: list[Point] = []
     steps_of: dict[tuple[str, float], tuple[dict, dict]] = {}  # ok points: (steps, channels)
-    kept: dict[tuple[str, float], bytes] = {}  # the stream of the best point so far
+    kept: tuple[tuple[str, float], bytes] | None = None  # (key, stream) of the best point so far
     tol = abs(ref - bud.allowed(ref))
 
     def best_bytes() -> float:
@@ -203,6 +203,7 @@ def compress(
         return math.inf if b is None else b.bytes
 
     def measure(family: str, x: float) -> Point:
+        nonlocal kept
         key = (family, round(x, 9))
         for p in trace:
             if (p.family, round(p.log2_step, 9)) == key:
@@ -219,8 +220,7 @@ def compress(
         if p.ok:
             steps_of[key] = (steps, ch)
             if _pick(trace) is p:  # only the best stream so far is kept (any other is rebuilt)
-                kept.clear()
-                kept[key] = data
+                kept = (key, data)
         if progress is not None:
             progress(ev.count, p)
         return p
@@ -291,10 +291,11 @@ def compress(
     ev.release()
     key = (best.family, round(best.log2_step, 9))
     steps, ch = steps_of[key]
-    data = kept.pop(key, None)
-    if data is None:  # a larger stream won after all (a later failure below it): rebuilt
+    if kept is not None and kept[0] == key:
+        data = kept[1]
+    else:  # a larger stream won after all (a later failure below it): rebuilt
         data = write_quantized(st, steps, method, mode, ch)
-    kept.clear()
+    kept = None
     tensors = _read_back(data, st, mode)
     return Result(data, best.family, steps, best.metric, ref, bud, tuple(trace), ev.count, tensors,
                   _quality(st, tensors), weights, {"sensitivity": t_sens, "search": t_search})
