@@ -42,7 +42,8 @@ class _Stub(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         pass
 
 
-def _import():
+def import_nncodec():
+    """NNCodec's ``nnc`` and ``nnc_core.coder`` modules, imported with torchvision stubbed."""
     stub = _Stub()
     sys.meta_path.insert(0, stub)
     try:
@@ -67,7 +68,7 @@ def _model_info():
 
 def main() -> None:
     job = json.loads(open(sys.argv[1]).read())
-    nnc, coder = _import()
+    nnc, coder = import_nncodec()
     quiet = contextlib.redirect_stdout(io.StringIO())
     if job["mode"] == "encode":
         with np.load(job["input"], allow_pickle=False) as z:
