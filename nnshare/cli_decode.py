@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import typer
@@ -192,12 +191,9 @@ def inspect(
             d["airtime"] = {"link": lk.describe(), **lk.transfer(len(data)).to_dict()}
         typer.echo(json.dumps(d, indent=2))
         return
-    from rich.console import Console
-
     from .report import inspection_table
 
-    console = None if sys.stdout.isatty() else Console(width=1000, soft_wrap=True)
-    inspection_table(rep, console)
+    inspection_table(rep)
     if lk is not None:
         from .link.report import airtime_lines
 

@@ -43,6 +43,34 @@ def test_registry_refuses_duplicates_and_unknown_ids():
         get_scheme("nope")
 
 
+def test_lazy_schemes_load_on_first_use_and_reserve_their_ids():
+    """A fresh receiver imports only affine; an id or name of a lazy scheme loads its module, and
+    a lazy scheme's name and id are already taken."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from nnshare.format.schemes import scheme_by_id, get_scheme, register_lazy\n"
+        "lazy = ['codebook', 'rotated', 'minifloat', 'channel_codebook', 'multipoint', "
+        "'sigma_delta', 'lplr']\n"
+        "print(sorted(n for n in lazy if 'nnshare.format.schemes.' + n in sys.modules))\n"
+        "s = scheme_by_id(8); print(s.name, 'nnshare.format.schemes.lplr' in sys.modules)\n"
+        "print(get_scheme('minifloat').scheme_id)\n"
+        "from nnshare.format.schemes import MultipointWire; print(MultipointWire.__name__)\n"
+        "try:\n"
+        "    register_lazy('sigma_delta', 150, lambda: None)\n"
+        "except Exception as e: print(type(e).__name__)\n"
+        "try:\n"
+        "    register_lazy('other', 7, lambda: None)\n"
+        "except Exception as e: print(type(e).__name__)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:6] == ["[]", "lplr True", "4", "MultipointWire", "SpecError",
+                                         "SpecError"]
+
+
 def configs(name):
     entry = next(e for e in sender_schemes() if e.name == name)
     space = entry.config.config_space()

@@ -1,28 +1,48 @@
 """Receiver-side quantization schemes: one module per scheme's record body, and the registry.
 
 A new scheme is a subclass of :class:`Scheme` in its own module here plus one line below that
-registers an instance (docs/architecture.md, "Add a scheme in five steps").
+registers it (docs/architecture.md, "Add a scheme in five steps"). Affine, every stream's
+common case, is imported here; the others are registered by name and id and imported on first
+use (their names below load their module when asked for).
 """
+
+from importlib import import_module
 
 from .affine import AffineScheme, AffineWire
 from .base import Coding, Pending, Scheme
-from .channel_codebook import ChannelCodebookScheme, ChannelCodebookWire
-from .codebook import CodebookScheme, CodebookWire
-from .lplr import LPLRScheme, LPLRWire
-from .minifloat import MinifloatScheme, MinifloatWire
-from .multipoint import MultipointScheme, MultipointWire
-from .registry import all_schemes, get_scheme, register_scheme, scheme_by_id, scheme_of
-from .rotated import RotatedScheme
-from .sigma_delta import SigmaDeltaScheme, SigmaDeltaWire
+from .registry import all_schemes, get_scheme, register_lazy, register_scheme, scheme_by_id, scheme_of
 
 register_scheme(AffineScheme())
-register_scheme(CodebookScheme())
-register_scheme(RotatedScheme())
-register_scheme(MinifloatScheme())
-register_scheme(ChannelCodebookScheme())
-register_scheme(MultipointScheme())
-register_scheme(SigmaDeltaScheme())
-register_scheme(LPLRScheme())
+
+# name -> (id, module, the module's exported names; the first is the Scheme class)
+_LAZY_SCHEMES = {
+    "codebook": (2, "codebook", ("CodebookScheme", "CodebookWire")),
+    "rotated": (3, "rotated", ("RotatedScheme",)),
+    "minifloat": (4, "minifloat", ("MinifloatScheme", "MinifloatWire")),
+    "channel_codebook": (5, "channel_codebook", ("ChannelCodebookScheme", "ChannelCodebookWire")),
+    "multipoint": (6, "multipoint", ("MultipointScheme", "MultipointWire")),
+    "sigma_delta": (7, "sigma_delta", ("SigmaDeltaScheme", "SigmaDeltaWire")),
+    "lplr": (8, "lplr", ("LPLRScheme", "LPLRWire")),
+}
+_HOME = {n: mod for _, mod, names in _LAZY_SCHEMES.values() for n in names}
+
+
+def _loader(module: str, cls: str):
+    return lambda: getattr(import_module(f".{module}", __name__), cls)()
+
+
+for _name, (_id, _mod, _names) in _LAZY_SCHEMES.items():
+    register_lazy(_name, _id, _loader(_mod, _names[0]))
+
+
+def __getattr__(name: str):
+    """The lazily imported schemes' classes (``from nnshare.format.schemes import LPLRWire``)."""
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{_HOME[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AffineScheme",
@@ -45,6 +65,7 @@ __all__ = [
     "SigmaDeltaWire",
     "all_schemes",
     "get_scheme",
+    "register_lazy",
     "register_scheme",
     "scheme_by_id",
     "scheme_of",
