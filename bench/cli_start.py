@@ -69,7 +69,7 @@ def make_streams(folder: Path) -> dict[str, Path]:
     for name, dims, bits, entropy in (("csi_encoder 8-bit", (64, 40, 16), 8, "none"),
                                       ("digits_mlp 4-bit entropy-coded", (64, 1000, 64, 10), 4, "always")):
         q = {}
-        for i, (a, b) in enumerate(zip(dims, dims[1:])):
+        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
             w = (rng.standard_normal((b, a)) / np.sqrt(a)).astype(np.float32)
             q[f"{i}.weight"] = quantize(w, QuantSpec(bits=bits))
             q[f"{i}.bias"] = quantize(w[:, 0].copy(), QuantSpec(bits=8))

@@ -38,7 +38,7 @@ def table(headers: list[str], rows: list[list[str]], right: set[str] = frozenset
 
     def line(row: list[str]) -> str:
         parts = []
-        for h, c, w in zip(headers, row, widths):
+        for h, c, w in zip(headers, row, widths, strict=True):
             pad = " " * (w - _width(c))
             parts.append(pad + c if h in right else c + pad)
         return "│ " + " │ ".join(parts) + " │"
