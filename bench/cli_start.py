@@ -110,6 +110,8 @@ NOTES = [
     "on first use (`register_lazy`; ~0.03 s).",
     "- **Bytecode caches.** A session with `PYTHONDONTWRITEBYTECODE=1` recompiles nnshare's modules "
     "on every call (+~0.1 s); a normal install writes the caches on the first run.",
+    "- **Against the target:** compare the rows with `import numpy` in the same run; nnshare's own "
+    "part is the difference.",
 ]
 
 
