@@ -7,7 +7,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDER = [
-    "throughput", "decode_speed", "vs_nncodec", "speed", "cli_start", "rdo_rounding", "task_budget", "budget_memory",
+    "throughput", "decode_speed", "vs_nncodec", "speed", "cli_start", "rdo_rounding", "task_budget",
+    "budget_memory",
     "entropy_speed",
     "mixed_precision",
     "quantizers", "quantizers_bits", "ptq", "qat_parameterizations", "wlan", "wlan_mu", "wlan_mu_paired",
