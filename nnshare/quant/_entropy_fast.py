@@ -214,13 +214,17 @@ def _levels_loop(r, zero, t_len, trans, quant):
 _levels_fast = numba.njit(cache=True, nogil=True)(_levels_loop) if numba is not None else None
 
 
+_TRELLIS64: dict = {}  # trellis states -> (transitions, quantizer ids) as int64 for the loop
+
+
 def tcq_levels(codes: np.ndarray, zero: int, states: int):
     """(levels, quantizer ids) of ``codes - zero`` along the trellis, or None if not a path."""
     from ..format.entropy import contexts as cx
 
     if _levels_fast is None:
         return cx.tcq_levels(codes - zero, states)
-    trans, quant = cx.TRELLISES[states]
-    k, q, ok = _levels_fast(ints(codes), int(zero), cx.stripes(codes.size)[1],
-                            trans.astype(np.int64), quant.astype(np.int64))
+    if states not in _TRELLIS64:
+        _TRELLIS64[states] = tuple(t.astype(np.int64) for t in cx.TRELLISES[states])
+    trans, quant = _TRELLIS64[states]
+    k, q, ok = _levels_fast(ints(codes), int(zero), cx.stripes(codes.size)[1], trans, quant)
     return (k, q) if ok else None

@@ -111,7 +111,7 @@ def class_of(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 def scale_classes(rms: np.ndarray, k: int, iters: int = 12) -> np.ndarray:
     """Cluster RMS values into ``k`` classes by 1-D k-means on log2(rms + 0.5) (encoder only)."""
     v = np.log2(rms + 0.5)
-    centers = np.unique(np.quantile(v, (np.arange(k) + 0.5) / k)) if k > 1 else v[:1]
+    centers = np.unique(linear_quantiles(v, (np.arange(k) + 0.5) / k)) if k > 1 else v[:1]
     if _fast._kmeans_fast is not None:  # the same loop compiled (same floats, tested)
         return _fast._kmeans_fast(np.ascontiguousarray(v, np.float64), centers, int(iters))
     for _ in range(iters):
@@ -124,6 +124,23 @@ def scale_classes(rms: np.ndarray, k: int, iters: int = 12) -> np.ndarray:
     if centers.size < 2:
         return np.zeros(v.size, np.int8)
     return class_of(v, (centers[1:] + centers[:-1]) / 2)
+
+
+def linear_quantiles(v: np.ndarray, qs: np.ndarray) -> np.ndarray:
+    """``np.quantile(v, qs)`` (method "linear") of a non-empty 1-D float64 array without NaN,
+    qs in [0, 1]: the same index, weight and interpolation arithmetic on the sorted values (one
+    sort instead of numpy's generic partition path, ~10x less call overhead on small arrays)."""
+    s = np.sort(v)
+    n = s.size
+    vi = (n - 1) * np.asarray(qs, np.float64)
+    prev = np.floor(vi)
+    top = vi >= n - 1
+    i = np.where(top, n - 1, prev).astype(np.intp)
+    j = np.where(top, n - 1, prev + 1).astype(np.intp)
+    gamma = vi - prev
+    a, b = s[i], s[j]
+    diff = b - a
+    return np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
 
 
 def rowcol_classes(

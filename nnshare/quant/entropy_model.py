@@ -12,6 +12,7 @@ per trellis variant: :mod:`.entropy_quick`).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -203,6 +204,7 @@ def _marginal(s: _Setup, codes, row_len, tcq, memo: dict) -> _Setup:
     return s
 
 
+@functools.cache
 def _n_ctx(flags: int) -> int:
     """Number of contexts of a model (row/column with the default class counts)."""
     return PayloadHeader(flags, k_row=K_ROW, k_col=K_COL).n_ctx

@@ -93,3 +93,18 @@ def test_compiled_kmeans_gives_the_numpy_classes(monkeypatch):
     for f, s in zip(fast, slow, strict=True):
         assert f.dtype == s.dtype == np.int8
         np.testing.assert_array_equal(f, s)
+
+
+def test_linear_quantiles_equal_numpy_bit_for_bit():
+    from nnshare.quant.entropy_fit import linear_quantiles
+
+    rng = np.random.default_rng(5)
+    for t in range(3000):
+        n, k = int(rng.integers(1, 200)), int(rng.integers(2, 9))
+        v = [rng.normal(size=n), np.full(n, rng.normal()),
+             np.log2(np.sqrt(rng.integers(0, 5, n) / rng.integers(1, 7)) + 0.5)][t % 3]
+        qs = (np.arange(k) + 0.5) / k
+        want = np.quantile(v, qs)
+        got = linear_quantiles(v, qs)
+        np.testing.assert_array_equal(got.view(np.int64), want.view(np.int64))
+    assert linear_quantiles(np.array([1.0, 2.0]), np.array([0.0, 1.0])).tolist() == [1.0, 2.0]
