@@ -101,11 +101,25 @@ class LazyTensor:
         """The decoded tensor (a QuantizedTensor for a scheme record). Charged against the
         whole stream's budget (tables of all records read so far, its caps and version), as
         ``read_stream`` without ``lazy`` would."""
+        return self._run(self.pending.finish, self.budget)
+
+    def values(self, budget=None) -> np.ndarray:
+        """The record's float32 values, as ``read_stream(..., dequantized=True)`` gives them (the
+        scheme's fused path when it has one), charged against ``budget`` (default: the stream's;
+        :mod:`.forked_decode` gives each process a copy)."""
+        p = self.pending
+
+        def run(context):
+            return p.values(context) if p.values is not None else p.finish(context).dequantize()
+
+        return self._run(run, self.budget if budget is None else budget)
+
+    def _run(self, fn, budget):
         try:
-            if self.budget is None:
-                return self.pending.finish(self.context)
-            with bud.scope(self.budget):
-                return self.pending.finish(self.context)
+            if budget is None:
+                return fn(self.context)
+            with bud.scope(budget):
+                return fn(self.context)
         except FormatError:
             raise
         except (ValueError, IndexError, OverflowError, TypeError) as e:  # safety net

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..format import container
+from ..format.forked_decode import decode_tensors
 from ..format.meta import read_meta
 from . import legacy_update
 
@@ -26,12 +27,14 @@ class Decoded:
     ties: dict[str, str]
 
 
-def decode_model(data: bytes, layout=None) -> Decoded:
-    """Parse a stream and rebuild every tensor (FormatError on a bad stream)."""
-    stream = container.read_stream(data, layout, dequantized=True)
-    arrays = {n: t.dequantize() for n, t in stream.tensors.items()}
+def decode_model(data: bytes, layout=None, *, processes: int = 1) -> Decoded:
+    """Parse a stream and rebuild every tensor (FormatError on a bad stream). ``processes``:
+    decode the records in up to this many processes (the same arrays for any count; see
+    :func:`nnshare.format.decode_arrays`)."""
+    tensors = decode_tensors(data, layout, processes=processes)
+    arrays = {n: t.dequantize() for n, t in tensors.items()}
     dtypes, ties = read_meta(arrays)
-    for n, t in stream.tensors.items():
+    for n, t in tensors.items():
         if n in arrays and n not in dtypes:
             dtypes[n] = {"bf16": "bfloat16", "fp16": "float16"}.get(getattr(t, "dtype", ""), "")
             if not dtypes[n]:
