@@ -33,17 +33,18 @@ def _layout(like: Path | None, counters: bool = False):
     return (st if counters else st.without_counters()).layout()
 
 
-def _read_stream(data: bytes, like: Path | None):
-    """Decode with the layout of ``like`` (retrying with its counters for agreed streams)."""
+def _read_stream(data: bytes, like: Path | None, processes: int = 1):
+    """Decode with the layout of ``like`` (retrying with its counters for agreed streams), in up
+    to ``processes`` processes."""
     from .errors import FormatError
     from .share.receive import decode_model
 
     try:
-        return decode_model(data, _layout(like))
+        return decode_model(data, _layout(like), processes=processes)
     except FormatError as e:
         if like is None or "fingerprint mismatch" not in str(e):
             raise
-        return decode_model(data, _layout(like, counters=True))
+        return decode_model(data, _layout(like, counters=True), processes=processes)
 
 
 def decode(
@@ -55,6 +56,8 @@ def decode(
     base: Path | None = typer.Option(None, help="The base model an update was coded against."),
     state_in: Path | None = typer.Option(None, help="Update chain state of the previous round."),
     state_out: Path | None = typer.Option(None, help="Where to write this update's chain state."),
+    processes: int = typer.Option(1, "--processes", help="Decode a model stream in up to N "
+                                  "processes (forked; the same file for any N)."),
 ) -> None:
     """Decode a stream (or a model update, with --base) into a safetensors file or a model
     folder; float tensors come back in their original dtype unless --dtype says otherwise."""
@@ -63,18 +66,22 @@ def decode(
     from .share.receive import is_update
 
     check_choice("--dtype", dtype, tuple(DTYPE_FLAGS))
+    if processes < 1:
+        fail(f"--processes must be a positive integer, got {processes}")
     data = read_bytes(stream)
     to_dir = out.suffix != ".safetensors"
     state_bytes = None
     if is_update(data):
         refuse_extra({"--like": like}, set(), "an update stream (it carries no layout; give --base)")
+        refuse_extra({"--processes": processes if processes != 1 else None}, set(),
+                     "an update stream (it decodes in one process)")
         arrays, dtypes, ties, new_state = _decode_update(data, base, state_in)
         state_bytes = new_state.to_bytes() if state_out is not None else None
         what = "base + update"
     else:
         refuse_extra({"--base": base, "--state-in": state_in, "--state-out": state_out}, set(),
                      "a model stream (these apply to updates)")
-        dec = _read_stream(data, like)
+        dec = _read_stream(data, like, processes)
         arrays, dtypes, ties = dec.arrays, dec.dtypes, dec.ties
         what = "tensors"
     if DTYPE_FLAGS[dtype] is not None:

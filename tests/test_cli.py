@@ -98,6 +98,28 @@ def test_truncated_stream_leaves_no_output(model_files, tmp_path):
     assert not list(tmp_path.glob(".*tmp*"))
 
 
+def test_decode_in_two_processes_writes_the_same_file(tmp_path):
+    from nnshare.format import write_stream
+    from nnshare.format.forked_decode import MIN_VALUES
+    from nnshare.quant.rate import quantize_tensor
+
+    rng = np.random.default_rng(0)
+    shapes = {"emb": (1024, 512), "a.weight": (512, 512), "b.weight": (512, 512), "b.bias": (512,)}
+    qs = {k: quantize_tensor(rng.standard_normal(sh).astype(np.float32) * 0.05, 0.01)
+          for k, sh in shapes.items()}
+    assert sum(q.numel for q in qs.values()) > MIN_VALUES  # big enough to fork
+    (tmp_path / "s.nnsh").write_bytes(write_stream(qs, entropy="auto")[0])
+    for n in (1, 2):
+        r = run("decode", tmp_path / "s.nnsh", "-o", tmp_path / f"d{n}.safetensors", "--processes", n)
+        assert r.returncode == 0, r.stderr
+    assert (tmp_path / "d2.safetensors").read_bytes() == (tmp_path / "d1.safetensors").read_bytes()
+    for bad, msg in (("0", "--processes must be a positive integer, got 0"), ("two", "'--processes'")):
+        r = run("decode", tmp_path / "s.nnsh", "-o", tmp_path / "x.safetensors", "--processes", bad)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and msg in lines[0], r.stderr
+    assert not (tmp_path / "x.safetensors").exists()
+
+
 class Evil:
     """Any non-tensor object: loading it would need unpickling a class."""
 
