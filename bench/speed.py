@@ -5,7 +5,9 @@ GRU and a tiny transformer of 100k-200k parameters): NNCodec at one qp (dependen
 its defaults); nnshare rate-controlled (``encode_rate``, TCQ8 and nearest rounding) to the same
 stream size, entropy-coded. all-MiniLM-L6-v2 (22.7M parameters): NNCodec at qp -34; nnshare at
 one global step whose MSE equals NNCodec's (bits at equal MSE interpolated in log MSE between
-two encodes), single-threaded and with 2 processes. Encode and decode times: median of
+two encodes), single-threaded and with 2 processes (the "processes 2" rows encode with
+``write_stream(processes=2)`` and decode with ``decode_arrays(data, processes=2)``: the caller
+and one forked child, split by element count). Encode and decode times: median of
 ``--reps`` runs, wall and CPU time (time.process_time; with 2 processes the children's CPU
 time too), one thread per process, with the load average at each measurement. ``--profile``
 adds a cProfile of one nnshare encode per case: CPU time by module.
@@ -85,8 +87,8 @@ def nncodec_point(tensors, qp, reps, tmp: Path) -> dict:
             "dec_cpu_s": r.get("dec_cpu_s"), "load": (la + os.getloadavg()[0]) / 2}
 
 
-def decode_point(data: bytes, tensors: dict, reps: int) -> dict:
-    dw, dc, la, rec = timed(lambda: decode_arrays(data), reps)
+def decode_point(data: bytes, tensors: dict, reps: int, processes: int = 1) -> dict:
+    dw, dc, la, rec = timed(lambda: decode_arrays(data, processes=processes), reps)
     n = numel(tensors)
     return {"bytes": len(data), "bpp": 8 * len(data) / n, "mse": total_sse(tensors, rec) / n,
             "dec_s": dw, "dec_cpu_s": dc, "dec_load": la}
@@ -126,7 +128,7 @@ def fixed_point(tensors, step, method, reps, processes=1) -> dict:
     ew, ec, la, data = timed(lambda: fixed_encode(tensors, step, method, processes), reps)
     p = {"codec": f"nnshare {method} (step {step:.4g})", "method": method, "step": step,
          "processes": processes, "enc_s": ew, "enc_cpu_s": ec, "enc_load": la}
-    p.update(decode_point(data, tensors, reps))
+    p.update(decode_point(data, tensors, reps, processes))
     return p
 
 

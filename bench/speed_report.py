@@ -160,6 +160,16 @@ NOTES: list[str] = [
     "times CPU time and the CPU ratios are the steadier measure; on a quiet one (load below 1) "
     "the two agree. NNCodec's CPU time is its process time inside the "
     "driver (its C++ coder included). With 2 processes the CPU time adds the children's.",
+    "- **Two processes, both ways.** A \"processes 2\" row encodes with "
+    "`write_stream(processes=2)` and decodes with `decode_arrays(data, processes=2)` "
+    "(`nnshare/format/forked_decode.py`): the stream is read and every record's CRC checked "
+    "first, then the quantized records are split by element count between the caller (on "
+    "MiniLM: the 11.7M-value word embedding) and one forked child (the other 102 records, 11.0M "
+    "values), which writes its float32 values into a shared anonymous mmap and reports its "
+    "records' probability-table entries and first error over a pipe; the caller charges all "
+    "tables to the stream's budget and raises the first error in stream order. The arrays are "
+    "the same, bit for bit (`tests/format/test_forked_decode.py`); streams under 2^20 values "
+    "decode in one process.",
     "- **MiniLM TCQ, this round (issue 19; profiled with cProfile, CPU timer, one fixed-step "
     "TCQ8 encode and decode of MiniLM at qp -34's MSE, load ~5).** Before: encode 3.0-3.3 s CPU "
     "of which the Viterbi search 0.94 s (~41 ns per value with rate terms), building each "
