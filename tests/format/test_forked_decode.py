@@ -1,7 +1,10 @@
 """decode_arrays(processes=2): a forked child decodes part of the records into shared memory; the
 same arrays, bit for bit, and the same errors as one process."""
 
+import importlib.util
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,3 +158,47 @@ def test_a_corrupted_record_is_refused_before_forking(streams, forks):
     with pytest.raises(FormatError, match="CRC mismatch"):
         decode_arrays(bytes(data), processes=2)
     assert forks == []
+
+
+def _outcome(data: bytes, processes: int):
+    try:
+        return decode_arrays(data, processes=processes)
+    except FormatError as e:
+        return f"FormatError: {e}"
+
+
+def _hostile():
+    sys.path.insert(0, str(Path(__file__).parent))
+    import hostile as H
+
+    n = 1 << 18
+    out = {"wide tables": H.slot_table_stream(300),  # refused: the stream's table allowance
+           "zero-bit records": H.stream_of([H.zero_bit_payload(n)] * 3, n),
+           "single-state": H.stream_of([H.zero_bit_payload(n, interleaved=False)] * 2, n)}
+    if importlib.util.find_spec("constriction") is not None:
+        x, clean, extra, _ = H.range_payload_variants()  # CRC right, payload words wrong
+        out["bad payload"] = H.stream_of([clean, extra, clean], x.size)
+        out["good payload"] = H.stream_of([clean] * 3, x.size)
+    return out
+
+
+@pytest.mark.parametrize("name", ["wide tables", "zero-bit records", "single-state",
+                                  "bad payload", "good payload"])
+def test_hostile_streams_end_as_in_one_process(name, forks, monkeypatch):
+    """Crafted streams with valid CRCs (tests/format/hostile.py), every one forked (thresholds
+    0): the same arrays, or the same FormatError message, as one process."""
+    streams = _hostile()
+    if name not in streams:
+        pytest.skip("needs constriction")
+    monkeypatch.setattr(fd, "MIN_VALUES", 0)
+    monkeypatch.setattr(fd, "MIN_CHILD_VALUES", 0)
+    one, two = _outcome(streams[name], 1), _outcome(streams[name], 2)
+    assert len(forks) == 1
+    if isinstance(one, str):
+        assert two == one
+    else:
+        _same(one, two)
+    if name == "bad payload":
+        assert "does not end cleanly" in one
+    if name == "wide tables":
+        assert "probability tables" in one
