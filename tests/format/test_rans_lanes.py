@@ -84,6 +84,26 @@ def test_damaged_lanes_fail_alike_on_every_back_end(payloads, monkeypatch):
     assert run() == fast
 
 
+
+@pytest.mark.parametrize("short", [1, 37, 3000, 9000])
+def test_short_words_are_exhausted_on_every_back_end(payloads, monkeypatch, short):
+    """The compiled decoder reads padding past the words and checks once per round (of
+    lanes x 64 codes): a payload cut by a word or by more than a round fails like the others."""
+    x, ctx, p = payloads["tcq8+neighbour+temporal"]
+    cut = p[: len(p) - 4 - 4 * short]
+    c = cut + zlib.crc32(cut).to_bytes(4, "little")
+
+    def run():
+        try:
+            return hashlib.sha256(decode_codes(c, N, -128, 127, context=ctx)).hexdigest()
+        except FormatError as e:
+            return str(e)
+
+    fast = run()
+    assert "rANS" in fast
+    monkeypatch.setattr(rans, "_decode_fast", None)
+    assert run() == fast
+
 _CHILD = r"""
 import hashlib, numpy as np
 from nnshare.format import write_stream

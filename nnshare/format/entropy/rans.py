@@ -204,13 +204,17 @@ def decode(words: np.ndarray, n: int, *, t_len: int, n_lanes: int, tcq: bool, nb
     if fn is None:
         fn = rans_np.decode if n_lanes >= NUMPY_LANES else rans_py.decode_loop
     rc_a = np.zeros(1, np.int16) if rc is None else np.ascontiguousarray(rc, np.int16)
-    if fn is _decode_fast:  # the compiled loop reads symbols within their context
-        slot = local_slots(np.asarray(slot), np.asarray(off), int(prec))
     trans, quant = trellis
-    out, status = fn(np.ascontiguousarray(words, np.uint32), int(n), int(t_len), int(n_lanes),
-                     bool(tcq), bool(nb), int(center), int(t1), int(t2), rc_a, int(n_rc),
-                     trans.astype(np.int64), quant.astype(np.int64), np.asarray(const, np.bool_),
-                     np.asarray(lo, np.int64), freq, cum, off, slot, int(prec))
+    w = np.ascontiguousarray(words, np.uint32)
+    head = (int(t_len), int(n_lanes), bool(tcq), bool(nb), int(center), int(t1), int(t2), rc_a,
+            int(n_rc), trans.astype(np.int64), quant.astype(np.int64),
+            np.asarray(const, np.bool_), np.asarray(lo, np.int64))
+    if fn is _decode_fast:  # symbols within their context, padded words, packed freq/cum
+        slot = local_slots(np.asarray(slot), np.asarray(off), int(prec))
+        out, status = fn(rans_loops.padded(w, int(n_lanes), int(t_len)), w.size, int(n), *head,
+                         rans_loops.packed(freq, cum), off, slot, int(prec))
+    else:
+        out, status = fn(w, int(n), *head, freq, cum, off, slot, int(prec))
     if status == 1:
         raise FormatError("entropy payload: rANS words exhausted before the last code")
     if status == 2:
