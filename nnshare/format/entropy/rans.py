@@ -180,7 +180,7 @@ def encode(sym: np.ndarray, ctx: np.ndarray, const, lo, freq, cum, off, prec: in
             np.ascontiguousarray(ctx, np.int16), np.asarray(const, np.bool_),
             np.asarray(lo, np.int64), freq, cum, off, int(prec), int(t), int(n_lanes))
     if fast is not None:  # for its other loops anyway
-        w = fast(*args)
+        w = fast(*args[:4], rans_loops.packed(freq, cum), *args[6:])
     elif n_lanes >= NUMPY_LANES:
         w = rans_np.encode(*args)
     else:

@@ -28,34 +28,38 @@ import numpy as np
 RANS_L = 1 << 31
 
 
-def encode_loop(sym, ctx, const, lo, freq, cum, off, prec, t, lanes):
-    """Words of the stream (uint64 array holding 32-bit values), decoder order."""
+def encode_loop(sym, ctx, const, lo, fc, off, prec, t, lanes):
+    """Words of the stream (uint64 array holding 32-bit values), decoder order. ``fc``: each
+    symbol's ``freq << 32 | cum`` (:func:`packed`); a state renormalises when it reaches
+    ``freq << (63 - prec)`` (= ``(2**31 >> prec << 32) * freq``)."""
     n = sym.size
     out = np.empty(n + 2, np.uint64)
     pos = 0
     x = np.full(lanes, np.uint64(RANS_L), np.uint64)
     mask32 = np.uint64(0xFFFFFFFF)
     p = np.uint64(prec)
+    sh = np.uint64(63 - prec)
     n_s = (n + t - 1) // t
     rounds = (n_s + lanes - 1) // lanes
     for r in range(rounds - 1, -1, -1):
+        live = min(lanes, n_s - r * lanes)
         for s in range(t - 1, -1, -1):
-            for j in range(lanes - 1, -1, -1):
-                k = r * lanes + j
-                e = k * t + s
-                if k >= n_s or e >= n:
+            for j in range(live - 1, -1, -1):
+                e = (r * lanes + j) * t + s
+                if e >= n:
                     continue
                 c = ctx[e]
                 if const[c]:
                     continue
-                i = off[c] + sym[e] - lo[c]
-                f = np.uint64(freq[i])
+                w = fc[off[c] + sym[e] - lo[c]]
+                f = w >> np.uint64(32)
                 xj = x[j]
-                if xj >= np.uint64((RANS_L >> prec) << 32) * f:
+                if xj >= f << sh:
                     out[pos] = xj & mask32
                     pos += 1
                     xj = xj >> np.uint64(32)
-                x[j] = ((xj // f) << p) + (xj % f) + np.uint64(cum[i])
+                q = xj // f
+                x[j] = (q << p) + (xj - q * f) + (w & mask32)
     res = np.empty(pos + 2 * lanes, np.uint64)
     for j in range(lanes):
         res[2 * j] = x[j] >> np.uint64(32)
