@@ -43,13 +43,15 @@ def test_lane_blocked_viterbi_gives_the_stripe_loops_codes():
     rng = np.random.default_rng(9)
     u = rng.laplace(size=tcq.STRIPE * (3 * tcq_kernels._LANES + 5) + 17) * 3
     u[::7], u[::11] = 0.0, -0.0
+    ties = np.rint(u * 2) / 2  # half-integers: rounding and cost ties (the vectorised floors)
     edges = tcq._edges(8)
     none = (np.zeros(1), np.zeros(1))
-    rates, kmin = tcq._rate_tables(tcq_kernels.KERNELS[8](u, 0.0, *none, 0, tcq.STRIPE, *edges), 8)
-    for lam, tables, k0 in ((0.0, none, 0), (0.4, rates, kmin)):
-        got = tcq_kernels.KERNELS[8](u, lam, *tables, k0, tcq.STRIPE, *edges)
-        np.testing.assert_array_equal(got, tcq_kernels._viterbi8(u, lam, *tables, k0, tcq.STRIPE,
-                                                                 *edges))
+    for x in (u, ties):
+        rates, kmin = tcq._rate_tables(tcq_kernels.KERNELS[8](x, 0.0, *none, 0, tcq.STRIPE, *edges), 8)
+        for lam, tables, k0 in ((0.0, none, 0), (0.4, rates, kmin)):
+            got = tcq_kernels.KERNELS[8](x, lam, *tables, k0, tcq.STRIPE, *edges)
+            np.testing.assert_array_equal(got, tcq_kernels._viterbi8(x, lam, *tables, k0, tcq.STRIPE,
+                                                                     *edges))
 
 
 _CHILD = r"""
