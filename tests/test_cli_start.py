@@ -63,3 +63,20 @@ def test_probe_sees_heavy_imports(tmp_path):
     save_file({"w": np.ones((4, 4), np.float32)}, str(tmp_path / "w.safetensors"))
     line = _run("encode", tmp_path / "w.safetensors", "-o", tmp_path / "w.nnsh")
     assert "'nnshare.quant'" in line and line.endswith("EXIT 0"), line
+
+
+def test_inspect_accounts_without_decoding_codes(monkeypatch):
+    """inspect checks framing, CRCs and entropy headers but never runs the entropy decoder."""
+    from nnshare.format.lazy import LazyTensor
+    from nnshare.share.inspect import inspect
+
+    rng = np.random.default_rng(1)
+    w = rng.laplace(size=(64, 300)).astype(np.float32)
+    data, _ = write_stream({"w": quantize(w, QuantSpec(bits=6, granularity="channel"))}, entropy="always")
+    full = read_stream(data)
+    monkeypatch.setattr(LazyTensor, "finish", lambda self: (_ for _ in ()).throw(AssertionError))
+    ins = inspect(data)
+    assert ins.total_bits == 8 * len(data) == sum(s.bits for s in full.sections)
+    row = ins.rows[0]
+    assert "ec:" in row.scheme and row.fields["granularity"] == "channel"
+    assert row.payload_bits + row.side_bits + row.record_bits + row.pad_bits == row.total_bits

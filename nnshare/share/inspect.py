@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..format import container
+from ..format.lazy import LazyTensor
 from ..format.meta import META_NAME
 from ..format.schemes import scheme_of
 from ..format.spec import FloatTensor, RawTensor
@@ -113,8 +114,9 @@ def describe(t) -> str:
         return t.dtype
     if isinstance(t, RawTensor):
         return str(t.values.dtype)
-    scheme = scheme_of(t.spec)
-    return scheme.describe(scheme.wire(t.spec, tuple(t.shape)))
+    spec = _spec(t)
+    scheme = scheme_of(spec)
+    return scheme.describe(scheme.wire(spec, tuple(t.shape)))
 
 
 def fields_of(t) -> dict[str, Any]:
@@ -126,19 +128,28 @@ def fields_of(t) -> dict[str, Any]:
         return {"kind": "float", "dtype": t.dtype}
     if isinstance(t, RawTensor):
         return {"kind": "raw", "dtype": str(t.values.dtype)}
-    scheme = scheme_of(t.spec)
-    return {"kind": "quantized", **scheme.fields(scheme.wire(t.spec, tuple(t.shape)))}
+    spec = _spec(t)
+    scheme = scheme_of(spec)
+    return {"kind": "quantized", **scheme.fields(scheme.wire(spec, tuple(t.shape)))}
+
+
+def _spec(t):
+    """A quantized tensor's spec; a record read lazily gives its wire without decoding codes."""
+    if isinstance(t, LazyTensor):
+        return t.pending.wire if t.pending.wire is not None else t.finish().spec
+    return t.spec
 
 
 def inspect(data: bytes, into: Any = None, *, layout=None, chain=None) -> Inspection:
     """Parse a stream of any kind and account for every bit. Agreed-mode streams need ``into``
     or ``layout`` (an agreed-mode update: its base); a chained update needs ``chain``, the chain
-    state it continues (its records are decoded with it)."""
+    state it continues. The header, every record's framing and CRC and every entropy payload's
+    header are checked; codes are not decoded (``decode`` does that and checks them)."""
     if layout is None and into is not None:
         from .model import layout_of
 
         layout = layout_of(into)
-    st = container.read_stream(data, layout, chain=chain)
+    st = container.read_stream(data, layout, chain=chain, lazy=True)
     per: dict[str, dict[str, int]] = {n: {} for n, _ in st.layout}
     notes: dict[str, str] = {}
     header = 0

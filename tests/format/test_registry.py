@@ -122,6 +122,8 @@ def test_round_trip_accounting_and_analytic_size(name):
         a, b = got.dequantize(), q.dequantize()
         assert a.dtype == np.float32 and a.shape == shape and np.array_equal(a, b)
         assert sum(s.bits for s in st_.sections) == 8 * len(data) == sum(s.bits for s in secs)
+        lazy = read_stream(data, lazy=True).tensors["t"]  # inspect describes it undecoded
+        assert lazy.pending.wire == got.spec
         ins = inspect(data)
         assert ins.total_bits == 8 * len(data)
         assert ins.rows[0].fields["scheme"] == name and json.loads(json.dumps(ins.to_dict()))

@@ -384,7 +384,7 @@ class AffineScheme(Scheme):
                     w, params, buf, tuple(shape))
             return finish(context).dequantize() if fused is None else fused
 
-        return Pending(finish, ent, packed, values)
+        return Pending(finish, ent, packed, values, w)
 
     # ------------------------------------------------------------------ meaning
     def dequantize(self, q) -> np.ndarray:

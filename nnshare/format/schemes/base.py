@@ -87,12 +87,14 @@ class Pending:
     ``packed``: (wire, params, code bytes) of a body whose codes are packed at one width and can
     be read in chunks (:class:`nnshare.format.lazy.PackedCodes`), else None. ``values(context)``:
     the float32 values ``finish(context).dequantize()`` gives, by a faster path (None: no such
-    path)."""
+    path). ``wire``: the record's wire spec, known before its codes are decoded (what
+    ``inspect`` describes without decoding; None: decode to learn it)."""
 
     finish: Callable[[np.ndarray | None], Any]
     entropy: EntropyField | None = None
     packed: tuple | None = None
     values: Callable[[np.ndarray | None], np.ndarray] | None = None
+    wire: Any = None
 
 
 def choose_codes(

@@ -169,7 +169,8 @@ class ChannelCodebookScheme(Scheme):
             codes = grain.from_stream_order(flat, tuple(shape), w)
             return QuantizedTensor(codes=codes, params={"levels": levels}, spec=w, shape=tuple(shape))
 
-        return Pending(finish, EntropyField(buf, n, w.qmax, head) if coding == CODING_ENTROPY else None)
+        return Pending(finish, EntropyField(buf, n, w.qmax, head) if coding == CODING_ENTROPY else None,
+                       wire=w)
 
     def dequantize(self, q) -> np.ndarray:
         w = q.spec

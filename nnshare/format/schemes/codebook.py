@@ -145,7 +145,8 @@ class CodebookScheme(Scheme):
                 codes=codes.reshape(shape), params={"levels": levels}, spec=w, shape=tuple(shape)
             )
 
-        return Pending(finish, EntropyField(buf, n, w.qmax, head) if coding == CODING_ENTROPY else None)
+        return Pending(finish, EntropyField(buf, n, w.qmax, head) if coding == CODING_ENTROPY else None,
+                       wire=w)
 
     def dequantize(self, q) -> np.ndarray:
         levels = np.asarray(q.params["levels"], np.float32).reshape(-1)

@@ -212,7 +212,7 @@ class LPLRScheme(Scheme):
             return QuantizedTensor(codes=codes, params=params, spec=w, shape=tuple(shape))
 
         ent = EntropyField(buf, nl + nr, w.qmax, head) if coding == CODING_ENTROPY else None
-        return Pending(finish, ent)
+        return Pending(finish, ent, wire=w)
 
     def dequantize(self, q) -> np.ndarray:
         w = q.spec.wire(tuple(q.shape))

@@ -256,7 +256,8 @@ class MinifloatScheme(Scheme):
             codes = grain.from_stream_order(flat, tuple(shape), w)
             return QuantizedTensor(codes=codes, params=params, spec=w, shape=tuple(shape))
 
-        return Pending(finish, EntropyField(buf, n, w.qmax, head) if coding == CODING_ENTROPY else None)
+        return Pending(finish, EntropyField(buf, n, w.qmax, head) if coding == CODING_ENTROPY else None,
+                       wire=w)
 
     # ------------------------------------------------------------------ meaning
     def dequantize(self, q) -> np.ndarray:

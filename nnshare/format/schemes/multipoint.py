@@ -253,7 +253,8 @@ class MultipointScheme(Scheme):
             params = {"scale": scale, "counts": counts}
             return QuantizedTensor(codes=codes, params=params, spec=w, shape=tuple(shape))
 
-        return Pending(finish, EntropyField(buf, m, umax(bits), head) if coding == CODING_ENTROPY else None)
+        return Pending(finish, EntropyField(buf, m, umax(bits), head) if coding == CODING_ENTROPY else None,
+                       wire=w)
 
     def dequantize(self, q) -> np.ndarray:
         """float32 rows ``sum_i a_ci * q_ci``, points added in order (point 0 first)."""

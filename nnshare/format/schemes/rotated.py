@@ -96,7 +96,8 @@ class RotatedScheme(Scheme):
             params = {"seed": np.array([seed], np.uint32), "multiplier": np.array([mult], np.float32)}
             return QuantizedTensor(codes=codes.reshape(shape), params=params, spec=w, shape=tuple(shape))
 
-        return Pending(finish, EntropyField(buf, n, w.qmax, head) if coding == CODING_ENTROPY else None)
+        return Pending(finish, EntropyField(buf, n, w.qmax, head) if coding == CODING_ENTROPY else None,
+                       wire=w)
 
     def dequantize(self, q) -> np.ndarray:
         seed = int(np.asarray(q.params["seed"]).reshape(-1)[0])

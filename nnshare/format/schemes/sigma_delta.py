@@ -228,7 +228,8 @@ class SigmaDeltaScheme(Scheme):
             codes = unpack_code_field(buf, coding, n, bits, w.qmax, context, name).reshape(shape)
             return QuantizedTensor(codes=codes, params={"delta": delta}, spec=w, shape=tuple(shape))
 
-        return Pending(finish, EntropyField(buf, n, w.qmax, head) if coding == CODING_ENTROPY else None)
+        return Pending(finish, EntropyField(buf, n, w.qmax, head) if coding == CODING_ENTROPY else None,
+                       wire=w)
 
     def dequantize(self, q) -> np.ndarray:
         """float32 ``delta * (code - (K - 1) / 2)`` (the half-integer offset is exact in float32)."""
