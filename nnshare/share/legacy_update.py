@@ -23,8 +23,9 @@ import numpy as np
 from ..format.entropy import decode_codes
 from ..format.errors import FormatError
 from ..format.wire import Reader
+from .receive import LEGACY_UPDATE_MAGIC
 
-MAGIC = b"NNSU"
+MAGIC = LEGACY_UPDATE_MAGIC  # b"NNSU"
 STATE_MAGIC = b"NNSS"
 FLAG_CHAIN = 0x01
 

@@ -14,7 +14,9 @@ import numpy as np
 from ..format import container
 from ..format.forked_decode import decode_tensors
 from ..format.meta import read_meta
-from . import legacy_update
+
+#: A version-1 update stream's magic (:mod:`.legacy_update`, imported only for such a stream).
+LEGACY_UPDATE_MAGIC = b"NNSU"
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,4 +49,4 @@ def decode_model(data: bytes, layout=None, *, processes: int = 1) -> Decoded:
 
 def is_update(data: bytes | bytearray | memoryview) -> bool:
     """Whether ``data`` looks like a model update (v2 kind "update", or a v1 ``NNSU`` stream)."""
-    return bytes(data[:4]) == legacy_update.MAGIC or container.peek_kind(data) == "update"
+    return bytes(data[:4]) == LEGACY_UPDATE_MAGIC or container.peek_kind(data) == "update"
