@@ -7,6 +7,7 @@ with status 2; nothing half-written is left behind. Warnings print one line ``wa
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 import warnings
@@ -127,9 +128,25 @@ def main(argv: list[str] | None = None) -> None:
             signal.signal(signal.SIGTERM, previous)
 
 
+def _app_for(argv: list[str]) -> typer.Typer:
+    """The app with only the command ``argv`` names (typer builds the click parameters of every
+    registered command on each call: ~10 ms of a CLI start); the whole app otherwise."""
+    from typer.main import get_command_name
+
+    name = argv[0] if argv else None
+    only = [c for c in app.registered_commands
+            if (c.name or get_command_name(c.callback.__name__)) == name]
+    if not only:
+        return app
+    sub = copy.copy(app)
+    sub.registered_commands = only
+    return sub
+
+
 def _run(argv, ex) -> None:
     try:
-        rc = app(args=argv, standalone_mode=False, prog_name="nnshare")
+        rc = _app_for(sys.argv[1:] if argv is None else list(argv))(
+            args=argv, standalone_mode=False, prog_name="nnshare")
         if isinstance(rc, int) and rc:
             sys.exit(rc)
     except typer.Exit as e:
