@@ -239,24 +239,26 @@ def _candidates(codes, qmin, qmax, models, row_len, context=None, quick=False,
     context = check_context(context, codes.size, SpecError)
     if codes.size == 0:
         return [_fit(_setup(codes, 0, None, None, None), qmin)]
+    digest = memo_.digest(codes) if context is None else None
+    if digest is not None:  # what the models derive from these codes, kept from an earlier call
+        codes, memo = memo_.shared((digest, codes.dtype.str, codes.size, qmin, qmax, row_len), codes)
+    else:
+        memo = {}
+    spans = memo.setdefault("span", {0: span(codes)})
     tcq_by = {}  # trellis states -> (levels, quantizers, zero) of a valid path
     for states in (4, 8):
         if not any(MODELS[m] & TCQ and bool(MODELS[m] & TCQ8) == (states == 8) for m in names):
             continue
-        mid = (qmin + qmax + 1) // 2
-        for zero in dict.fromkeys((0, mid, mid - 1)):  # signed codes, offsets (code - qmin)
-            if qmin <= zero <= qmax:
-                lv = tcq_levels(codes, zero, states)
-                if lv is not None:
-                    tcq_by[states] = (*lv, zero)
-                    break
-    spans = {0: span(codes)}
-    for states, t in tcq_by.items():
-        spans[states] = span(t[0])
+        if ("tcq", states) not in memo:
+            memo["tcq", states] = _levels_of(codes, qmin, qmax, states)
+        if memo["tcq", states] is not None:
+            tcq_by[states] = memo["tcq", states]
+            if states not in spans:
+                spans[states] = span(tcq_by[states][0])
     widths = {k: hi - lo + 1 for k, (lo, hi) in spans.items()}
     out, todo = [], []  # todo: (slot in out, memo key, setup) still to fit
-    memo: dict = {"span": spans}
-    digest = memo_.digest(codes) if context is None and not quick else None
+    if quick:
+        digest = None  # quick estimates fit nothing: no fitted models to look up
     for m in names:
         flags = MODELS[m]
         states = (8 if flags & TCQ8 else 4) if flags & TCQ else 0
@@ -295,6 +297,18 @@ def _candidates(codes, qmin, qmax, models, row_len, context=None, quick=False,
                         + ("" if coder == "range" else " with the rANS coder (coder='range' "
                            "takes wider tables; it needs constriction)"))
     return out
+
+
+def _levels_of(codes, qmin: int, qmax: int, states: int):
+    """(levels, quantizer ids, zero) of the codes along a ``states`` trellis for the first zero
+    offset that gives a valid path (signed codes: 0; offset codes: the middle), or None."""
+    mid = (qmin + qmax + 1) // 2
+    for zero in dict.fromkeys((0, mid, mid - 1)):
+        if qmin <= zero <= qmax:
+            lv = tcq_levels(codes, zero, states)
+            if lv is not None:
+                return (*lv, zero)
+    return None
 
 
 def _bound(s: _Setup) -> float:

@@ -118,3 +118,25 @@ def test_search_finds_the_window_from_the_allowed_side():
     assert 8 * (1 - 1e-3) <= 4.0**f.result <= 8
     # unreachable target: no allowed evaluation
     assert search(lambda x: (5.0, x), 1.0, 0, 1, 0.5, rising=True, tol=1e-3, max_iter=10).result is None
+
+
+def test_shared_derivations_follow_the_codes_not_the_array():
+    """What the candidates derive from codes is kept per digest of the codes (a read-only copy),
+    so changing the caller's array in place and estimating again gives the fresh result."""
+    from nnshare.quant.entropy_model import cost_bits, estimate_bits
+
+    rng = np.random.default_rng(7)
+    codes = np.clip(np.rint(rng.laplace(scale=3.0, size=(48, 64))), -31, 31).astype(np.int32).ravel()
+    entropy_memo.clear()
+    cold = (cost_bits(codes, -32, 31, row_len=64), estimate_bits(codes, -32, 31, row_len=64))
+    assert (cost_bits(codes, -32, 31, row_len=64), estimate_bits(codes, -32, 31, row_len=64)) == cold
+    other = codes.copy()
+    codes[: codes.size // 2] //= 3  # the same array object, other codes
+    entropy_memo.clear()
+    fresh = (cost_bits(codes, -32, 31, row_len=64), estimate_bits(codes, -32, 31, row_len=64))
+    entropy_memo.clear()
+    cost_bits(other, -32, 31, row_len=64)
+    codes2 = other.copy()
+    codes2[: codes2.size // 2] //= 3
+    assert (cost_bits(codes2, -32, 31, row_len=64), estimate_bits(codes2, -32, 31, row_len=64)) == fresh
+    assert fresh != cold
