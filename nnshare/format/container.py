@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -334,7 +335,7 @@ def read_stream(
             )
     if len({n for n, _ in names_shapes}) != len(names_shapes):
         raise FormatError("duplicate tensor names in the stream header")
-    elements = sum(int(np.prod(s, dtype=object)) for _, s in names_shapes)
+    elements = sum(math.prod(s) for _, s in names_shapes)  # Python ints: exact, no overflow
     if elements > MAX_ELEMENTS_PER_BYTE * total + 1024:
         raise FormatError(
             f"header describes {elements} elements, more than a {total}-byte stream can carry"

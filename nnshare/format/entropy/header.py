@@ -187,11 +187,12 @@ class PayloadHeader:
             kw.update(row_len=row_len, k_row=k_row, k_col=k_col, rows=lists[0], cols=lists[1])
         if flags & TEMPORAL:
             kw["t_thr"] = r.varint(limit=MAX_CODE_RANGE)
-        h = PayloadHeader(flags, prec, int_tables, lanes, **kw)
         smin, smax = qmin, qmax  # symbol range: codes, or trellis levels k under TCQ
         if flags & TCQ:
-            smin, smax = (qmin - h.zero) // 2 - 1, (qmax - h.zero) // 2 + 1
-        dists = tuple(Dist.read(r, smin, smax) for _ in range(h.n_ctx))
+            smin, smax = (qmin - kw["zero"]) // 2 - 1, (qmax - kw["zero"]) // 2 + 1
+        n_ctx = ((2 if flags & TCQ else 1) * (3 if flags & NEIGHBOUR else 1)
+                 * (kw["k_row"] * kw["k_col"] if flags & ROWCOL else 1) * (K_T if flags & TEMPORAL else 1))
+        dists = tuple(Dist.read(r, smin, smax) for _ in range(n_ctx))  # PayloadHeader.n_ctx
         live = [d.width for d in dists if d.kind != CONST]
         if sum(live) > alphabet_budget(n, len(data)):
             raise FormatError(f"probability tables of {sum(live)} entries exceed the "
@@ -202,4 +203,5 @@ class PayloadHeader:
         rest = r.take(r.remaining)
         if len(rest) % 4:
             raise FormatError("entropy payload: coded words not a whole number of 32-bit words")
-        return replace(h, dists=dists), np.frombuffer(rest, dtype="<u4").astype(np.uint32)
+        h = PayloadHeader(flags, prec, int_tables, lanes, **kw, dists=dists)
+        return h, np.frombuffer(rest, dtype="<u4").astype(np.uint32)

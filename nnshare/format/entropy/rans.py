@@ -188,6 +188,21 @@ def encode(sym: np.ndarray, ctx: np.ndarray, const, lo, freq, cum, off, prec: in
     return w.astype(np.uint32)
 
 
+_TRELLIS64: dict = {}  # id of a trellis' tables -> (tables, int64 copies)
+
+
+def _int64_trellis(trellis) -> tuple[np.ndarray, np.ndarray]:
+    """(transitions, quantizer ids) as int64 for the loops, converted once per trellis."""
+    key = (id(trellis[0]), id(trellis[1]))
+    hit = _TRELLIS64.get(key)
+    if hit is None or hit[0] is not trellis[0] or hit[1] is not trellis[1]:
+        if len(_TRELLIS64) >= 8:  # the module's trellises, or a caller's own: keep a few
+            _TRELLIS64.clear()
+        hit = _TRELLIS64[key] = (trellis[0], trellis[1], *(np.asarray(t).astype(np.int64)
+                                                           for t in trellis))
+    return hit[2], hit[3]
+
+
 def decode(words: np.ndarray, n: int, *, t_len: int, n_lanes: int, tcq: bool, nb: bool,
            center: int, t1: int, t2: int, rc: np.ndarray | None, n_rc: int, trellis, const, lo,
            freq, cum, off, slot, prec: int, stream_codes: int | None = None) -> np.ndarray:
@@ -204,10 +219,10 @@ def decode(words: np.ndarray, n: int, *, t_len: int, n_lanes: int, tcq: bool, nb
     if fn is None:
         fn = rans_np.decode if n_lanes >= NUMPY_LANES else rans_py.decode_loop
     rc_a = np.zeros(1, np.int16) if rc is None else np.ascontiguousarray(rc, np.int16)
-    trans, quant = trellis
+    trans, quant = _int64_trellis(trellis)
     w = np.ascontiguousarray(words, np.uint32)
     head = (int(t_len), int(n_lanes), bool(tcq), bool(nb), int(center), int(t1), int(t2), rc_a,
-            int(n_rc), trans.astype(np.int64), quant.astype(np.int64),
+            int(n_rc), trans, quant,
             np.asarray(const, np.bool_), np.asarray(lo, np.int64))
     if fn is _decode_fast:  # symbols within their context, padded words, packed freq/cum
         slot = local_slots(np.asarray(slot), np.asarray(off), int(prec))
