@@ -52,6 +52,17 @@ def decode_codes(
     ``context``: the encoder's temporal context array (n ints), needed by temporal models.
     Raises FormatError on any corrupted, truncated or inconsistent payload, or a missing context.
     """
+    return _decode(payload, n, qmin, qmax, context, None)
+
+
+def decode_values(payload: bytes | memoryview, n: int, qmin: int, qmax: int, scale, *,
+                  context: np.ndarray | None = None) -> np.ndarray:
+    """``float32(code) * float32(scale)`` of :func:`decode_codes`' codes, bit for bit, the
+    same checks and errors; the compiled rANS loop dequantizes in its pass (no int32 codes)."""
+    return _decode(payload, n, qmin, qmax, context, np.float32(scale))
+
+
+def _decode(payload, n, qmin: int, qmax: int, context, scale) -> np.ndarray:
     if not (isinstance(n, int | np.integer) and n >= 0):
         raise FormatError(f"bad element count {n!r}")
     if not 0 <= qmax - qmin <= MAX_CODE_RANGE:
@@ -67,17 +78,26 @@ def decode_codes(
     if h.flags & TEMPORAL and context is None:
         raise FormatError("payload uses a temporal context (previous update) the receiver lacks")
     if n == 0:
-        return np.zeros(0, np.int32)
+        return np.zeros(0, np.int32 if scale is None else np.float32)
+    zero = int(h.zero) if h.flags & TCQ else 0
     try:
         rc = element_contexts(h, n, context)
         if h.rans_prec:
-            sym = _decode_rans(h, words, n, rc, budget.version, size, budget.elements)
+            res = _decode_rans(h, words, n, rc, budget.version, size, budget.elements, scale, zero)
         else:
-            sym = _decode_range(h, words, n, rc, size)
+            res = _decode_range(h, words, n, rc, size)
+            if scale is not None:
+                res = rans.scaled(res, zero, scale)
     except (IndexError, ValueError, OverflowError) as e:  # numpy on inconsistent fields
         raise FormatError(f"entropy payload inconsistent: {e}") from None
-    if h.flags & TCQ and h.zero:
-        sym += np.int32(h.zero)
+    if scale is not None:
+        vals, mn, mx = res
+        if mn + zero < qmin or mx + zero > qmax:
+            raise FormatError(f"decoded codes outside [{qmin}, {qmax}]")
+        return vals
+    sym = res
+    if zero:
+        sym += np.int32(zero)
     if sym.min() < qmin or sym.max() > qmax:
         raise FormatError(f"decoded codes outside [{qmin}, {qmax}]")
     return np.ascontiguousarray(sym, dtype=np.int32)
@@ -89,7 +109,7 @@ def payload_lanes(h: PayloadHeader, n: int) -> int:
 
 
 def _decode_rans(h: PayloadHeader, words: np.ndarray, n: int, rc, version: int,
-                 size: int, stream_codes: int) -> np.ndarray:
+                 size: int, stream_codes: int, scale=None, add: int = 0):
     if version >= 2 and not h.lanes and rans.lanes(n) > 1:
         raise FormatError(f"entropy payload: a v2 rANS payload of {n} codes must interleave "
                           f"{rans.lanes(n)} lanes")
@@ -102,7 +122,7 @@ def _decode_rans(h: PayloadHeader, words: np.ndarray, n: int, rc, version: int,
         nb=bool(h.flags & NEIGHBOUR), center=h.center, t1=h.t1, t2=h.t2, rc=rc, n_rc=h.n_rc,
         trellis=cx.TRELLISES[8 if h.flags & TCQ8 else 4], const=const,
         lo=[d.lo for d in h.dists], freq=freq, cum=cum, off=off, slot=slot_t, prec=h.rans_prec,
-        stream_codes=stream_codes)
+        stream_codes=stream_codes, scale=scale, add=add)
 
 
 def _cdfs(h: PayloadHeader) -> list:

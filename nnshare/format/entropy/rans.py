@@ -205,16 +205,20 @@ def _int64_trellis(trellis) -> tuple[np.ndarray, np.ndarray]:
 
 def decode(words: np.ndarray, n: int, *, t_len: int, n_lanes: int, tcq: bool, nb: bool,
            center: int, t1: int, t2: int, rc: np.ndarray | None, n_rc: int, trellis, const, lo,
-           freq, cum, off, slot, prec: int, stream_codes: int | None = None) -> np.ndarray:
+           freq, cum, off, slot, prec: int, stream_codes: int | None = None, scale=None,
+           add: int = 0):
     """n symbols (int32): codes, or reconstruction indices r under TCQ (before the zero).
-    ``stream_codes``: elements of the whole stream, for :func:`use_compiled`."""
+    ``stream_codes``: elements of the whole stream, for :func:`use_compiled`. With ``scale``
+    (a float32): ``(values, min, max)``, values = float32(symbol + ``add``) * scale (n float32,
+    made by the compiled loop in its pass, else from the symbols), min/max of the symbols."""
     const = np.asarray(const, np.bool_)
     if const.all() and not (tcq or nb):  # nothing coded: every state must be the clean one
         w = np.asarray(words, np.uint32)
         if w.size != 2 * n_lanes or np.any(w[0::2] != 0) or np.any(w[1::2] != RANS_L):
             raise FormatError("entropy payload: rANS stream does not end cleanly")
         lo_a = np.asarray(lo, np.int32)
-        return np.full(n, lo_a[0], np.int32) if rc is None or n_rc == 1 else lo_a[rc]
+        out = np.full(n, lo_a[0], np.int32) if rc is None or n_rc == 1 else lo_a[rc]
+        return out if scale is None else scaled(out, add, scale)
     fn = _compiled("decode") if use_compiled(n, n_lanes, stream_codes or 0) else None
     if fn is None:
         fn = rans_np.decode if n_lanes >= NUMPY_LANES else rans_py.decode_loop
@@ -224,14 +228,29 @@ def decode(words: np.ndarray, n: int, *, t_len: int, n_lanes: int, tcq: bool, nb
     head = (int(t_len), int(n_lanes), bool(tcq), bool(nb), int(center), int(t1), int(t2), rc_a,
             int(n_rc), trans, quant,
             np.asarray(const, np.bool_), np.asarray(lo, np.int64))
+    vals = np.empty(0 if scale is None else n, np.float32)
+    sc = np.array([0.0 if scale is None else scale], np.float32)
     if fn is _decode_fast:  # symbols within their context, padded words, packed freq/cum
         slot = local_slots(np.asarray(slot), np.asarray(off), int(prec))
-        out, status = fn(rans_loops.padded(w, int(n_lanes), int(t_len)), w.size, int(n), *head,
-                         rans_loops.packed(freq, cum), off, slot, int(prec))
+        out, status, mn, mx = fn(rans_loops.padded(w, int(n_lanes), int(t_len)), w.size, int(n),
+                                 *head, rans_loops.packed(freq, cum), off, slot, int(prec), vals,
+                                 int(add), sc)
     else:
         out, status = fn(w, int(n), *head, freq, cum, off, slot, int(prec))
+        vals = None
     if status == 1:
         raise FormatError("entropy payload: rANS words exhausted before the last code")
     if status == 2:
         raise FormatError("entropy payload: rANS stream does not end cleanly")
-    return out
+    if scale is None:
+        return out
+    return scaled(out, add, scale) if vals is None else (vals, int(mn), int(mx))
+
+
+def scaled(sym: np.ndarray, add: int, scale) -> tuple[np.ndarray, int, int]:
+    """(float32(sym + add) * scale, min, max of sym): the unfused path of :func:`decode`
+    (the int32 + add is exact, then one float32 multiply, as the compiled loop does)."""
+    if not sym.size:
+        return np.zeros(0, np.float32), 0, -1
+    v = np.multiply(sym + np.int32(add), np.float32(scale), dtype=np.float32, casting="unsafe")
+    return v, int(sym.min()), int(sym.max())

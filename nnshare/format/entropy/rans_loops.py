@@ -70,16 +70,22 @@ def encode_loop(sym, ctx, const, lo, fc, off, prec, t, lanes):
 
 
 def decode_loop(words, nw, n, t, lanes, tcq, nb, center, t1, t2, rc, n_rc, trans, quant, const,
-                lo, fc, off, slot, prec):
-    """Symbols (codes; reconstruction indices r under TCQ, before the zero offset) and a status:
-    0 ok, 1 words exhausted, 2 words left over or a bad final state. ``words``: the ``nw``
+                lo, fc, off, slot, prec, vals, add, scale):
+    """Symbols (codes; reconstruction indices r under TCQ, before the zero offset), a status
+    (0 ok, 1 words exhausted, 2 words left over or a bad final state) and the symbols' min and
+    max. With ``vals`` of n float32, the symbols go there as ``float32(symbol + add) * scale[0]``
+    (dequantized in the same pass; the symbol array is then empty). ``words``: the ``nw``
     words of the payload then at least ``lanes * t`` padding words (:func:`padded`; a round
     takes at most one word per code, so exhaustion is checked once per round). ``fc``: each
     symbol's ``freq << 32 | cum`` (:func:`packed`: one load instead of two). ``slot``: symbols
     within their context per slot (:func:`.rans.local_slots`), or empty (binary search)."""
-    out = np.zeros(n, np.int32)
+    fused = vals.size > 0
+    out = np.zeros(0 if fused else n, np.int32)
+    sc = scale[0]
+    mn = np.int64(1) << 62
+    mx = -mn
     if nw < 2 * lanes:
-        return out, 1
+        return out, 1, mn, mx
     x = np.empty(lanes, np.uint64)
     for j in range(lanes):
         x[j] = (np.uint64(words[2 * j]) << np.uint64(32)) | np.uint64(words[2 * j + 1])
@@ -95,7 +101,7 @@ def decode_loop(words, nw, n, t, lanes, tcq, nb, center, t1, t2, rc, n_rc, trans
     rounds = (n_s + lanes - 1) // lanes
     for r in range(rounds):
         if pos > nw:  # the padding was read: the payload's words ran out in the last round
-            return out, 1
+            return out, 1, mn, mx
         base = r * lanes
         live = min(lanes, n_s - base)  # stripes of this round
         for j in range(live):  # every stripe starts in trellis state 0, no neighbour
@@ -141,21 +147,26 @@ def decode_loop(words, nw, n, t, lanes, tcq, nb, center, t1, t2, rc, n_rc, trans
                         pos += 1
                     x[j] = xj
                     v = lo[c] + (i - oc)
+                y = v
                 if tcq:  # Q0: r = 2v; Q1: r = 2v - sgn(v)
-                    out[e] = 2 * v - q * ((v > 0) - (v < 0))
+                    y = 2 * v - q * ((v > 0) - (v < 0))
                     state[j] = trans[state[j], v & 1]
+                mn = min(mn, y)
+                mx = max(mx, y)
+                if fused:
+                    vals[e] = np.float32(y + add) * sc
                 else:
-                    out[e] = v
+                    out[e] = y
                 if nb:
                     prev[j] = abs(v - center)
     if pos > nw:
-        return out, 1
+        return out, 1, mn, mx
     if pos != nw:
-        return out, 2
+        return out, 2, mn, mx
     for j in range(lanes):
         if x[j] != low:
-            return out, 2
-    return out, 0
+            return out, 2, mn, mx
+    return out, 0, mn, mx
 
 
 def packed(freq, cum):

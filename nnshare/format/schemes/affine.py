@@ -379,6 +379,10 @@ class AffineScheme(Scheme):
 
         def values(context=None) -> np.ndarray:
             fused = None
+            if coding == CODING_ENTROPY and sym and kind == "tensor" and not shift and n:
+                # one scale, codes = symbols: dequantized in the rANS pass (as dequantize())
+                flat = decode_entropy(buf, n, hi, context, name, lo, scale=scale.reshape(-1)[0])
+                return flat.reshape(tuple(shape))
             if coding != CODING_ENTROPY:
                 fused = (affine_codes.rows_values if has_cb else affine_codes.packed_values)(
                     w, params, buf, tuple(shape))

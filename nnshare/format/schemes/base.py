@@ -150,16 +150,20 @@ def read_code_field(
     return buf, 0
 
 
-def decode_entropy(buf, n: int, qmax: int, context, name: str, lo: int = 0) -> np.ndarray:
-    """int32 symbols in [lo, qmax] of an entropy payload (FormatError if this reader cannot)."""
+def decode_entropy(buf, n: int, qmax: int, context, name: str, lo: int = 0,
+                   scale=None) -> np.ndarray:
+    """int32 symbols in [lo, qmax] of an entropy payload (FormatError if this reader cannot);
+    with ``scale``: float32(symbol) * float32(scale) of them, dequantized in the decoder's pass."""
     try:
         from .. import entropy as ent
 
-        decode_codes = ent.decode_codes
+        decode_codes, decode_values = ent.decode_codes, ent.decode_values
     except (ImportError, AttributeError) as e:
         raise FormatError(
             f"record {name!r} is entropy-coded; this reader cannot decode it ({e})"
         ) from None
+    if scale is not None:
+        return decode_values(buf, n, int(lo), int(qmax), scale, context=context)
     return np.asarray(decode_codes(buf, n, int(lo), int(qmax), context=context)).astype(
         np.int32, copy=False)
 
