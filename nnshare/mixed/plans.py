@@ -91,8 +91,7 @@ class _OneAtATime(Mapping):
             one = self._st.select([name])
             t = self._plans[name].apply(one, counters=True)[name]
             if name not in self.quality:
-                self.quality.update({q.name: q for q in assess(one.arrays, {name: t.dequantize()},
-                                                               one.roles).tensors})
+                self.quality.update({q.name: q for q in assess(one.arrays, {name: t}, one.roles).tensors})
             self._last = (name, t)
         return self._last[1]
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..format.errors import SpecError
 from ..format.spec import QuantSpec
-from .tensors import DEFAULT_BASE, TensorInfo, channel_errors, select_tensors, state_dict_of
+from .tensors import DEFAULT_BASE, TensorInfo, channel_errors, float_arrays_of, select_tensors
 
 METHODS = ("hessian", "fisher", "output", "weight")
 DEFAULT_CANDIDATES = (2, 3, 4, 5, 6, 8)
@@ -167,8 +167,7 @@ def estimate_sensitivity(
     t0 = time.perf_counter()
     info: dict = {}
     if method == "weight":
-        sd = state_dict_of(model)
-        tl, cl = weight_sensitivity(sd, tensors, base, cands)
+        tl, cl = weight_sensitivity(float_arrays_of(model), tensors, base, cands)
     elif method == "hessian":
         from .hessian import hessian_sensitivity
 

@@ -39,6 +39,13 @@ def state_dict_of(model) -> dict[str, np.ndarray]:
     return {k: np.array(v, dtype=np.float32, copy=True) for k, v in st.arrays.items() if v.dtype.kind == "f"}
 
 
+def float_arrays_of(model) -> dict[str, np.ndarray]:
+    """A model's float tensors as float32 arrays, read only: no copy of a float32 tensor (what
+    a pass that only reads the weights needs; :func:`state_dict_of` copies)."""
+    st = model_state(model)
+    return {k: np.asarray(v, dtype=np.float32) for k, v in st.arrays.items() if v.dtype.kind == "f"}
+
+
 def module_types_of(model) -> dict[str, str]:
     """Tensor name -> class name of the module that owns it (empty for a plain state dict)."""
     return dict(model_state(model).module_types)

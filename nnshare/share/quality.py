@@ -133,7 +133,7 @@ def _affine_error(x: np.ndarray, t) -> tuple[float, float, bool, bool] | None:
     if f is None or x.dtype != np.float32 or tuple(x.shape) != tuple(t.shape):
         return None
     g = grain.grain_of(t.spec)
-    if g.kind not in ("tensor", "channel") or getattr(t.spec, "channel_bits", ()):
+    if g.kind not in ("tensor", "channel"):  # per-channel widths: the same s * (code - z)
         return None
     codes = np.asarray(t.codes)
     if codes.dtype != np.int32:

@@ -58,10 +58,12 @@ def test_quality_report_agrees_on_both_paths(monkeypatch):
         "v": rng.standard_normal((8, 8)).astype(np.float32) * 1e-4,  # zeroed at a coarse scale
         "z": np.zeros((4, 4), np.float32),
         "e": np.full((2, 8), 0.5, np.float32),  # exact: inf dB
+        "c": rng.standard_normal((6, 40)).astype(np.float32),  # per-channel widths
     }
     specs = {"w": nnshare.QuantSpec(bits=4, granularity="channel"),
              "v": nnshare.QuantSpec(bits=2), "z": nnshare.QuantSpec(bits=8),
-             "e": nnshare.QuantSpec(bits=8, symmetric=False)}
+             "e": nnshare.QuantSpec(bits=8, symmetric=False),
+             "c": nnshare.QuantSpec(bits=6, granularity="channel", channel_bits=(2, 3, 6, 4, 2, 5))}
     tensors = {n: nnshare.quantize(a, specs[n], scale=np.float32(1.0)) if n == "v"
                else nnshare.quantize(a, specs[n]) for n, a in arrays.items()}
 
