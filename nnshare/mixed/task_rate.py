@@ -25,7 +25,7 @@ from ..errors import SpecError
 from ..format.container import write_stream
 from ..format.meta import with_meta
 from ..format.spec import QuantizedTensor, RawTensor, from_blocks, round_scale, to_blocks
-from ..quant.fine import fine_step, is_fine, step_cap
+from ..quant.fine import abs_max, fine_step, is_fine, step_cap
 from ..quant.rate import DEFAULT_LAM_SCALE, LAMBDA_HIGH_RATE, METHODS, quantize_codes, quantize_tensor
 from ..quant.spec import QuantSpec
 from ..state import ModelState
@@ -69,7 +69,7 @@ def steps_for(arrays: Mapping[str, np.ndarray], weights: Mapping[str, float], m:
         if a.size == 0:
             out[n] = 1.0
             continue
-        amax = float(np.abs(a).max())
+        amax = abs_max(a)
         if n not in known or n in uniform and not is_fine(a.shape):
             if is_fine(a.shape):
                 out[n] = fine_step(a)

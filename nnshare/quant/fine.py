@@ -38,6 +38,15 @@ def step_cap(x: np.ndarray) -> float:
     """The largest step a weight tensor may get under a shared step: half its largest magnitude,
     so its largest element gets code +-2 and keeps at least +-1 after RDO / trellis moves (the
     tensor never rounds to all zeros); 1.0 for an all-zero tensor."""
-    x = np.asarray(x, np.float64)
-    m = float(np.abs(x).max()) if x.size else 0.0
+    m = abs_max(x)
     return m / 2 if m > 0 else 1.0
+
+
+def abs_max(x: np.ndarray) -> float:
+    """max |x| of a float array (0.0 when empty), exactly, from its min and max: no float64 or
+    absolute-value copy of a big tensor; NaN when x holds one."""
+    x = np.asarray(x)
+    if x.size == 0:
+        return 0.0
+    lo, hi = float(x.min()), float(x.max())
+    return math.nan if math.isnan(lo) or math.isnan(hi) else max(-lo, hi)

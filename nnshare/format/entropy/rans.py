@@ -185,7 +185,7 @@ def encode(sym: np.ndarray, ctx: np.ndarray, const, lo, freq, cum, off, prec: in
         w = rans_np.encode(*args)
     else:
         w = rans_py.encode_loop(*args)
-    return w.astype(np.uint32)
+    return w.astype(np.uint32, copy=False)
 
 
 _TRELLIS64: dict = {}  # id of a trellis' tables -> (tables, int64 copies)

@@ -29,11 +29,13 @@ RANS_L = 1 << 31
 
 
 def encode_loop(sym, ctx, const, lo, fc, off, prec, t, lanes):
-    """Words of the stream (uint64 array holding 32-bit values), decoder order. ``fc``: each
-    symbol's ``freq << 32 | cum`` (:func:`packed`); a state renormalises when it reaches
-    ``freq << (63 - prec)`` (= ``(2**31 >> prec << 32) * freq``)."""
+    """Words of the stream (uint32), decoder order. ``fc``: each symbol's ``freq << 32 | cum``
+    (:func:`packed`); a state renormalises when it reaches ``freq << (63 - prec)`` (=
+    ``(2**31 >> prec << 32) * freq``). The renormalisation words are gathered in a buffer that
+    starts at n / 16 + 1024 words and doubles when full (a code takes at most one word: no
+    8 bytes a code up front)."""
     n = sym.size
-    out = np.empty(n + 2, np.uint64)
+    out = np.empty(n // 16 + 1024, np.uint32)
     pos = 0
     x = np.full(lanes, np.uint64(RANS_L), np.uint64)
     mask32 = np.uint64(0xFFFFFFFF)
@@ -55,15 +57,19 @@ def encode_loop(sym, ctx, const, lo, fc, off, prec, t, lanes):
                 f = w >> np.uint64(32)
                 xj = x[j]
                 if xj >= f << sh:
-                    out[pos] = xj & mask32
+                    if pos == out.size:
+                        grown = np.empty(2 * out.size, np.uint32)
+                        grown[:pos] = out
+                        out = grown
+                    out[pos] = np.uint32(xj & mask32)
                     pos += 1
                     xj = xj >> np.uint64(32)
                 q = xj // f
                 x[j] = (q << p) + (xj - q * f) + (w & mask32)
-    res = np.empty(pos + 2 * lanes, np.uint64)
+    res = np.empty(pos + 2 * lanes, np.uint32)
     for j in range(lanes):
-        res[2 * j] = x[j] >> np.uint64(32)
-        res[2 * j + 1] = x[j] & mask32
+        res[2 * j] = np.uint32(x[j] >> np.uint64(32))
+        res[2 * j + 1] = np.uint32(x[j] & mask32)
     for q in range(pos):
         res[2 * lanes + q] = out[pos - 1 - q]
     return res
