@@ -93,9 +93,10 @@ def child(search_only: bool) -> None:
                       "sha256": hashlib.sha256(r.data).hexdigest()}))
 
 
-def _time_v(cmd: list[str], env: dict) -> dict:
+def _time_v(cmd: list[str], env: dict, cwd: Path) -> dict:
+    # cwd: ``python -m`` puts the working directory first on sys.path, ahead of PYTHONPATH
     r = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, env=env,
-                       check=True)
+                       check=True, cwd=cwd)
     f = {ln.split(":")[0].strip(): ln.rsplit(":", 1)[1].strip() for ln in r.stderr.splitlines() if ":" in ln}
     return {"peak_mb": int(f["Maximum resident set size (kbytes)"]) / 1024,
             "cpu_s": float(f["User time (seconds)"]) + float(f["System time (seconds)"])}
@@ -114,8 +115,8 @@ def data_free(env: dict, td: Path) -> dict:
     save_file({"w": np.zeros((64, 64), np.float32)}, str(td / "tiny.safetensors"))
     base = [sys.executable, "-m", "nnshare", "encode"]
     tiny = _time_v([*base, str(td / "tiny.safetensors"), "--budget-bytes", "12000000", "-o",
-                    str(td / "tiny.nns")], env)
-    big = _time_v([*base, str(model), "--budget-bytes", "12000000", "-o", str(td / "m.nns")], env)
+                    str(td / "tiny.nns")], env, td)
+    big = _time_v([*base, str(model), "--budget-bytes", "12000000", "-o", str(td / "m.nns")], env, td)
     data = (td / "m.nns").read_bytes()
     n = sum(int(v.size) for v in sd.values())
     return {"source": source, "params": n, "imports_peak_mb": tiny["peak_mb"], **big,
@@ -158,9 +159,11 @@ def markdown(res: dict) -> str:
             f" | **{c['over_start_mb']:.0f}** ({c['over_start_mb'] / mb:.1f}x) | {s['over_start_mb']:.0f}"
             f" ({s['over_start_mb'] / mb:.1f}x) | {c['bytes']:,}, {c['evaluations']}"
             f" | {d['cpu_s']:.1f}; {c['cpu_s']:.1f} | {r['load'][0]:.1f}-{r['load'][1]:.1f} |")
-    shas = {(r["data_free"]["sha256"], r["compress"]["sha256"]) for r in res["runs"].values()}
-    lines += ["", "The same stream bytes in every run (SHA-256 of both streams equal across the rows):"
-              f" {'yes' if len(shas) == 1 else 'NO'}."]
+    groups: dict = {}
+    for label, r in res["runs"].items():
+        groups.setdefault((r["data_free"]["sha256"], r["compress"]["sha256"]), []).append(label)
+    same = "; ".join(", ".join(g) + f" (task-quality {k[1][:16]})" for k, g in groups.items())
+    lines += ["", "Rows with the same stream bytes (SHA-256 of both streams equal): " + same + "."]
     lines += ["", *("- " + x for x in res.get("notes", []))]
     return "\n".join(lines) + "\n"
 
@@ -174,27 +177,37 @@ NOTES = [
     " float64 copy and int64 paths of it, 94 MB each, then the int32 codes of every tensor,"
     " 91 MB, stayed while the stream was written); writing the stream +291 MB on top (the"
     " entropy coder's model choice on the word embedding); every passing stream kept.",
-    "Now: each tensor is quantized where its record is written and loaded into the working"
+    "3b1956e: each tensor is quantized where its record is written and loaded into the working"
     " copy there (`task_rate.write_quantized`, the codes of one tensor at a time); the trellis"
     " runs on tensors over 1M values a block of 2^20 values at a time with the rate tables of the"
     " same sampled stripes (`tcq.tcq_codes_blocks`: int32 codes, no float64 copy; the same codes,"
     " tested); only the best stream so far is kept; the working copy is dropped before the"
-    " chosen stream is read back. What remains at the peak is the entropy coder's model choice"
-    " on the word embedding (nnshare/quant/entropy_model.py: the codes as int64, 94 MB, their"
-    " trellis levels as int64, 94 MB, the contexts, the rANS words) on top of the working copy:"
-    " left for the entropy-coder work, which can bound it by coding in int32 or by stripes.",
-    "\"after\" is main at 3b1956e: this work and the entropy-model speed work of 81d5d1b"
-    " (contexts in one compiled pass, median from one histogram), which also saves memory in the"
-    " model choice; on the stand-in this work alone took the task-quality peak 588 -> 516 MiB"
-    " over start (the same stream).",
-    "Read the task-quality column: the \"search only\" one starts after the sensitivity pass,"
-    " whose freed heap (153 MiB resident after it on MiniLM, 5 MiB after a `malloc_trim`) the"
-    " search reuses, so it understates the search's own need (trimming inside compress left the"
-    " task-quality peak at 479 MiB: the search needs that memory itself). Data-free: 3.0x, at"
-    " the target within 1 MiB (261 against 260; an earlier measurement said 2.7x above a 113 MB"
-    " import baseline; here the baseline is the same command on a tiny tensor, 143 MiB), the"
-    " same before and after. Task-quality: 7.8x -> 5.5x: missed; the rest is the working copy"
-    " (87 MiB) and the entropy coder's model choice on the 11.7M-value word embedding.",
+    " chosen stream is read back; with the entropy-model speed work of 81d5d1b (contexts in one"
+    " compiled pass, median from one histogram). On the stand-in that work alone took the"
+    " task-quality peak 588 -> 516 MiB over start (the same stream).",
+    "This work (\"after\", against main 1e85ac1 in the same run; the same streams, SHA-256"
+    " above): data-free, the weight sensitivity reads the model's float32 arrays (it copied the"
+    " whole model, 87 MiB) and the plan's quality check compares codes with the original in one"
+    " compiled pass (it dequantized each tensor: 45 MiB for the word embedding, plus float64"
+    " blocks); task-quality, the step cap and clamp take max |x| from min and max (they made"
+    " float64 and absolute copies of the word embedding, 94 + 94 MB, for every step tried) and"
+    " the compiled rANS encoder gathers its words in a growing uint32 buffer (it allocated n + 2"
+    " uint64 words up front: 94 MB for the word embedding). Int32 codes and int32 trellis levels"
+    " already went through the model choice, the contexts and the rANS loop without copies."
+    " MiniLM TCQ8 fixed-step encode (`bench/speed.py` `fixed_encode`, step 0.002877), CPU s over"
+    " 2 x 3 interleaved runs at load 2.7-3.0: main 2.06-2.33, this work 2.05-2.27 (the same"
+    " bytes).",
+    "Data-free, 2.4x: under the target. Earlier `--tree` rows measured the data-free command of"
+    " the checkout the bench ran from (`python -m` puts the working directory first on"
+    " sys.path); it now runs in a temporary directory.",
+    "Task-quality, 4.1x: missed. The \"search only\" column (2.0x) starts after the sensitivity"
+    " pass and reuses its freed heap; returning that heap after the pass (`malloc_trim`: 198 ->"
+    " 124 MiB resident) left the peak at 387 MiB, so the search itself needs ~260 MiB over the"
+    " trimmed state: the working copy (87 MiB) and, on the 11.7M-value word embedding, its int32"
+    " codes (45 MiB), the dequantized copy loaded into the working copy (45 MiB), then the entropy"
+    " coder's int32 trellis levels (45 MiB), quantizer ids (11 MiB) and int16 contexts (22 MiB)."
+    " Next: int16 levels, dequantizing straight into the working copy, or coding the embedding"
+    " by stripes.",
 ]
 
 
