@@ -98,7 +98,7 @@ def _kmeans_loop(v, centers, iters):
 
 
 def _ctx_loop(q, use_q, sym, nb, center, t1, t2, t_len, rows, cols, row_len, k_rc, k_col):
-    """Contexts (int16) in the order of ``entropy_model._setup``: quantizer id, neighbour class
+    """Contexts (int16) in the order of ``entropy_setup.setup``: quantizer id, neighbour class
     of the previous symbol in the stripe (0 at a stripe start), row/column class. The stripe
     step, row and column are counted along (no integer division per element: ~3x faster)."""
     n = sym.size

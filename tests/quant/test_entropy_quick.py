@@ -7,6 +7,7 @@ import pytest
 from nnshare.format.entropy import MODELS
 from nnshare.quant import entropy_model as em
 from nnshare.quant import entropy_quick as quick
+from nnshare.quant import entropy_setup as es
 from nnshare.quant._entropy_fast import span
 from nnshare.quant.tcq import tcq_codes
 
@@ -30,8 +31,8 @@ def test_marginal_estimates_equal_own_histograms(states):
                          and ("tcq" in m) == (states > 0)}
     for m in fast:
         own = em._candidates(codes, lo, hi, [m], 256, quick=True)[0]  # a family of one model
-        ref = em._setup(codes, MODELS[m], 256, *[_tcq(codes, em.MODELS[m])], None)
-        ref = em._estimate(ref)  # its own contexts and histogram
+        ref = es.setup(codes, MODELS[m], 256, *[_tcq(codes, em.MODELS[m])], None)
+        ref = es.estimate(ref)  # its own contexts and histogram
         np.testing.assert_array_equal(fast[m][1], ref.hist)
         assert fast[m][0] == ref.bits == own.bits
 
@@ -47,9 +48,9 @@ def _tcq(codes, flags):
 def test_marginal_sums_out_missing_components():
     h = np.arange(2 * 3 * 16 * 5).reshape(-1, 5)
     fine = em.TCQ | em.NEIGHBOUR | em.ROWCOL
-    np.testing.assert_array_equal(quick.marginal(h, fine, em.TCQ, em.K_ROW * em.K_COL),
+    np.testing.assert_array_equal(quick.marginal(h, fine, em.TCQ, es.K_ROW * es.K_COL),
                                   h.reshape(2, 48, 5).sum(axis=1))
-    np.testing.assert_array_equal(quick.marginal(h, fine, em.TCQ | em.ROWCOL, em.K_ROW * em.K_COL),
+    np.testing.assert_array_equal(quick.marginal(h, fine, em.TCQ | em.ROWCOL, es.K_ROW * es.K_COL),
                                   h.reshape(2, 3, 16, 5).sum(axis=1).reshape(32, 5))
     assert quick.finest(em.TCQ, rowcol_ok=False) == em.TCQ | em.NEIGHBOUR
 
