@@ -220,7 +220,7 @@ def main() -> None:
         tmp = Path(td)
         for name in names:
             if name == "minilm":
-                results[name] = minilm_case(min(reps, 2), tmp, args.profile)
+                results[name] = minilm_case(min(reps, 5), tmp, args.profile)
             else:
                 tensors = speed_models.SMALL[name]()
                 results[name] = small_case(name, tensors, args.qp, reps, tmp, args.profile)
