@@ -199,34 +199,11 @@ def sq_means(sym: np.ndarray, center: int, row_len: int) -> tuple[np.ndarray, np
     return m.mean(axis=1), m.mean(axis=0)
 
 
-def _levels_loop(r, zero, t_len, trans, quant):
-    """Levels k and quantizer ids q of reconstruction indices ``r - zero`` along the trellis
-    (restarting every ``t_len``), and whether the path is valid."""
-    n = r.size
-    k = np.empty(n, np.int32)  # levels are small: half the bytes for every later pass
-    q = np.empty(n, np.int8)
-    state = 0
-    step = t_len
-    for i in range(n):
-        if step == t_len:
-            step = 0
-            state = 0
-        step += 1
-        v = r[i] - zero
-        qq = quant[state]
-        odd = v & 1
-        if odd != qq and (qq == 0 or v != 0):  # Q0: even only; Q1: odd or zero
-            return k, q, False
-        kk = (v + qq * ((v > 0) - (v < 0))) >> 1  # Q0: v / 2; Q1: (v + sgn v) / 2 (no branch)
-        k[i] = kk
-        q[i] = qq
-        state = trans[state, kk & 1]
-    return k, q, True
-
-
-# the compiled extraction steps 32 stripes together (same integers as _levels_loop: tested)
+# the compiled extraction: whole blocks of 32 stripes together, then the stripe loop for the rest
 _levels_fast = (numba.njit(cache=True, nogil=True)(_tcq_levels.levels_lanes) if numba is not None
                 else None)
+_levels_tail_fast = (numba.njit(cache=True, nogil=True)(_tcq_levels.levels_into)
+                     if numba is not None else None)
 
 
 _TRELLIS64: dict = {}  # trellis states -> (transitions, quantizer ids) as int64 for the loop
@@ -241,5 +218,8 @@ def tcq_levels(codes: np.ndarray, zero: int, states: int):
     if states not in _TRELLIS64:
         _TRELLIS64[states] = tuple(t.astype(np.int64) for t in cx.TRELLISES[states])
     trans, quant = _TRELLIS64[states]
-    k, q, ok = _levels_fast(ints(codes), int(zero), cx.stripes(codes.size)[1], trans, quant)
+    r, t_len = ints(codes), cx.stripes(codes.size)[1]
+    k, q = np.empty(r.size, np.int32), np.empty(r.size, np.int8)  # int32 levels: half the bytes
+    head = _levels_fast(r, int(zero), t_len, trans, quant, k, q)
+    ok = head >= 0 and _levels_tail_fast(r[head:], int(zero), t_len, trans, quant, k[head:], q[head:])
     return (k, q) if ok else None

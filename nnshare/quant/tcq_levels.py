@@ -1,11 +1,12 @@
-"""Compiled TCQ level extraction over stripes side by side (issue 19): levels k and quantizer
-ids q of reconstruction indices ``r - zero`` along the trellis, the same integers as
-``_entropy_fast._levels_loop``.
+"""Compiled TCQ level extraction (issue 19): levels k and quantizer ids q of reconstruction
+indices ``r - zero`` along the trellis, each stripe of ``t_len`` values from state 0.
 
-Each stripe of ``t_len`` values restarts in state 0, so the chains of :data:`LANES` stripes
-are independent; stepping them together (value s of every lane, then s + 1) overlaps their
-state lookups, which a stripe-at-a-time loop serialises (state -> quantizer -> level -> state).
-Validity is accumulated per block (no early exit inside one), the tail stripe by stripe.
+Because every stripe restarts in state 0, the chains of :data:`LANES` stripes are independent:
+:func:`levels_lanes` steps them together (value s of every lane, then s + 1), which overlaps
+their state lookups that a stripe-at-a-time loop serialises (state -> quantizer -> level ->
+state); validity is accumulated per block (no early exit inside one). The stripes after the last
+whole block go through :func:`levels_into`, the stripe loop (also the reference in the tests).
+Both write into arrays the caller allocates (numba compiles each on its own).
 """
 
 from __future__ import annotations
@@ -15,13 +16,33 @@ import numpy as np
 LANES = 32
 
 
-def levels_lanes(r, zero, t_len, trans, quant):
-    """(k int32, q int8, valid) of ``r - zero``; stripes of ``t_len``, each from state 0."""
-    n = r.size
-    k = np.empty(n, np.int32)
-    q = np.empty(n, np.int8)
+def levels_into(r, zero, t_len, trans, quant, k, q):
+    """Write the levels of ``r - zero`` into ``k`` (int32) and ``q`` (int8), stripe by stripe;
+    False at the first value that is not on the trellis path."""
+    state = 0
+    step = t_len
+    for i in range(r.size):
+        if step == t_len:
+            step = 0
+            state = 0
+        step += 1
+        v = r[i] - zero
+        qq = quant[state]
+        odd = v & 1
+        if odd != qq and (qq == 0 or v != 0):  # Q0: even only; Q1: odd or zero
+            return False
+        kk = (v + qq * ((v > 0) - (v < 0))) >> 1  # Q0: v / 2; Q1: (v + sgn v) / 2 (no branch)
+        k[i] = kk
+        q[i] = qq
+        state = trans[state, kk & 1]
+    return True
+
+
+def levels_lanes(r, zero, t_len, trans, quant, k, q):
+    """Write the levels of the whole blocks of :data:`LANES` stripes into ``k`` and ``q``; the
+    index where the remaining stripes start, or -1 when a block is not on the trellis path."""
     L = LANES
-    blocks = n // t_len // L
+    blocks = r.size // t_len // L
     st = np.zeros(L, np.int64)
     for b in range(blocks):
         base = b * L * t_len
@@ -35,27 +56,11 @@ def levels_lanes(r, zero, t_len, trans, quant):
                 v = r[i] - zero
                 qq = quant[state]
                 odd = v & 1
-                bad |= (odd != qq) & ((qq == 0) | (v != 0))  # Q0: even only; Q1: odd or zero
+                bad |= (odd != qq) & ((qq == 0) | (v != 0))
                 kk = (v + qq * ((v > 0) - (v < 0))) >> 1
                 k[i] = kk
                 q[i] = qq
                 st[l] = trans[state, kk & 1]
         if bad:
-            return k, q, False
-    state = 0
-    step = t_len
-    for i in range(blocks * L * t_len, n):
-        if step == t_len:
-            step = 0
-            state = 0
-        step += 1
-        v = r[i] - zero
-        qq = quant[state]
-        odd = v & 1
-        if odd != qq and (qq == 0 or v != 0):
-            return k, q, False
-        kk = (v + qq * ((v > 0) - (v < 0))) >> 1
-        k[i] = kk
-        q[i] = qq
-        state = trans[state, kk & 1]
-    return k, q, True
+            return -1
+    return blocks * L * t_len

@@ -11,14 +11,17 @@ from nnshare.quant import tcq_levels
 from nnshare.quant.tcq import tcq_codes
 
 numba = pytest.importorskip("numba")
-_lanes = numba.njit(tcq_levels.levels_lanes)
-_loop = numba.njit(ef._levels_loop)
+_loop = numba.njit(tcq_levels.levels_into)
 
 
 def _both(r, zero, states):
+    """(k, q, ok) of the shipped path (lane blocks, then the stripe loop) and of the stripe loop
+    over the whole array."""
     trans, quant = (t.astype(np.int64) for t in cx.TRELLISES[states])
-    t = cx.stripes(r.size)[1]
-    return _lanes(r, zero, t, trans, quant), _loop(r, zero, t, trans, quant)
+    k0, q0 = np.empty(r.size, np.int32), np.empty(r.size, np.int8)
+    ok0 = _loop(r, zero, cx.stripes(r.size)[1], trans, quant, k0, q0)
+    got = ef.tcq_levels(r, zero, states)
+    return ((*got, True) if got is not None else (None, None, False)), (k0, q0, ok0)
 
 
 @pytest.mark.parametrize("states", [4, 8])
