@@ -25,7 +25,7 @@ import numpy as np
 
 from . import budget as bud
 from .errors import FormatError, SpecError
-from .forked import forked_map
+from .forked import check_processes, forked_map
 from .records import Section, Tensor, decode_record, encode_record
 from .wire import Reader, Writer, crc32, varint_len
 
@@ -144,8 +144,7 @@ def write_stream(
         raise SpecError("format v1 streams are models only (no kinds, chains or contexts)")
     if contexts and chain_fingerprint is None:
         raise SpecError("records coded with a temporal context need the chain fingerprint")
-    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
-        raise SpecError(f"processes must be a positive integer, got {processes!r}")
+    check_processes(processes)
     if mode == "agreed":  # canonical order: the receiver's dict order need not match ours
         tensors = {k: tensors[k] for k in sorted(tensors)}
     layout = [(name, tuple(int(d) for d in t.shape)) for name, t in tensors.items()]

@@ -1,4 +1,5 @@
-"""Run a bytes-valued function over items in forked worker processes (sender side, stdlib only).
+"""Run a bytes-valued function over items in forked worker processes (sender side, stdlib only;
+the decoder forks through :mod:`.forked_decode`).
 
 Each child inherits the parent's memory (fork), computes its share of the items one after the
 other and sends each result back over a pipe as ``u32 index, u64 length, bytes``: no pickle,
@@ -16,7 +17,16 @@ import select
 import struct
 from collections.abc import Callable, Sequence
 
+from .errors import SpecError
+
 _HEAD = struct.Struct("<IQ")
+
+
+def check_processes(processes) -> int:
+    """``processes`` as an int; SpecError unless it is a positive integer (not a bool)."""
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise SpecError(f"processes must be a positive integer, got {processes!r}")
+    return int(processes)
 
 
 def assign(weights: Sequence[float], processes: int) -> list[list[int]]:

@@ -36,8 +36,8 @@ import signal
 import numpy as np
 
 from .container import read_stream
-from .errors import FormatError, SpecError
-from .forked import assign
+from .errors import FormatError
+from .forked import assign, check_processes
 from .lazy import LazyTensor
 from .spec import DecodedTensor
 
@@ -47,13 +47,6 @@ MIN_VALUES = 1 << 20
 MIN_CHILD_VALUES = 1 << 16
 _ALIGN = 64  # bytes: each record's values start on a cache line of the shared mapping
 _TABLES = "entropy payload"  # what a table charge names (as nnshare.format.entropy.decode does)
-
-
-def check_processes(processes) -> int:
-    """``processes`` as an int; SpecError unless it is a positive integer (not a bool)."""
-    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
-        raise SpecError(f"processes must be a positive integer, got {processes!r}")
-    return int(processes)
 
 
 def decode_tensors(data, layout=None, *, processes: int = 1, max_elements: int | None = None,
